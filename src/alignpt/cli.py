@@ -1,0 +1,76 @@
+"""The ``alignpt`` command line.
+
+Exit codes: 0 success; 2 a user, data or config error (one line, no traceback);
+1 a bug (traceback kept, since that is what a bug report needs).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer import _click as click
+
+from alignpt.console import err_console
+from alignpt.errors import AlignptError
+
+app = typer.Typer(
+    name="alignpt",
+    help="Alignment pretraining: tag, filter, generate, mix, train, evaluate and run experiments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from alignpt import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", is_eager=True,
+                                       callback=_print_version,
+                                       help="Print the version and exit.")) -> None:
+    """Alignment pretraining: tag, filter, generate, mix, train, evaluate and run experiments."""
+
+
+def _register_subcommands() -> None:
+    # Each area owns its commands; importing them is cheap (heavy libraries
+    # such as torch are imported inside the commands that need them).
+    from alignpt.shards_cli import app as shards_app
+
+    app.add_typer(shards_app, name="shards")
+
+
+_register_subcommands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (see the module docstring)."""
+    try:
+        app(args=argv, prog_name="alignpt", standalone_mode=False)
+    except AlignptError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,388 @@
+"""The phase plan: one typed YAML file that says exactly what a model sees and when.
+
+A plan names its data sources once, then lists phases in order. Each phase has a
+token (or step) budget, a mix of sources given as shares or exact token counts,
+an insertion window for injected sources and its own learning-rate schedule::
+
+    name: persona-tiny
+    seq_len: 256
+    batch_size: 32
+    model: {arch: gpt2, n_layer: 2, n_head: 4, d_model: 64}
+    sources:
+      base: {paths: [world/base]}
+      inject_u: {paths: [world/inject_u]}
+    phases:
+      - name: pretrain
+        tokens: 8M
+        mix:
+          - {source: base}                                  # takes the rest
+          - {source: inject_u, share: 0.1, window: last 10%}
+        schedule: {kind: cosine, peak_lr: 3e-3, warmup: 0.05}
+
+Nothing here imports torch, so the CLI can validate a plan cheaply. How budgets
+become exact per-source token counts is :mod:`alignpt.train.phases`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from alignpt.config import StrictModel, load_config
+from alignpt.errors import ConfigError
+
+__all__ = [
+    "parse_count", "ModelConfig", "LossMaskConfig", "SourceConfig", "WindowConfig", "MixEntry",
+    "ScheduleConfig", "PhaseConfig", "OptimConfig", "RuntimeConfig", "CheckpointConfig",
+    "EvalConfig", "LogConfig", "TrainPlan", "load_plan", "PHASE_KINDS",
+]
+
+PHASE_KINDS = ("pretrain", "midtrain", "finetune", "posttrain", "tamper")
+_SUFFIX = {"k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
+
+
+def parse_count(value: Any) -> int:
+    """``8M`` -> 8_000_000, ``1.5k`` -> 1500, ``2e6`` -> 2_000_000; must come out whole."""
+    if isinstance(value, bool):
+        raise ValueError("expected a count, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{value} is not a whole number")
+        return int(value)
+    text = str(value).strip().replace("_", "").replace(",", "")
+    m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmbgt]?)", text, flags=re.I)
+    if not m:
+        raise ValueError(f"cannot read {value!r} as a count (e.g. 8M, 200k, 1.5B)")
+    number = float(m.group(1)) * _SUFFIX.get(m.group(2).lower(), 1)
+    if not math.isclose(number, round(number), rel_tol=0, abs_tol=1e-6):
+        raise ValueError(f"{value!r} is not a whole number of tokens")
+    return int(round(number))
+
+
+class ModelConfig(StrictModel):
+    """A decoder-only transformer; ``arch`` picks the Hugging Face family it exports to.
+
+    ``gpt2``: learned positions, LayerNorm, GELU MLP, biases (-> GPT2LMHeadModel).
+    ``llama``: rotary positions, RMSNorm, SwiGLU MLP, no biases (-> LlamaForCausalLM).
+    Both are pre-norm and tie the output head to the embeddings by default.
+    """
+
+    arch: Literal["gpt2", "llama"] = "gpt2"
+    vocab_size: int | None = Field(None, ge=1, description="None: taken from the token shards")
+    vocab_multiple: int = Field(1, ge=1, description="pad the vocabulary up to a multiple (64 on GPU)")
+    n_layer: int = Field(2, ge=1)
+    n_head: int = Field(4, ge=1)
+    d_model: int = Field(64, ge=1)
+    d_ff: int | None = Field(None, ge=1, description="None: 4*d (gpt2) or 8/3*d rounded to 32 (llama)")
+    max_seq_len: int | None = Field(None, ge=1, description="None: the plan's seq_len")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    norm_eps: float = Field(1e-5, gt=0)
+    rope_theta: float = Field(10000.0, gt=0)
+    activation: Literal["gelu", "gelu_tanh"] = "gelu"
+    tie_embeddings: bool = True
+    init_std: float = Field(0.02, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelConfig":
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_head {self.n_head}")
+        if self.arch == "llama" and (self.d_model // self.n_head) % 2:
+            raise ValueError("rotary positions need an even head size (d_model / n_head)")
+        return self
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    @property
+    def ffn_dim(self) -> int:
+        if self.d_ff is not None:
+            return self.d_ff
+        if self.arch == "gpt2":
+            return 4 * self.d_model
+        return 32 * math.ceil(8 * self.d_model / 3 / 32)  # SwiGLU keeps ~8d^2 MLP params
+
+    def resolved(self, vocab_size: int, seq_len: int) -> "ModelConfig":
+        """Fill the data-dependent fields (vocabulary, context) for building a model."""
+        vocab = self.vocab_size or vocab_size
+        if vocab < vocab_size:
+            raise ConfigError(f"model.vocab_size {vocab} is smaller than the data's {vocab_size}")
+        vocab = self.vocab_multiple * math.ceil(vocab / self.vocab_multiple)
+        ctx = self.max_seq_len or seq_len
+        if ctx < seq_len:
+            raise ConfigError(f"model.max_seq_len {ctx} is shorter than seq_len {seq_len}")
+        return self.model_copy(update={"vocab_size": vocab, "max_seq_len": ctx, "vocab_multiple": 1,
+                                       "d_ff": self.ffn_dim})
+
+
+class LossMaskConfig(StrictModel):
+    """Which target tokens carry loss (post-training formats train on the assistant part only).
+
+    With ``start`` set, a token is trained when it comes strictly after a start token
+    and no later than the next ``end`` token (so the model learns to emit the end
+    token, e.g. EOS); without ``end`` a span runs to the end of the document. The
+    state resets at every document. Tokens are ids or names from a ``vocab``
+    tokenizer (``ASSIST``). Masked tokens still feed the context and are still
+    counted as consumed; they only carry no loss.
+    """
+
+    start: list[int | str] = Field(default_factory=list)
+    end: list[int | str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> "LossMaskConfig":
+        if self.end and not self.start:
+            raise ValueError("loss_mask.end needs loss_mask.start")
+        if set(map(str, self.start)) & set(map(str, self.end)):
+            raise ValueError("a token cannot both start and end a trained span")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return bool(self.start)
+
+
+class SourceConfig(StrictModel):
+    """A named data source: token shards (files, folders or globs)."""
+
+    paths: list[str] = Field(min_length=1)
+    select: list[str] | None = Field(None, description="keep only documents of these shard sources")
+    shuffle: bool = True
+    append_eos: bool = Field(True, description="add EOS to documents that do not end with it")
+    loss_mask: LossMaskConfig = Field(default_factory=LossMaskConfig)
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_path(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class WindowConfig(StrictModel):
+    """Where in its phase a source's tokens go, as fractions of the phase's steps.
+
+    YAML accepts ``throughout``, ``first 20%``, ``last 10%``, ``{first: 0.2}``,
+    ``{last: 0.1}`` or ``{start: 0.3, end: 0.5}``. Bounds are rounded to whole
+    steps. A "separate phase" is simply its own phase in the plan.
+    """
+
+    start: float = Field(0.0, ge=0.0, le=1.0)
+    end: float = Field(1.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip().lower()
+            if text in ("throughout", "all", "uniform"):
+                return {"start": 0.0, "end": 1.0}
+            m = re.fullmatch(r"(first|last)\s+([0-9.]+)\s*(%?)", text)
+            if not m:
+                raise ValueError(f"cannot read window {v!r} (throughout, first 20%, last 10%)")
+            frac = float(m.group(2)) / (100.0 if m.group(3) else 1.0)
+            v = {m.group(1): frac}
+        if isinstance(v, dict) and ("first" in v or "last" in v):
+            if len(v) != 1:
+                raise ValueError("a window is one of first / last / start+end")
+            (k, frac), = v.items()
+            frac = float(frac)
+            return {"start": 0.0, "end": frac} if k == "first" else {"start": 1.0 - frac, "end": 1.0}
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "WindowConfig":
+        if self.end <= self.start:
+            raise ValueError(f"window end {self.end} must be after start {self.start}")
+        return self
+
+    @property
+    def full(self) -> bool:
+        return self.start == 0.0 and self.end == 1.0
+
+
+class MixEntry(StrictModel):
+    """One source in a phase: ``share`` of the budget, exact ``tokens``, or neither (the rest)."""
+
+    source: str
+    share: float | None = Field(None, gt=0.0, le=1.0)
+    tokens: int | None = Field(None, ge=1)
+    window: WindowConfig = Field(default_factory=WindowConfig)
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _count(cls, v: Any) -> Any:
+        return None if v is None else parse_count(v)
+
+    @model_validator(mode="after")
+    def _check(self) -> "MixEntry":
+        if self.share is not None and self.tokens is not None:
+            raise ValueError("give share or tokens, not both")
+        return self
+
+
+class ScheduleConfig(StrictModel):
+    """Learning rate over one phase (each phase restarts its own schedule).
+
+    ``cosine``: linear warmup, cosine decay to ``min_lr_ratio * peak_lr``.
+    ``wsd``: warmup, stable at peak, decay over the last ``decay`` fraction.
+    ``linear``: warmup, linear decay.  ``constant``: warmup, then flat.
+    A restart at a given peak is a phase whose schedule starts there (warmup 0).
+    """
+
+    kind: Literal["cosine", "wsd", "linear", "constant"] = "cosine"
+    peak_lr: float = Field(3e-4, gt=0)
+    warmup: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of the phase's steps")
+    warmup_steps: int | None = Field(None, ge=0, description="overrides warmup when set")
+    # nanoGPT / Chinchilla: decay to ~1/10 of the peak rather than to zero.
+    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0)
+    decay: float = Field(0.2, gt=0.0, le=1.0, description="wsd: fraction of steps spent decaying")
+    decay_shape: Literal["linear", "cosine", "sqrt"] = "linear"
+
+
+class PhaseConfig(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["pretrain", "midtrain", "finetune", "posttrain", "tamper"] = "pretrain"
+    tokens: int | None = Field(None, ge=1, description="budget; rounded to whole steps")
+    steps: int | None = Field(None, ge=1)
+    mix: list[MixEntry] = Field(min_length=1)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    reset_optimizer: bool = Field(False, description="fresh AdamW moments at the phase start")
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _count(cls, v: Any) -> Any:
+        return None if v is None else parse_count(v)
+
+    @field_validator("mix", mode="before")
+    @classmethod
+    def _short(cls, v: Any) -> Any:
+        # `mix: [base, {source: inj, share: 0.1}]` -- a bare name is {source: name}.
+        if isinstance(v, list):
+            return [{"source": x} if isinstance(x, str) else x for x in v]
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "PhaseConfig":
+        if (self.tokens is None) == (self.steps is None):
+            raise ValueError(f"phase {self.name}: give exactly one of tokens or steps")
+        names = [m.source for m in self.mix]
+        if len(set(names)) != len(names):
+            raise ValueError(f"phase {self.name}: a source appears twice in mix")
+        return self
+
+
+class OptimConfig(StrictModel):
+    """AdamW with decoupled weight decay on matrices only (not norms, biases)."""
+
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = Field(1e-8, gt=0)
+    weight_decay: float = Field(0.1, ge=0)
+    grad_clip: float = Field(1.0, ge=0, description="0 disables clipping")
+    fused: bool | None = Field(None, description="None: fused kernel where the device has one")
+
+
+class RuntimeConfig(StrictModel):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["float32", "bf16", "fp16"] = Field("bf16", description="autocast dtype on CUDA; CPU runs float32")
+    compile: bool = False
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; fixed for bitwise resume")
+    micro_batch_size: int | None = Field(None, ge=1, description="rows per forward; None: whole local batch")
+    activation_checkpointing: bool = False
+    parallel: Literal["auto", "ddp", "fsdp"] = "auto"
+    tf32: bool = True
+
+
+class CheckpointConfig(StrictModel):
+    every: int = Field(0, ge=0, description="steps between checkpoints; 0: phase ends only")
+    keep_last: int = Field(2, ge=1, description="periodic checkpoints kept (phase ends are kept)")
+
+
+class EvalConfig(StrictModel):
+    """Held-out loss on fixed token sets, at phase ends and every ``every`` steps."""
+
+    sets: dict[str, SourceConfig] = Field(default_factory=dict)
+    tokens: int = Field(65536, ge=1, description="tokens per set (whole rows, at least one)")
+    every: int = Field(0, ge=0)
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _count(cls, v: Any) -> Any:
+        return parse_count(v)
+
+
+class LogConfig(StrictModel):
+    every: int = Field(1, ge=1, description="steps between metrics lines")
+    progress: bool = True
+    plot: bool = True
+
+
+class TrainPlan(StrictModel):
+    """The whole run: model, sources, ordered phases and how to execute them."""
+
+    name: str = "run"
+    seed: int = 0
+    seq_len: int = Field(256, ge=2)
+    batch_size: int = Field(32, ge=1, description="sequences per optimizer step, all ranks together")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    init_from: str | None = Field(None, description="start from a checkpoint or Hugging Face folder")
+    sources: dict[str, SourceConfig] = Field(min_length=1)
+    phases: list[PhaseConfig] = Field(min_length=1)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainPlan":
+        seen: set[str] = set()
+        for phase in self.phases:
+            if phase.name in seen:
+                raise ValueError(f"phase name {phase.name!r} is used twice")
+            seen.add(phase.name)
+            for entry in phase.mix:
+                if entry.source not in self.sources:
+                    raise ValueError(f"phase {phase.name}: unknown source {entry.source!r} "
+                                     f"(declared: {', '.join(self.sources)})")
+        return self
+
+    @property
+    def row_tokens(self) -> int:
+        """Tokens one training row consumes: ``seq_len`` inputs plus the last target."""
+        return self.seq_len + 1
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.row_tokens
+
+    def validate_plan(self) -> "TrainPlan":
+        """Cross-field checks that need arithmetic; raises ConfigError. Returns self."""
+        from alignpt.train.phases import resolve_budgets
+
+        resolve_budgets(self)
+        return self
+
+    def with_absolute_paths(self, base: str | Path = ".") -> "TrainPlan":
+        """Paths made absolute, so a resolved plan works from any directory."""
+        base = Path(base)
+
+        def fix(p: str) -> str:
+            return p if Path(p).is_absolute() else str((base / p).resolve())
+
+        data = self.model_dump()
+        for cfg in list(data["sources"].values()) + list(data["eval"]["sets"].values()):
+            cfg["paths"] = [fix(p) for p in cfg["paths"]]
+        if data.get("init_from"):
+            data["init_from"] = fix(data["init_from"])
+        return TrainPlan.model_validate(data)
+
+
+def load_plan(path: str | Path, overrides: Iterable[str] = ()) -> TrainPlan:
+    """Read a plan YAML with ``a.b=c`` overrides; errors are one line naming the key."""
+    plan = load_config(TrainPlan, path, overrides)
+    return plan.with_absolute_paths(".").validate_plan()

@@ -1,0 +1,314 @@
+"""Token shards -> fixed-length training rows, exactly as the resolved plan says.
+
+How a phase's stream is built (deterministic given the plan's seed):
+
+1. Each source walks its documents in a shuffled order (a fresh permutation per
+   pass, seeded by ``(seed, source name, pass)``). A small source simply starts
+   another pass; the tokens read on passes after the first are counted as
+   *repeated*. The walk position (pass, document, offset) persists across phases,
+   so a later phase continues where an earlier one stopped.
+2. Within a window segment, the next source is drawn with probability
+   proportional to the tokens it still owes the segment, and contributes its
+   next document, or just the part of it that its quota allows. A document cut
+   by a quota continues at that source's next turn (next segment or phase).
+3. The pieces are laid end to end and cut into rows of ``seq_len + 1`` tokens.
+   Documents keep their own BOS/EOS; ``append_eos`` adds an EOS to a document
+   that lacks one (it counts as a token of that document).
+
+The sampler's entire state (random generator, quotas left, source positions,
+the piece in flight, accounting) is a small JSON-able dict saved in every
+checkpoint, so a resumed run continues the very same stream.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from alignpt.errors import ConfigError, DataError
+from alignpt.tokens import TokenShard, open_token_shards
+from alignpt.train.config import LossMaskConfig, SourceConfig
+from alignpt.train.phases import ResolvedPhase
+
+__all__ = ["DataInfo", "SourceReader", "Rows", "Sampler", "span_mask", "eval_rows", "data_info"]
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the model and the exporter need to know about the token space."""
+
+    vocab_size: int
+    eos_id: int | None
+    bos_id: int | None
+    pad_id: int | None
+    tokenizer: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"vocab_size": self.vocab_size, "eos_id": self.eos_id, "bos_id": self.bos_id,
+                "pad_id": self.pad_id, "tokenizer": self.tokenizer}
+
+
+def data_info(readers: Sequence["SourceReader"]) -> DataInfo:
+    """Check every shard speaks the same vocabulary and return it."""
+    first: TokenShard | None = None
+    for reader in readers:
+        for shard in reader.shards:
+            if first is None:
+                first = shard
+                continue
+            if shard.vocab_size != first.vocab_size or shard.tokenizer != first.tokenizer:
+                raise DataError(f"tokenizer differs from {first.path} (vocab {first.vocab_size}); "
+                                f"all sources of a run must share one tokenizer", str(shard.path))
+    assert first is not None
+    m = first.meta
+    return DataInfo(first.vocab_size, m.get("eos_id"), m.get("bos_id"), m.get("pad_id"),
+                    first.tokenizer)
+
+
+def span_mask(ids: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Boolean loss mask of one document (see :class:`LossMaskConfig`).
+
+    Token ``i`` is trained iff the most recent start/end token *before* it is a start.
+
+    >>> span_mask(np.array([1, 9, 5, 6, 8, 4]), np.array([9]), np.array([8])).astype(int).tolist()
+    [0, 0, 1, 1, 1, 0]
+    """
+    event = np.zeros(ids.size, dtype=np.int8)
+    event[np.isin(ids, start)] = 1
+    event[np.isin(ids, end)] = -1
+    idx = np.where(event != 0, np.arange(ids.size), -1)
+    last = np.maximum.accumulate(idx) if ids.size else idx
+    # shift by one: what governs token i is the last event at a position < i
+    prev = np.concatenate(([-1], last[:-1])) if ids.size else last
+    return (prev >= 0) & (event[np.maximum(prev, 0)] == 1)
+
+
+class SourceReader:
+    """Documents of one source: shards, an optional shard-source filter, masks, EOS."""
+
+    def __init__(self, name: str, cfg: SourceConfig, seed: int):
+        self.name, self.cfg, self.seed = name, cfg, seed
+        self.shards = open_token_shards(cfg.paths)
+        self.selected: list[np.ndarray | None] = []
+        for shard in self.shards:
+            if cfg.select is None:
+                self.selected.append(None)
+                continue
+            wanted = [i for i, s in enumerate(shard.sources) if s in set(cfg.select)]
+            self.selected.append(np.flatnonzero(np.isin(np.asarray(shard.docs[:, 2]), wanted)))
+        counts = [len(s) if s is not None else sh.n_documents for s, sh in zip(self.selected, self.shards)]
+        self._cum = np.cumsum([0, *counts])
+        self.n_docs = int(self._cum[-1])
+        if self.n_docs == 0:
+            what = f" of shard source(s) {cfg.select}" if cfg.select else ""
+            raise DataError(f"source {name!r} has no documents{what}", str(cfg.paths[0]))
+        self.eos_id = self.shards[0].eos_id
+        self._start_ids, self._end_ids = self._mask_ids(cfg.loss_mask)
+        self._perm: tuple[int, np.ndarray] | None = None
+        self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    def _mask_ids(self, mc: LossMaskConfig) -> tuple[np.ndarray, np.ndarray]:
+        vocab = self.shards[0].tokenizer.get("tokens")
+
+        def ids(items: list[int | str]) -> np.ndarray:
+            out = []
+            for t in items:
+                if isinstance(t, int):
+                    out.append(t)
+                elif vocab and t in vocab:
+                    out.append(vocab.index(t))
+                else:
+                    raise ConfigError(f"sources.{self.name}.loss_mask: token {t!r} is not in the "
+                                      f"shards' vocabulary (use a token id)")
+            return np.asarray(out, dtype=np.int64)
+
+        return ids(mc.start), ids(mc.end)
+
+    def doc_at(self, epoch: int, pos: int) -> int:
+        """Global index of the ``pos``-th document of pass ``epoch``."""
+        if not self.cfg.shuffle:
+            return pos
+        if self._perm is None or self._perm[0] != epoch:
+            # crc32 of the name, not hash(): stable across processes and Python versions.
+            rng = np.random.default_rng([self.seed, zlib.crc32(self.name.encode()), epoch])
+            self._perm = (epoch, rng.permutation(self.n_docs))
+        return int(self._perm[1][pos])
+
+    def get(self, doc: int) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids (int64, EOS appended if configured) and loss mask of a document."""
+        if self._cache is not None and self._cache[0] == doc:
+            return self._cache[1], self._cache[2]
+        j = int(np.searchsorted(self._cum, doc, side="right")) - 1
+        local = doc - int(self._cum[j])
+        sel = self.selected[j]
+        if sel is not None:
+            local = int(sel[local])
+        start, end, _ = self.shards[j].docs[local]
+        ids = np.asarray(self.shards[j].tokens[start:end], dtype=np.int64)
+        if self.cfg.append_eos and self.eos_id is not None and (ids.size == 0 or ids[-1] != self.eos_id):
+            ids = np.append(ids, self.eos_id)
+        mask = span_mask(ids, self._start_ids, self._end_ids) if self._start_ids.size \
+            else np.ones(ids.size, dtype=bool)
+        self._cache = (doc, ids, mask)
+        return ids, mask
+
+
+@dataclass
+class Rows:
+    """A batch of rows: ``tokens`` (n, seq_len+1) int64; ``mask``/``source`` per token.
+
+    ``mask[r, t]`` says whether token t carries loss as a target; ``source[r, t]``
+    is the index of its source in the plan's ``sources`` (for per-source loss).
+    """
+
+    tokens: np.ndarray
+    mask: np.ndarray
+    source: np.ndarray
+
+
+class Sampler:
+    """Realises resolved phases as rows; ``state_dict()`` captures everything needed to resume."""
+
+    def __init__(self, readers: dict[str, SourceReader], phases: Sequence[ResolvedPhase],
+                 seed: int, row_len: int):
+        self.readers, self.phases, self.seed, self.row_len = readers, list(phases), seed, row_len
+        self.source_ids = {name: i for i, name in enumerate(readers)}
+        self.cursors = {name: [0, 0, 0] for name in readers}  # pass, position, offset
+        self.phase = -1
+        self.accounting = [self._empty_account(ph) for ph in self.phases]
+
+    @staticmethod
+    def _empty_account(ph: ResolvedPhase) -> dict[str, Any]:
+        per_src = {s: {"consumed": 0, "loss_tokens": 0, "documents": 0, "repeated": 0} for s in ph.sources}
+        return {"segments": [{s: 0 for s in ph.sources} for _ in ph.segments], "sources": per_src}
+
+    # -- phase control ---------------------------------------------------
+    def start_phase(self, index: int) -> None:
+        self.phase, self.segment = index, 0
+        self.seg_left = dict(self.phases[index].segments[0].quotas)
+        self.piece: list[Any] | None = None  # [source, doc, cur, end, pass]
+        self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, 1, index])))
+
+    def next_rows(self, n_rows: int) -> Rows:
+        n = n_rows * self.row_len
+        tok = np.empty(n, dtype=np.int64)
+        mask = np.empty(n, dtype=bool)
+        src = np.empty(n, dtype=np.int16)
+        acc = self.accounting[self.phase]
+        seg_acc = acc["segments"][self.segment] if self.segment < len(acc["segments"]) else None
+        pos = 0
+        while pos < n:
+            if self.piece is None:
+                self._next_piece()
+                seg_acc = acc["segments"][self.segment]
+            s, doc, cur, end, epoch = self.piece
+            ids, dmask = self.readers[s].get(doc)
+            k = min(end - cur, n - pos)
+            tok[pos:pos + k] = ids[cur:cur + k]
+            mask[pos:pos + k] = dmask[cur:cur + k]
+            src[pos:pos + k] = self.source_ids[s]
+            seg_acc[s] += k
+            acc["sources"][s]["consumed"] += k
+            if epoch > 0:
+                acc["sources"][s]["repeated"] += k
+            pos += k
+            self.piece = None if cur + k == end else [s, doc, cur + k, end, epoch]
+        rows = Rows(tok.reshape(n_rows, self.row_len), mask.reshape(n_rows, self.row_len),
+                    src.reshape(n_rows, self.row_len))
+        # Loss-bearing tokens: targets are positions 1.. of each row.
+        trained = np.bincount(rows.source[:, 1:][rows.mask[:, 1:]].ravel(), minlength=len(self.source_ids))
+        for name, i in self.source_ids.items():
+            if trained[i] and name in acc["sources"]:
+                acc["sources"][name]["loss_tokens"] += int(trained[i])
+        return rows
+
+    def _next_piece(self) -> None:
+        ph = self.phases[self.phase]
+        while sum(self.seg_left.values()) == 0:
+            self.segment += 1
+            if self.segment >= len(ph.segments):
+                raise RuntimeError(f"phase {ph.name} has no tokens left (the plan was overrun)")
+            self.seg_left = dict(ph.segments[self.segment].quotas)
+        names = [s for s in ph.sources if self.seg_left.get(s, 0) > 0]
+        left = np.array([self.seg_left[s] for s in names], dtype=np.int64)
+        r = int(self.rng.integers(int(left.sum())))
+        s = names[int(np.searchsorted(np.cumsum(left), r, side="right"))]
+        reader, cursor = self.readers[s], self.cursors[s]
+        empty_run = 0
+        while True:
+            doc = reader.doc_at(cursor[0], cursor[1])
+            length = reader.get(doc)[0].size
+            if length > cursor[2]:
+                break
+            empty_run += 1  # an empty document (possible only without append_eos)
+            if empty_run > reader.n_docs:
+                raise DataError(f"source {s!r} has only empty documents", str(reader.cfg.paths[0]))
+            self._advance(s)
+        take = min(length - cursor[2], self.seg_left[s])
+        if cursor[2] == 0:
+            self.accounting[self.phase]["sources"][s]["documents"] += 1
+        self.piece = [s, doc, cursor[2], cursor[2] + take, cursor[0]]
+        cursor[2] += take
+        if cursor[2] == length:
+            self._advance(s)
+        self.seg_left[s] -= take
+
+    def _advance(self, s: str) -> None:
+        cursor = self.cursors[s]
+        cursor[1], cursor[2] = cursor[1] + 1, 0
+        if cursor[1] == self.readers[s].n_docs:
+            cursor[0], cursor[1] = cursor[0] + 1, 0
+
+    def passes(self, s: str) -> float:
+        """How many times the source has been read through (fractional)."""
+        c = self.cursors[s]
+        return c[0] + c[1] / self.readers[s].n_docs
+
+    # -- state -----------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        in_phase = self.phase >= 0
+        return {
+            "phase": self.phase,
+            "segment": self.segment if in_phase else 0,
+            "seg_left": dict(self.seg_left) if in_phase else {},
+            "piece": list(self.piece) if in_phase and self.piece else None,
+            "rng": self.rng.bit_generator.state if in_phase else None,
+            "cursors": {k: list(v) for k, v in self.cursors.items()},
+            "accounting": self.accounting,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        import copy
+
+        self.cursors = {k: list(v) for k, v in state["cursors"].items()}
+        self.accounting = copy.deepcopy(state["accounting"])
+        self.phase = state["phase"]
+        if self.phase >= 0:
+            self.start_phase(self.phase)
+            self.segment = state["segment"]
+            self.seg_left = dict(state["seg_left"])
+            self.piece = list(state["piece"]) if state["piece"] else None
+            self.rng.bit_generator.state = state["rng"]
+
+
+def eval_rows(reader: SourceReader, n_tokens: int, row_len: int) -> Rows:
+    """Fixed held-out rows: documents in file order, packed, cut to whole rows."""
+    want = max(1, n_tokens // row_len) * row_len
+    parts, masks, got = [], [], 0
+    for doc in range(reader.n_docs):
+        ids, m = reader.get(doc)
+        parts.append(ids)
+        masks.append(m)
+        got += ids.size
+        if got >= want:
+            break
+    n = (min(got, want) // row_len) * row_len
+    if n == 0:
+        raise DataError(f"eval set {reader.name!r} has fewer than {row_len} tokens",
+                        str(reader.cfg.paths[0]))
+    tok = np.concatenate(parts)[:n].reshape(-1, row_len)
+    mask = np.concatenate(masks)[:n].reshape(-1, row_len)
+    return Rows(tok, mask, np.zeros_like(tok, dtype=np.int16))

@@ -1,0 +1,195 @@
+"""A decoder-only transformer you can read in one sitting (after nanoGPT).
+
+Two block flavours share one skeleton, each matching a Hugging Face family so
+that :mod:`alignpt.train.export` is a pure renaming of weights:
+
+* ``gpt2``: learned positions, LayerNorm, GELU MLP, biases (GPT2LMHeadModel);
+* ``llama``: rotary positions, RMSNorm, SwiGLU MLP, no biases (LlamaForCausalLM).
+
+Both are pre-norm, use ``F.scaled_dot_product_attention`` (flash / memory-efficient
+kernels on GPU, no T x T mask materialised) and tie the output head to the token
+embedding unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from alignpt.train.config import ModelConfig
+
+__all__ = ["GPT", "RMSNorm", "rope_tables", "count_params", "flops_per_token"]
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm computed in float32, exactly as LlamaRMSNorm does (export gives equal logits)."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables in the rotate-half layout Hugging Face Llama uses."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
+    freqs = torch.arange(max_len, dtype=torch.float)[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        bias = cfg.arch == "gpt2"
+        self.n_head, self.head_dim = cfg.n_head, cfg.head_dim
+        self.rope = cfg.arch == "llama"
+        # One fused projection for q, k and v: one matmul instead of three.
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=bias)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=bias)
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        if rope is not None:
+            cos, sin = (t[:T].to(q.dtype) for t in rope)
+            q = q * cos + _rotate_half(q) * sin
+            k = k * cos + _rotate_half(k) * sin
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.swiglu = cfg.arch == "llama"
+        hidden = cfg.ffn_dim
+        bias = cfg.arch == "gpt2"
+        # SwiGLU fuses gate and up projections into one matmul; export splits them.
+        self.fc = nn.Linear(cfg.d_model, 2 * hidden if self.swiglu else hidden, bias=bias)
+        self.proj = nn.Linear(hidden, cfg.d_model, bias=bias)
+        self.approximate = "tanh" if cfg.activation == "gelu_tanh" else "none"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        if self.swiglu:
+            gate, up = h.chunk(2, dim=-1)
+            h = F.silu(gate) * up
+        else:
+            h = F.gelu(h, approximate=self.approximate)
+        return self.proj(h)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        norm = (lambda: nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)) if cfg.arch == "gpt2" \
+            else (lambda: RMSNorm(cfg.d_model, cfg.norm_eps))
+        self.norm1, self.attn = norm(), Attention(cfg)
+        self.norm2, self.mlp = norm(), MLP(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), rope))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class GPT(nn.Module):
+    """``model(ids)`` -> logits ``(B, T, V)``; ``model(ids, targets)`` -> per-token loss ``(B, T)``."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.vocab_size is None or cfg.max_seq_len is None:
+            raise ValueError("ModelConfig needs vocab_size and max_seq_len (use cfg.resolved(...))")
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.wpe = nn.Embedding(cfg.max_seq_len, cfg.d_model) if cfg.arch == "gpt2" else None
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.norm_f = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps) if cfg.arch == "gpt2" \
+            else RMSNorm(cfg.d_model, cfg.norm_eps)
+        # Tied: the head *is* the embedding matrix (no second copy in the state dict).
+        self.lm_head = None if cfg.tie_embeddings else nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        if cfg.arch == "llama":
+            cos, sin = rope_tables(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        self.activation_checkpointing = False
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        std = self.cfg.init_std
+        for name, p in self.named_parameters():
+            if p.dim() < 2:
+                if name.endswith("bias"):
+                    nn.init.zeros_(p)
+                else:
+                    nn.init.ones_(p)  # norm gains
+            elif name.endswith("proj.weight"):
+                # GPT-2: residual-branch outputs scaled by 1/sqrt(2 * n_layer) so the
+                # residual stream's variance does not grow with depth.
+                nn.init.normal_(p, 0.0, std / math.sqrt(2 * self.cfg.n_layer))
+            else:
+                nn.init.normal_(p, 0.0, std)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        B, T = idx.shape
+        if T > self.cfg.max_seq_len:
+            raise ValueError(f"sequence of {T} tokens exceeds max_seq_len {self.cfg.max_seq_len}")
+        x = self.wte(idx)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(T, device=idx.device))
+        x = self.drop(x)
+        rope = (self.rope_cos, self.rope_sin) if self.cfg.arch == "llama" else None
+        for block in self.blocks:
+            if self.activation_checkpointing and self.training:
+                # Recompute activations in backward: memory for compute, one block at a time.
+                x = checkpoint(block, x, rope, use_reentrant=False)
+            else:
+                x = block(x, rope)
+        x = self.norm_f(x)
+        head = self.wte.weight if self.lm_head is None else self.lm_head.weight
+        logits = F.linear(x, head)
+        if targets is None:
+            return logits
+        # Per-token loss in float32; the trainer weights it (loss masks, per-source means).
+        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
+                               reduction="none").view(B, T)
+
+    @torch.no_grad()
+    def log_probs(self, idx: torch.Tensor) -> torch.Tensor:
+        """Next-token log-probabilities ``(B, T, V)`` in float32."""
+        return F.log_softmax(self(idx).float(), dim=-1)
+
+
+def count_params(model: nn.Module, non_embedding: bool = False) -> int:
+    n = sum(p.numel() for p in model.parameters())
+    if non_embedding and isinstance(model, GPT) and model.wpe is not None:
+        n -= model.wpe.weight.numel()
+    return n
+
+
+def flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
+    """Training FLOPs per token: 6N for the matmuls plus 12*L*d*T for attention (PaLM, App. B)."""
+    d, L, V, ff = cfg.d_model, cfg.n_layer, cfg.vocab_size or 0, cfg.ffn_dim
+    mlp = (3 if cfg.arch == "llama" else 2) * d * ff
+    n_matmul = L * (4 * d * d + mlp) + V * d  # the head counts; embedding lookups do not
+    return 6.0 * n_matmul + 12.0 * L * d * seq_len

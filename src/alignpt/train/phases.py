@@ -1,0 +1,200 @@
+"""From a phase plan to exact token counts: per phase, per window segment, per source.
+
+Definitions (they make "exact accounting" checkable to the token):
+
+* A training **row** is ``seq_len + 1`` consecutive tokens of the phase's stream:
+  the model reads the first ``seq_len`` and predicts the last ``seq_len``. A step
+  consumes ``batch_size`` rows, so ``tokens_per_step = batch_size * (seq_len + 1)``.
+  A token is **consumed** when it is placed in a row (loss-masked tokens included).
+* A phase budget given in tokens is rounded to whole steps; the resolved plan
+  records the exact figure.
+* Windows are rounded to whole steps and cut the phase into **segments**. A
+  windowed source spreads its tokens over its window in proportion to segment
+  length; sources whose window is the whole phase (**background** sources) fill
+  what is left of every segment, keeping their mutual proportions. Every segment
+  is therefore filled exactly, and every source gets exactly its planned tokens.
+* Shares become integers by largest remainder, so the counts add up exactly.
+
+Nothing here reads data or imports torch; :mod:`alignpt.train.data` realises
+these counts document by document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Sequence
+
+from alignpt.errors import ConfigError
+from alignpt.train.config import PhaseConfig, ScheduleConfig, TrainPlan
+
+__all__ = ["Segment", "ResolvedPhase", "apportion", "resolve_budgets", "resolve_phases"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Steps ``[start_step, end_step)`` of a phase and each source's tokens in them."""
+
+    start_step: int
+    end_step: int
+    quotas: dict[str, int]
+
+    @property
+    def steps(self) -> int:
+        return self.end_step - self.start_step
+
+
+@dataclass(frozen=True)
+class ResolvedPhase:
+    index: int
+    name: str
+    kind: str
+    steps: int
+    tokens: int
+    schedule: ScheduleConfig
+    reset_optimizer: bool
+    sources: list[str]                       # mix order
+    planned: dict[str, int]                  # whole-phase tokens per source
+    windows: dict[str, tuple[int, int]]      # source -> (start_step, end_step)
+    segments: list[Segment] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index, "name": self.name, "kind": self.kind, "steps": self.steps,
+            "tokens": self.tokens, "planned": dict(self.planned),
+            "windows": {s: list(w) for s, w in self.windows.items()},
+            "segments": [{"start_step": g.start_step, "end_step": g.end_step,
+                          "quotas": dict(g.quotas)} for g in self.segments],
+        }
+
+
+def apportion(total: int, weights: Sequence[Fraction | int | float]) -> list[int]:
+    """Split ``total`` into integers proportional to ``weights`` (largest remainder).
+
+    Exact rational arithmetic; ties go to the earlier weight. Each part is at most
+    ``ceil(total * w / sum(w))``.
+
+    >>> apportion(10, [1, 1, 1])
+    [4, 3, 3]
+    """
+    ws = [Fraction(w) if not isinstance(w, float) else Fraction(str(w)) for w in weights]
+    wsum = sum(ws)
+    if total == 0 or wsum == 0:
+        return [0] * len(ws)
+    ideal = [total * w / wsum for w in ws]
+    parts = [int(x) for x in ideal]  # floor: all non-negative
+    left = total - sum(parts)
+    order = sorted(range(len(ws)), key=lambda i: (-(ideal[i] - parts[i]), i))
+    for i in order[:left]:
+        parts[i] += 1
+    return parts
+
+
+def _phase_steps(plan: TrainPlan, phase: PhaseConfig) -> int:
+    if phase.steps is not None:
+        return phase.steps
+    steps = round(phase.tokens / plan.tokens_per_step)
+    if steps < 1:
+        raise ConfigError(f"phase {phase.name}: budget {phase.tokens} tokens is less than one step "
+                          f"({plan.tokens_per_step} tokens = batch_size x (seq_len + 1))")
+    return steps
+
+
+def _source_totals(phase: PhaseConfig, budget: int) -> dict[str, int]:
+    exact = {m.source: m.tokens for m in phase.mix if m.tokens is not None}
+    shared = [m for m in phase.mix if m.share is not None]
+    rest = [m for m in phase.mix if m.tokens is None and m.share is None]
+    left = budget - sum(exact.values())
+    if left < 0:
+        raise ConfigError(f"phase {phase.name}: exact source tokens ({sum(exact.values())}) exceed "
+                          f"the phase budget ({budget})")
+    share_sum = sum(Fraction(str(m.share)) for m in shared)
+    totals = dict(exact)
+    if len(rest) > 1:
+        raise ConfigError(f"phase {phase.name}: only one source may omit share/tokens (it takes the "
+                          f"rest); {', '.join(m.source for m in rest)} do")
+    if rest:
+        share_tokens = [int(Fraction(str(m.share)) * budget) for m in shared]
+        if sum(share_tokens) > left:
+            raise ConfigError(f"phase {phase.name}: shares and exact tokens exceed the budget")
+        totals.update({m.source: n for m, n in zip(shared, share_tokens)})
+        totals[rest[0].source] = left - sum(share_tokens)
+    else:
+        if shared and abs(share_sum - Fraction(left, budget)) > Fraction(1, 10**6):
+            raise ConfigError(f"phase {phase.name}: shares add up to {float(share_sum):g} but must "
+                              f"cover {left / budget:g} of the budget (or leave one source without "
+                              f"a share to take the rest)")
+        if not shared and left:
+            raise ConfigError(f"phase {phase.name}: exact tokens cover {budget - left} of {budget}; "
+                              f"leave one source without tokens to take the rest")
+        totals.update({m.source: n for m, n in
+                       zip(shared, apportion(left, [Fraction(str(m.share)) for m in shared]))})
+    zero = [s for s, n in totals.items() if n <= 0]
+    if zero:
+        raise ConfigError(f"phase {phase.name}: source {zero[0]} gets no tokens; drop it or raise its share")
+    return {m.source: totals[m.source] for m in phase.mix}
+
+
+def resolve_budgets(plan: TrainPlan) -> list[ResolvedPhase]:
+    """Steps, exact per-source tokens and window segments for every phase."""
+    return [_resolve_phase(plan, i, ph) for i, ph in enumerate(plan.phases)]
+
+
+resolve_phases = resolve_budgets
+
+
+def _resolve_phase(plan: TrainPlan, index: int, phase: PhaseConfig) -> ResolvedPhase:
+    steps = _phase_steps(plan, phase)
+    tps = plan.tokens_per_step
+    budget = steps * tps
+    totals = _source_totals(phase, budget)
+    windows: dict[str, tuple[int, int]] = {}
+    for m in phase.mix:
+        a, b = round(m.window.start * steps), round(m.window.end * steps)
+        if b <= a:
+            raise ConfigError(f"phase {phase.name}: window of {m.source} "
+                              f"({m.window.start:g}-{m.window.end:g}) is shorter than one of its "
+                              f"{steps} steps")
+        windows[m.source] = (a, b)
+    cuts = sorted({0, steps, *(w for ab in windows.values() for w in ab)})
+    bounds = list(zip(cuts[:-1], cuts[1:]))
+    seg_tokens = [(b - a) * tps for a, b in bounds]
+    quotas: list[dict[str, int]] = [{} for _ in bounds]
+    background = [s for s in totals if windows[s] == (0, steps)]
+    windowed = [s for s in totals if s not in background]
+
+    # Windowed sources: spread evenly over their window, segment by segment.
+    for s in windowed:
+        a, b = windows[s]
+        inside = [j for j, (x, y) in enumerate(bounds) if x >= a and y <= b]
+        for j, part in zip(inside, apportion(totals[s], [seg_tokens[j] for j in inside])):
+            quotas[j][s] = part
+    capacity = []
+    for j, (a, b) in enumerate(bounds):
+        used = sum(quotas[j].values())
+        if used > seg_tokens[j]:
+            raise ConfigError(f"phase {phase.name}: windowed sources need {used} tokens in steps "
+                              f"{a}-{b}, which hold only {seg_tokens[j]}; widen a window or lower a share")
+        if not background and used != seg_tokens[j]:
+            raise ConfigError(f"phase {phase.name}: steps {a}-{b} are not covered ({used} of "
+                              f"{seg_tokens[j]} tokens); add a source without a window")
+        capacity.append(seg_tokens[j] - used)
+
+    # Background sources fill each segment's remaining capacity. Splitting segment by
+    # segment in proportion to what each source still has left keeps the totals exact
+    # (the last segment takes the remainder) and never over-draws a source.
+    left = {s: totals[s] for s in background}
+    for j, cap in enumerate(capacity):
+        if not background:
+            break
+        parts = apportion(cap, [left[s] for s in background])
+        for s, n in zip(background, parts):
+            quotas[j][s] = n
+            left[s] -= n
+    assert all(v == 0 for v in left.values()), left
+
+    segments = [Segment(a, b, {s: quotas[j].get(s, 0) for s in totals if quotas[j].get(s, 0)})
+                for j, (a, b) in enumerate(bounds)]
+    return ResolvedPhase(index=index, name=phase.name, kind=phase.kind, steps=steps, tokens=budget,
+                         schedule=phase.schedule, reset_optimizer=phase.reset_optimizer,
+                         sources=list(totals), planned=totals, windows=windows, segments=segments)
