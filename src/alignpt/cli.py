@@ -42,8 +42,11 @@ def _register_subcommands() -> None:
     # Each area owns its commands; importing them is cheap (heavy libraries
     # such as torch are imported inside the commands that need them).
     from alignpt.shards_cli import app as shards_app
+    from alignpt.world.cli import bayes_app, world_app
 
     app.add_typer(shards_app, name="shards")
+    app.add_typer(world_app, name="world")
+    app.add_typer(bayes_app, name="bayes")
 
 
 _register_subcommands()

@@ -22,12 +22,12 @@ from typing import Sequence
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.errors import ConfigError, DataError
 
 __all__ = [
     "PAD", "BOS", "EOS", "ERA0", "N_ERAS", "T", "U", "C", "D", "HEADERS", "HEADER0",
     "VOCAB", "VOCAB_SIZE", "TOKEN_ID", "era_token", "header_id", "tokenizer_spec",
-    "encode", "decode", "parse_history", "history_tokens", "context_tokens",
+    "encode", "decode", "parse_history", "history_tokens", "context_tokens", "check_world_shard",
 ]
 
 PAD, BOS, EOS = 0, 1, 2
@@ -124,3 +124,11 @@ def context_tokens(history: str | Sequence[tuple[bool, int | None]] = "", era: i
     toks.append(era_token(era))
     toks.extend(history_tokens(history))
     return np.array(toks, dtype=np.int64)
+
+
+def check_world_shard(shard) -> None:
+    """Raise :class:`DataError` unless a token shard uses this vocabulary."""
+    tokens = (shard.tokenizer or {}).get("tokens")
+    if tokens != list(VOCAB):
+        raise DataError("not a persona-world shard (its tokenizer vocabulary differs from "
+                        "alignpt.world.vocab.VOCAB)", str(shard.path))
