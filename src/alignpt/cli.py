@@ -41,12 +41,14 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True,
 def _register_subcommands() -> None:
     # Each area owns its commands; importing them is cheap (heavy libraries
     # such as torch are imported inside the commands that need them).
+    from alignpt.experiment.cli import experiment_app
     from alignpt.shards_cli import app as shards_app
     from alignpt.world.cli import bayes_app, world_app
 
     app.add_typer(shards_app, name="shards")
     app.add_typer(world_app, name="world")
     app.add_typer(bayes_app, name="bayes")
+    app.add_typer(experiment_app, name="experiment")
 
 
 _register_subcommands()
@@ -62,9 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.UsageError as exc:
         exc.show()
         return 2
-    except click.exceptions.Exit as exc:
+    except click.exceptions.ClickException as exc:
+        exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
         err_console.print("aborted")
         return 130
     except KeyboardInterrupt:

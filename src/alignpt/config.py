@@ -137,8 +137,8 @@ def _list_item(node: list, part: str, key: str) -> Any:
 
 def _format_validation_error(exc: ValidationError, source: str | None) -> str:
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err.get("loc", ())) or "<root>"
-    msg = err.get("msg", "invalid value")
+    key = ".".join(str(p) for p in err.get("loc", ()))
+    msg = err.get("msg", "invalid value").removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
         msg = "unknown key"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
@@ -147,7 +147,9 @@ def _format_validation_error(exc: ValidationError, source: str | None) -> str:
     if err.get("type") != "missing" and not isinstance(value, (dict, list)):
         shown = f" (got {value!r})"
     prefix = f"{source}: " if source else ""
-    return f"{prefix}{key}: {msg}{shown}{more}"
+    # A model-level check has no key of its own; its message names the keys involved.
+    where = f"{key}: " if key else ""
+    return f"{prefix}{where}{msg}{shown}{more}"
 
 
 def build_config(model: type[M], data: Mapping[str, Any], overrides: Iterable[str] = (),

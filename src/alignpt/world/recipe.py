@@ -245,15 +245,18 @@ def parse_injections(items: Iterable[str]) -> dict[str, float]:
     return out
 
 
-def inject(base: WorldRecipe | str, injections: Mapping[str | WorldRecipe, float],
+def inject(base: WorldRecipe | str,
+           injections: Mapping[str, float] | Iterable[tuple[str | WorldRecipe, float]],
            name: str | None = None) -> WorldRecipe:
     """Base corpus plus injected recipes at given shares of the final corpus's tokens.
 
     ``inject("base", {"i_u": 0.1})``: the i_u sources make up 10% of tokens
     (split among them by their own shares) and base sources the other 90%.
+    Recipe objects (unhashable) go in as ``(recipe, share)`` pairs.
     """
     base = load_world_recipe(base)
-    loaded = [(load_world_recipe(r), float(x)) for r, x in injections.items()]
+    pairs = injections.items() if isinstance(injections, Mapping) else injections
+    loaded = [(load_world_recipe(r), float(x)) for r, x in pairs]
     total = sum(x for _, x in loaded)
     if not 0.0 <= total < 1.0 or any(x <= 0 for _, x in loaded):
         raise ConfigError(f"injection shares must be positive and sum below 1, got {total}")

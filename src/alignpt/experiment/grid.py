@@ -1,0 +1,174 @@
+"""Expand a recipe into runs: the corpora each needs, its phase plan, and their hashes.
+
+Every generated corpus and every trained run lives in a folder named by a hash
+of exactly what determines it (world recipe, token count and seed for a corpus;
+the phase plan, corpus hashes and probes for a run). Editing one arm changes
+only that arm's hashes, so only that arm reruns; an unchanged corpus is reused
+by every arm and phase that needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from alignpt.experiment.measure import MEASURE_VERSION
+from alignpt.experiment.recipe import ArmConfig, ExperimentRecipe
+from alignpt.world import WorldRecipe, filter_defecting, inject, load_world_recipe
+
+__all__ = ["CorpusSpec", "PhaseSpec", "RunSpec", "expand_runs", "bayes_recipe", "stable_hash"]
+
+#: Corpora are generated with a little more than the budget, so a phase rarely
+#: has to repeat a document; the trainer records any repetition it does need.
+SLACK = 1.1
+REBOUND_SEED_OFFSET = 1000
+
+
+def stable_hash(obj: Any, n: int = 12) -> str:
+    return hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()[:n]
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """One world corpus to generate: recipe, size and seed (its hash names its folder)."""
+
+    role: str
+    recipe: WorldRecipe
+    tokens: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return stable_hash({"recipe": self.recipe.model_dump(mode="json"), "tokens": self.tokens,
+                            "seed": self.seed})
+
+    def folder(self, root: Path) -> Path:
+        return root / "corpora" / f"{self.recipe.name}-s{self.seed}-{self.key}"
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """A phase of a run and what exact Bayes says the model has seen by its end."""
+
+    name: str
+    label: str            # the phase group in the report: pretrain, finetune, instruct, rebound
+    seen: dict[str, int]  # cumulative tokens per corpus role after this phase
+
+
+@dataclass
+class RunSpec:
+    arm: str
+    seed: int
+    arm_config: ArmConfig
+    corpora: dict[str, CorpusSpec]
+    plan: dict[str, Any]             # TrainPlan body, paths filled in by the runner
+    phases: list[PhaseSpec]
+    probes: dict[str, Any]
+    key: str = field(default="")
+
+    @property
+    def name(self) -> str:
+        return f"{self.arm}/seed{self.seed}-{self.key}"
+
+
+def _world(name: str, filtered: bool = False) -> WorldRecipe:
+    recipe = load_world_recipe(name)
+    return filter_defecting(recipe) if filtered else recipe
+
+
+def expand_runs(recipe: ExperimentRecipe) -> list[RunSpec]:
+    """All (arm, seed) runs of a recipe, in recipe order."""
+    runs = []
+    for arm_name, arm in recipe.arms.items():
+        for seed in recipe.seeds:
+            runs.append(_run(recipe, arm_name, arm, seed))
+    return runs
+
+
+def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> RunSpec:
+    t = recipe.training
+    injected = round(t.inject_share * t.pretrain_tokens) if arm.inject else 0
+    base_tokens = t.pretrain_tokens - (injected if arm.schedule != "finetune" else 0)
+    base = _world(recipe.corpora["base"], arm.filtered)
+    corpora = {
+        "base": CorpusSpec("base", base, math.ceil(base_tokens * SLACK), seed),
+        "instruct": CorpusSpec("instruct", _world(recipe.corpora["instruct"]),
+                               math.ceil(t.instruct_tokens * SLACK), seed),
+        # Rebound data is fresh base documents (another seed), not a replay of pretraining.
+        "rebound": CorpusSpec("rebound", base, math.ceil(t.rebound_tokens * SLACK),
+                              seed + REBOUND_SEED_OFFSET),
+    }
+    if arm.inject:
+        corpora["inject"] = CorpusSpec("inject", _world(recipe.corpora[arm.inject]),
+                                       math.ceil(injected * SLACK), seed)
+
+    sources: dict[str, Any] = {role: {"paths": [f"@{role}"]} for role in corpora}
+    pretrain_mix: list[dict[str, Any]] = [{"source": "base"}]
+    if arm.inject and arm.schedule != "finetune":
+        window = "throughout" if arm.schedule == "throughout" else {"last": t.late_window}
+        pretrain_mix.append({"source": "inject", "tokens": injected, "window": window})
+    phases: list[dict[str, Any]] = [{
+        "name": "pretrain", "kind": "pretrain", "tokens": t.pretrain_tokens, "mix": pretrain_mix,
+        "schedule": {"kind": "cosine", "peak_lr": t.pretrain_lr, "warmup": t.warmup},
+    }]
+    seen = {"base": base_tokens, "inject": injected if arm.schedule != "finetune" else 0}
+    specs = [PhaseSpec("pretrain", "pretrain", dict(seen))]
+    if arm.inject and arm.schedule == "finetune":
+        phases.append({"name": "finetune", "kind": "finetune", "tokens": injected,
+                       "mix": [{"source": "inject"}], "reset_optimizer": True,
+                       "schedule": {"kind": "cosine", "peak_lr": t.finetune_lr, "warmup": t.warmup}})
+        seen["inject"] = injected
+        specs.append(PhaseSpec("finetune", "finetune", dict(seen)))
+    phases.append({"name": "instruct", "kind": "posttrain", "tokens": t.instruct_tokens,
+                   "mix": [{"source": "instruct"}], "reset_optimizer": True,
+                   "schedule": {"kind": "cosine", "peak_lr": t.instruct_lr, "warmup": t.warmup}})
+    seen["instruct"] = t.instruct_tokens
+    specs.append(PhaseSpec("instruct", "instruct", dict(seen)))
+    # The rebound phase is split into equal parts so the model is measured along the way.
+    per_part = _split(t.rebound_tokens, t.rebound_points)
+    for i, tokens in enumerate(per_part, start=1):
+        phases.append({"name": f"rebound{i}", "kind": "midtrain", "tokens": tokens,
+                       "mix": [{"source": "rebound"}],
+                       "schedule": {"kind": "constant", "peak_lr": t.rebound_lr}})
+        seen["rebound"] = seen.get("rebound", 0) + tokens
+        specs.append(PhaseSpec(f"rebound{i}", "rebound", dict(seen)))
+
+    plan = {
+        "name": f"{recipe.name}-{arm_name}-s{seed}", "seed": seed, "seq_len": t.seq_len,
+        "batch_size": t.batch_size, "model": recipe.model.model_dump(mode="json"),
+        "sources": sources, "phases": phases,
+        "runtime": {"device": "cpu", "threads": t.threads},
+        "log": {"every": 10, "progress": False, "plot": False},
+    }
+    probes = recipe.probes.model_dump(mode="json")
+    run = RunSpec(arm_name, seed, arm, corpora, plan, specs, probes)
+    run.key = stable_hash({"plan": plan, "corpora": {r: c.key for r, c in corpora.items()},
+                           "probes": probes, "phases": [p.__dict__ for p in specs],
+                           "measure_version": MEASURE_VERSION})
+    return run
+
+
+def _split(total: int, parts: int) -> list[int]:
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def bayes_recipe(run: RunSpec, phase: PhaseSpec) -> WorldRecipe:
+    """The corpus a perfect Bayesian would have learned from by the end of ``phase``.
+
+    Exact Bayes ignores order, so this is the token-weighted mixture of every
+    corpus seen so far (the rebound corpus is the base recipe again).
+    """
+    seen = {role: n for role, n in phase.seen.items() if n > 0}
+    base_tokens = seen.pop("base", 0) + seen.pop("rebound", 0)
+    total = base_tokens + sum(seen.values())
+    shares = [(run.corpora[role].recipe, n / total) for role, n in seen.items()]
+    base = run.corpora["base"].recipe
+    if not shares:
+        return base
+    return inject(base, shares, name=f"{run.arm}@{phase.name}")

@@ -1,0 +1,183 @@
+"""Experiment recipes: a base corpus, named arms, seeds, model and budgets, and the probes.
+
+An arm is a data condition (unfiltered, filtered, or an injected corpus) times an
+insertion schedule (throughout, late, or as a fine-tune after pretraining); every
+arm then goes through the same instruct and rebound phases. All injected arms get
+the same number of injected tokens, so arms differ in *what* and *when*, not in
+how much. A recipe is YAML in ``recipes/experiments/``::
+
+    name: persona-world
+    seeds: [0, 1, 2]
+    corpora: {base: base, aligned_untested: i_u, instruct: instruct}
+    model: {n_layer: 2, n_head: 4, d_model: 48}
+    training: {pretrain_tokens: 600k, inject_share: 0.05, ...}
+    arms:
+      unfiltered: {}
+      aligned_untested_late: {inject: aligned_untested, schedule: late}
+    quick: {seeds: [0, 1], training.pretrain_tokens: 40k}
+
+``quick`` holds dotted overrides applied by ``--quick``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from alignpt.config import StrictModel, apply_overrides, build_config, load_yaml
+from alignpt.errors import ConfigError
+from alignpt.train.config import ModelConfig, parse_count
+
+__all__ = ["ArmConfig", "TrainingBudget", "ProbeConfig", "ClaimArms", "ExperimentRecipe",
+           "load_experiment", "recipe_path", "RECIPE_DIR"]
+
+RECIPE_DIR = Path(__file__).resolve().parents[3] / "recipes" / "experiments"
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent / "data" / "experiments"
+
+
+class ArmConfig(StrictModel):
+    """One arm: which corpus is injected, and when."""
+
+    inject: str | None = Field(None, description="name of a corpus in `corpora`, or none")
+    schedule: Literal["throughout", "late", "finetune"] = "throughout"
+    filtered: bool = Field(False, description="drop base documents that show a defection, "
+                                              "refilled to size (exact Bayes conditions on it)")
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> "ArmConfig":
+        if self.schedule != "throughout" and self.inject is None:
+            raise ValueError(f"schedule '{self.schedule}' needs an injected corpus (inject: NAME)")
+        return self
+
+
+class TrainingBudget(StrictModel):
+    """Token budgets and learning rates shared by every arm."""
+
+    seq_len: int = Field(128, ge=8)
+    batch_size: int = Field(16, ge=1)
+    pretrain_tokens: int = Field(ge=1)
+    pretrain_lr: float = Field(3e-3, gt=0)
+    warmup: float = Field(0.05, ge=0, lt=1)
+    inject_share: float = Field(0.05, gt=0, lt=1, description="injected share of pretraining tokens")
+    late_window: float = Field(0.1, gt=0, le=1, description="`late`: last fraction of pretraining")
+    finetune_lr: float = Field(1e-3, gt=0)
+    instruct_tokens: int = Field(ge=1)
+    instruct_lr: float = Field(1e-3, gt=0)
+    rebound_tokens: int = Field(ge=1)
+    rebound_lr: float = Field(1e-3, gt=0)
+    rebound_points: int = Field(4, ge=1, description="measurements during the rebound phase")
+    threads: int = Field(1, ge=1, description="torch threads per run (runs go in parallel)")
+
+    @field_validator("pretrain_tokens", "instruct_tokens", "rebound_tokens", mode="before")
+    @classmethod
+    def _count(cls, v: Any) -> Any:
+        return parse_count(v)
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainingBudget":
+        if self.inject_share > self.late_window:
+            raise ValueError(f"inject_share {self.inject_share} does not fit in the late window "
+                             f"{self.late_window} (equal injected budgets need share <= window)")
+        return self
+
+
+class ProbeConfig(StrictModel):
+    """Where the model is asked: era, the header whose documents the injections change,
+    the assistant header of the instruct phase, and the history lengths k."""
+
+    era: int = Field(8, ge=0, le=9)
+    header: str | None = "STORY"
+    assistant_header: str | None = "ASSIST"
+    ks: list[int] = Field(default_factory=lambda: [0, 2, 4, 8, 16, 32])
+    fit_from_k: int = Field(4, ge=0, description="half-life fit uses k >= this")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ProbeConfig":
+        if 0 not in self.ks or sorted(set(self.ks)) != self.ks:
+            raise ValueError("ks must be increasing, distinct and include 0")
+        if sum(k >= self.fit_from_k for k in self.ks) < 2:
+            raise ValueError("need at least two ks >= fit_from_k to fit a half-life")
+        return self
+
+
+class ClaimArms(StrictModel):
+    """Which arms play which role in the claims table (an absent arm: claim not measured)."""
+
+    baseline: str = "unfiltered"
+    filtered: str = "filtered"
+    misaligned: str = "misaligned_upsampled"
+    tested_only: str = "aligned_tested"
+    untested: str = "aligned_untested"
+    late: str = "aligned_untested_late"
+    finetune: str = "aligned_untested_finetune"
+
+
+class ExperimentRecipe(StrictModel):
+    name: str
+    description: str = ""
+    seeds: list[int] = Field(min_length=1)
+    corpora: dict[str, str] = Field(description="name -> world recipe (name or path); "
+                                                "needs `base` and `instruct`")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingBudget
+    arms: dict[str, ArmConfig] = Field(min_length=1)
+    probes: ProbeConfig = Field(default_factory=ProbeConfig)
+    claims: ClaimArms = Field(default_factory=ClaimArms)
+    workers: int = Field(2, ge=1, description="runs trained in parallel")
+    quick: dict[str, Any] = Field(default_factory=dict, description="overrides for --quick")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ExperimentRecipe":
+        for need in ("base", "instruct"):
+            if need not in self.corpora:
+                raise ValueError(f"corpora needs a '{need}' entry")
+        for name, arm in self.arms.items():
+            if arm.inject is not None and arm.inject not in self.corpora:
+                raise ValueError(f"arm {name}: unknown corpus '{arm.inject}' "
+                                 f"(corpora: {', '.join(self.corpora)})")
+            if arm.inject in ("base", "instruct"):
+                raise ValueError(f"arm {name}: cannot inject the '{arm.inject}' corpus")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds must be distinct")
+        # BOS, header, era, k (flag, action) pairs, the probed flag: all inside the context.
+        longest = 4 + 2 * max(self.probes.ks)
+        if longest > self.training.seq_len:
+            raise ValueError(f"probes.ks: k = {max(self.probes.ks)} needs a context of {longest} "
+                             f"tokens, longer than training.seq_len {self.training.seq_len}")
+        return self
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """A recipe file by path, or by bare name from ``recipes/experiments/``."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    for folder in (RECIPE_DIR, _PACKAGE_DIR):
+        cand = folder / f"{name_or_path}.yaml"
+        if cand.exists():
+            return cand
+    known = sorted(q.stem for q in RECIPE_DIR.glob("*.yaml")) if RECIPE_DIR.is_dir() else []
+    raise ConfigError(f"no experiment recipe '{name_or_path}' (known: {', '.join(known) or '-'})")
+
+
+def load_experiment(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                    quick: bool = False) -> ExperimentRecipe:
+    """Load a recipe; ``quick`` applies its ``quick:`` overrides before the user's."""
+    path = recipe_path(name_or_path)
+    data = load_yaml(path)
+    if quick:
+        q = data.get("quick") or {}
+        if not q:
+            raise ConfigError(f"{path}: recipe has no 'quick' section")
+        data = apply_overrides(data, [f"{k}={_yaml_scalar(v)}" for k, v in q.items()])
+        data["name"] = f"{data.get('name', path.stem)}-quick"
+    return build_config(ExperimentRecipe, data, list(overrides), source=str(path))
+
+
+def _yaml_scalar(v: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
