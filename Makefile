@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) -m alignpt demo --out $(DEMO_OUT)
+	$(PY) -m alignpt experiment run persona-world --out $(DEMO_OUT)
 
 bench: $(STAMP)
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
