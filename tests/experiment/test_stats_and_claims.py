@@ -118,7 +118,8 @@ def test_phase_order_merges_arms():
     ("arms.x.inject=nope", "arm x: unknown corpus 'nope'"),
     ("arms.x.schedule=late", "schedule 'late' needs an injected corpus"),
     ("probes.ks=[0, 8, 200]", "k = 200 needs a context of 404 tokens"),
-    ("training.inject_share=0.5", "does not fit in the late window"),
+    ("training.inject_share=0.5", "arm aligned_untested_late: injected share 0.5 does not fit"),
+    ("arms.x.share=0.1", "share needs an injected corpus"),
 ])
 def test_recipe_errors(override, message):
     with pytest.raises(ConfigError, match=message):

@@ -92,7 +92,8 @@ def expand_runs(recipe: ExperimentRecipe) -> list[RunSpec]:
 
 def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> RunSpec:
     t = recipe.training
-    injected = round(t.inject_share * t.pretrain_tokens) if arm.inject else 0
+    share = arm.share if arm.share is not None else t.inject_share
+    injected = round(share * t.pretrain_tokens) if arm.inject else 0
     base_tokens = t.pretrain_tokens - (injected if arm.schedule != "finetune" else 0)
     base = _world(recipe.corpora["base"], arm.filtered)
     corpora = {

@@ -130,10 +130,48 @@ def _calibration(report: dict[str, Any], out: Path) -> Path:
     return _save(fig, out / "model_vs_bayes.png")
 
 
+def _dose_arms(report: dict[str, Any]) -> list[tuple[float, str]]:
+    """(share, arm) for arms injecting the untested corpus throughout pretraining."""
+    recipe = report["recipe"]
+    ref = recipe["arms"].get(recipe["claims"]["untested"])
+    if ref is None:
+        return []
+    default = recipe["training"]["inject_share"]
+    return sorted((a["share"] or default, name) for name, a in recipe["arms"].items()
+                  if name in report["table"] and a["inject"] == ref["inject"]
+                  and a["schedule"] == "throughout" and not a["filtered"])
+
+
+def _dose(report: dict[str, Any], out: Path) -> Path:
+    plt = _plt()
+    table = report["table"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    arms = _dose_arms(report)
+    for phase, style in (("pretrain", "o-"), (None, "s--")):
+        xs, ms, lo, hi, bayes = [], [], [], [], []
+        for share, arm in arms:
+            e = table[arm][phase or list(table[arm])[-1]]["story"]
+            m, a, b = _err(e["model"]["q_U"])
+            xs.append(share), ms.append(m), lo.append(a), hi.append(b)
+            bayes.append(e["bayes"]["q_U"])
+        ax.errorbar(xs, ms, yerr=[lo, hi], fmt=style, capsize=3,
+                    label=f"model, {phase or 'after rebound'}")
+        ax.plot(xs, bayes, "k:" if phase else "k-.", label=f"exact Bayes, {phase or 'after rebound'}")
+    ax.set_xscale("log")
+    ax.set_xlabel("injected share of pretraining tokens")
+    ax.set_ylabel("P(D | untested)")
+    ax.set_title("Dose response")
+    ax.legend(fontsize=7)
+    return _save(fig, out / "dose_response.png")
+
+
 def make_plots(report: dict[str, Any], out: Path) -> dict[str, Path]:
-    return {
+    plots = {
         "misalignment by arm and phase": _bars(report, out),
         "rebound curves": _rebound(report, out),
         "history curves": _history(report, out),
         "model vs exact Bayes": _calibration(report, out),
     }
+    if len(_dose_arms(report)) >= 3:
+        plots["dose response"] = _dose(report, out)
+    return plots

@@ -44,12 +44,16 @@ class ArmConfig(StrictModel):
     schedule: Literal["throughout", "late", "finetune"] = "throughout"
     filtered: bool = Field(False, description="drop base documents that show a defection, "
                                               "refilled to size (exact Bayes conditions on it)")
+    share: float | None = Field(None, gt=0, lt=1, description="injected share of pretraining "
+                                "tokens for this arm (a dose sweep); default training.inject_share")
     description: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> "ArmConfig":
         if self.schedule != "throughout" and self.inject is None:
             raise ValueError(f"schedule '{self.schedule}' needs an injected corpus (inject: NAME)")
+        if self.share is not None and self.inject is None:
+            raise ValueError("share needs an injected corpus (inject: NAME)")
         return self
 
 
@@ -76,12 +80,6 @@ class TrainingBudget(StrictModel):
     def _count(cls, v: Any) -> Any:
         return parse_count(v)
 
-    @model_validator(mode="after")
-    def _check(self) -> "TrainingBudget":
-        if self.inject_share > self.late_window:
-            raise ValueError(f"inject_share {self.inject_share} does not fit in the late window "
-                             f"{self.late_window} (equal injected budgets need share <= window)")
-        return self
 
 
 class ProbeConfig(StrictModel):
@@ -135,6 +133,10 @@ class ExperimentRecipe(StrictModel):
             if need not in self.corpora:
                 raise ValueError(f"corpora needs a '{need}' entry")
         for name, arm in self.arms.items():
+            share = arm.share or self.training.inject_share
+            if arm.schedule == "late" and share > self.training.late_window:
+                raise ValueError(f"arm {name}: injected share {share} does not fit in the late "
+                                 f"window {self.training.late_window}")
             if arm.inject is not None and arm.inject not in self.corpora:
                 raise ValueError(f"arm {name}: unknown corpus '{arm.inject}' "
                                  f"(corpora: {', '.join(self.corpora)})")
