@@ -43,11 +43,14 @@ def _register_subcommands() -> None:
     # such as torch are imported inside the commands that need them).
     from alignpt.experiment.cli import experiment_app
     from alignpt.shards_cli import app as shards_app
+    from alignpt.train.cli import export_hf, train_app
     from alignpt.world.cli import bayes_app, world_app
 
     app.add_typer(shards_app, name="shards")
     app.add_typer(world_app, name="world")
     app.add_typer(bayes_app, name="bayes")
+    app.add_typer(train_app, name="train")
+    app.command("export-hf")(export_hf)
     app.add_typer(experiment_app, name="experiment")
 
 

@@ -105,6 +105,9 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
         for depth, part in enumerate(parts[:-1]):
             if isinstance(node, list):
                 node = _list_item(node, part, key)
+                if not isinstance(node, (dict, list)):
+                    prefix = ".".join(parts[: depth + 1])
+                    raise ConfigError(f"override '{key}': '{prefix}' is a value, not a section")
                 continue
             if part not in node or node[part] is None:
                 node[part] = {}

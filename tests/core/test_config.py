@@ -41,6 +41,7 @@ def test_overrides_nested_typed_and_lists():
     (["steps"], "override 'steps' must look like key.path=value"),
     (["tags.5=x"], "index 5 out of range"),
     (["name.first=x"], "'name' is a value, not a section"),
+    (["tags.0.x=1"], "'tags.0' is a value, not a section"),
 ])
 def test_errors_name_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message) as info:

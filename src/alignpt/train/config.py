@@ -167,8 +167,8 @@ class WindowConfig(StrictModel):
     """Where in its phase a source's tokens go, as fractions of the phase's steps.
 
     YAML accepts ``throughout``, ``first 20%``, ``last 10%``, ``{first: 0.2}``,
-    ``{last: 0.1}`` or ``{start: 0.3, end: 0.5}``. Bounds are rounded to whole
-    steps. A "separate phase" is simply its own phase in the plan.
+    ``{last: 0.1}`` or ``{start: 0.3, end: 0.5}``. Bounds are rounded outwards to
+    whole steps. A "separate phase" is simply its own phase in the plan.
     """
 
     start: float = Field(0.0, ge=0.0, le=1.0)
@@ -288,12 +288,13 @@ class OptimConfig(StrictModel):
 
 class RuntimeConfig(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    dtype: Literal["float32", "bf16", "fp16"] = Field("bf16", description="autocast dtype on CUDA; CPU runs float32")
+    dtype: Literal["float32", "bf16"] = Field("bf16", description="autocast dtype on CUDA; CPU runs float32")
     compile: bool = False
     threads: int | None = Field(None, ge=1, description="torch CPU threads; fixed for bitwise resume")
     micro_batch_size: int | None = Field(None, ge=1, description="rows per forward; None: whole local batch")
     activation_checkpointing: bool = False
-    parallel: Literal["auto", "ddp", "fsdp"] = "auto"
+    parallel: Literal["auto", "ddp", "fsdp"] = Field("auto", description="under torchrun; auto: FSDP above "
+                                                     "1B parameters, else DDP")
     tf32: bool = True
 
 
@@ -329,7 +330,8 @@ class TrainPlan(StrictModel):
     seq_len: int = Field(256, ge=2)
     batch_size: int = Field(32, ge=1, description="sequences per optimizer step, all ranks together")
     model: ModelConfig = Field(default_factory=ModelConfig)
-    init_from: str | None = Field(None, description="start from a checkpoint or Hugging Face folder")
+    init_from: str | None = Field(None, description="start from the weights (and architecture) of a "
+                                                   "checkpoint, run or Hugging Face folder")
     sources: dict[str, SourceConfig] = Field(min_length=1)
     phases: list[PhaseConfig] = Field(min_length=1)
     optim: OptimConfig = Field(default_factory=OptimConfig)
@@ -340,6 +342,8 @@ class TrainPlan(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> "TrainPlan":
+        if self.init_from and self.model != ModelConfig():
+            raise ValueError("model: the architecture comes from init_from; leave model unset")
         seen: set[str] = set()
         for phase in self.phases:
             if phase.name in seen:
@@ -360,7 +364,7 @@ class TrainPlan(StrictModel):
     def tokens_per_step(self) -> int:
         return self.batch_size * self.row_tokens
 
-    def validate_plan(self) -> "TrainPlan":
+    def validate(self) -> "TrainPlan":
         """Cross-field checks that need arithmetic; raises ConfigError. Returns self."""
         from alignpt.train.phases import resolve_budgets
 
@@ -385,4 +389,4 @@ class TrainPlan(StrictModel):
 def load_plan(path: str | Path, overrides: Iterable[str] = ()) -> TrainPlan:
     """Read a plan YAML with ``a.b=c`` overrides; errors are one line naming the key."""
     plan = load_config(TrainPlan, path, overrides)
-    return plan.with_absolute_paths(".").validate_plan()
+    return plan.with_absolute_paths(".").validate()

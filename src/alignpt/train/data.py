@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -33,7 +34,8 @@ from alignpt.tokens import TokenShard, open_token_shards
 from alignpt.train.config import LossMaskConfig, SourceConfig
 from alignpt.train.phases import ResolvedPhase
 
-__all__ = ["DataInfo", "SourceReader", "Rows", "Sampler", "span_mask", "eval_rows", "data_info"]
+__all__ = ["DataInfo", "SourceReader", "Rows", "Sampler", "span_mask", "eval_rows", "data_info",
+           "shard_tokenizer", "token_id"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,36 @@ class DataInfo:
                 "pad_id": self.pad_id, "tokenizer": self.tokenizer}
 
 
+def shard_tokenizer(shard: TokenShard) -> dict[str, Any]:
+    """The shard's tokenizer description, with a relative tokenizer file path made absolute
+    (the mixer writes it relative to the shard's folder so the folder can move)."""
+    tok = dict(shard.tokenizer)
+    path = tok.get("path")
+    if path and not Path(path).is_absolute() and (shard.path.parent / path).exists():
+        tok["path"] = str((shard.path.parent / path).resolve())
+    return tok
+
+
+def _same_tokenizer(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if a.get("sha256") and b.get("sha256"):
+        return a["sha256"] == b["sha256"]
+    return a == b
+
+
+def token_id(tokenizer: dict[str, Any], name: str) -> int | None:
+    """Id of a token given by name: from a ``vocab`` list or a Hugging Face tokenizer file."""
+    if tokenizer.get("tokens"):
+        names = list(tokenizer["tokens"])
+        return names.index(name) if name in names else None
+    if tokenizer.get("path"):
+        from alignpt.errors import require
+
+        tokenizers = require("tokenizers", "train", "token names in loss masks")
+        p = Path(tokenizer["path"])
+        return tokenizers.Tokenizer.from_file(str(p / "tokenizer.json" if p.is_dir() else p)).token_to_id(name)
+    return None
+
+
 def data_info(readers: Sequence["SourceReader"]) -> DataInfo:
     """Check every shard speaks the same vocabulary and return it."""
     first: TokenShard | None = None
@@ -59,13 +91,14 @@ def data_info(readers: Sequence["SourceReader"]) -> DataInfo:
             if first is None:
                 first = shard
                 continue
-            if shard.vocab_size != first.vocab_size or shard.tokenizer != first.tokenizer:
+            if shard.vocab_size != first.vocab_size or not _same_tokenizer(shard_tokenizer(shard),
+                                                                            shard_tokenizer(first)):
                 raise DataError(f"tokenizer differs from {first.path} (vocab {first.vocab_size}); "
                                 f"all sources of a run must share one tokenizer", str(shard.path))
     assert first is not None
     m = first.meta
     return DataInfo(first.vocab_size, m.get("eos_id"), m.get("bos_id"), m.get("pad_id"),
-                    first.tokenizer)
+                    shard_tokenizer(first))
 
 
 def span_mask(ids: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -111,18 +144,16 @@ class SourceReader:
         self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
 
     def _mask_ids(self, mc: LossMaskConfig) -> tuple[np.ndarray, np.ndarray]:
-        vocab = self.shards[0].tokenizer.get("tokens")
+        tokenizer = shard_tokenizer(self.shards[0])
 
         def ids(items: list[int | str]) -> np.ndarray:
             out = []
             for t in items:
-                if isinstance(t, int):
-                    out.append(t)
-                elif vocab and t in vocab:
-                    out.append(vocab.index(t))
-                else:
+                i = t if isinstance(t, int) else token_id(tokenizer, t)
+                if i is None:
                     raise ConfigError(f"sources.{self.name}.loss_mask: token {t!r} is not in the "
                                       f"shards' vocabulary (use a token id)")
+                out.append(i)
             return np.asarray(out, dtype=np.int64)
 
         return ids(mc.start), ids(mc.end)

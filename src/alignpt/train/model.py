@@ -171,8 +171,9 @@ class GPT(nn.Module):
         if targets is None:
             return logits
         # Per-token loss in float32; the trainer weights it (loss masks, per-source means).
+        # clone(): FSDP2 hooks the root's output and warns when it is a view.
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
-                               reduction="none").view(B, T)
+                               reduction="none").view(B, T).clone()
 
     @torch.no_grad()
     def log_probs(self, idx: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ Definitions (they make "exact accounting" checkable to the token):
   A token is **consumed** when it is placed in a row (loss-masked tokens included).
 * A phase budget given in tokens is rounded to whole steps; the resolved plan
   records the exact figure.
-* Windows are rounded to whole steps and cut the phase into **segments**. A
+* Windows are rounded outwards to whole steps and cut the phase into **segments**. A
   windowed source spreads its tokens over its window in proportion to segment
   length; sources whose window is the whole phase (**background** sources) fill
   what is left of every segment, keeping their mutual proportions. Every segment
@@ -21,6 +21,7 @@ these counts document by document.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Sequence
@@ -150,8 +151,11 @@ def _resolve_phase(plan: TrainPlan, index: int, phase: PhaseConfig) -> ResolvedP
     totals = _source_totals(phase, budget)
     windows: dict[str, tuple[int, int]] = {}
     for m in phase.mix:
-        a, b = round(m.window.start * steps), round(m.window.end * steps)
-        if b <= a:
+        # Round outwards, so a window never holds less than its fraction of the phase:
+        # "10% of tokens in the last 10%" always fits.
+        a = math.floor(m.window.start * steps + 1e-9)
+        b = math.ceil(m.window.end * steps - 1e-9)
+        if b <= a:  # pragma: no cover - outward rounding keeps every window >= 1 step
             raise ConfigError(f"phase {phase.name}: window of {m.source} "
                               f"({m.window.start:g}-{m.window.end:g}) is shorter than one of its "
                               f"{steps} steps")

@@ -1,0 +1,81 @@
+"""The source accounting table: planned vs consumed tokens, per phase, window and source.
+
+Written as ``accounting.json`` (everything), ``accounting.csv`` (one row per phase x
+segment x source, for spreadsheets and reports) and ``accounting.md`` (for people)
+into the run folder and into every checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from alignpt.config import atomic_write_text
+from alignpt.train.phases import ResolvedPhase
+
+__all__ = ["accounting_table", "write_accounting"]
+
+CSV_FIELDS = ["phase", "kind", "start_step", "end_step", "source", "planned_tokens",
+              "consumed_tokens", "status"]
+
+
+def accounting_table(phases: Sequence[ResolvedPhase], accounting: Sequence[dict[str, Any]],
+                     passes: dict[str, float] | None = None) -> dict[str, Any]:
+    """Merge the plan's quotas with what the sampler recorded."""
+    out = []
+    for ph, acc in zip(phases, accounting):
+        segs = []
+        for seg, consumed in zip(ph.segments, acc["segments"]):
+            segs.append({"start_step": seg.start_step, "end_step": seg.end_step,
+                         "planned": {s: seg.quotas.get(s, 0) for s in ph.sources},
+                         "consumed": {s: int(consumed.get(s, 0)) for s in ph.sources}})
+        sources = {}
+        for s in ph.sources:
+            got = acc["sources"][s]
+            sources[s] = {"planned": ph.planned[s], **{k: int(v) for k, v in got.items()},
+                          "window_steps": list(ph.windows[s])}
+        consumed_total = sum(v["consumed"] for v in sources.values())
+        out.append({"phase": ph.name, "kind": ph.kind, "steps": ph.steps, "tokens": ph.tokens,
+                    "consumed": consumed_total, "complete": consumed_total == ph.tokens,
+                    "segments": segs, "sources": sources})
+    return {"phases": out, "source_passes": dict(passes or {})}
+
+
+def _csv(table: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for ph in table["phases"]:
+        for seg in ph["segments"]:
+            for s, planned in seg["planned"].items():
+                got = seg["consumed"][s]
+                status = "done" if got == planned else ("not started" if got == 0 else "partial")
+                w.writerow({"phase": ph["phase"], "kind": ph["kind"], "start_step": seg["start_step"],
+                            "end_step": seg["end_step"], "source": s, "planned_tokens": planned,
+                            "consumed_tokens": got, "status": status})
+    return buf.getvalue()
+
+
+def _markdown(table: dict[str, Any]) -> str:
+    lines = ["| phase | source | window (steps) | planned | consumed | loss tokens | documents | repeated |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for ph in table["phases"]:
+        for s, v in ph["sources"].items():
+            a, b = v["window_steps"]
+            lines.append(f"| {ph['phase']} | {s} | {a}-{b} of {ph['steps']} | {v['planned']:,} | "
+                         f"{v['consumed']:,} | {v['loss_tokens']:,} | {v['documents']:,} | "
+                         f"{v['repeated']:,} |")
+    if table.get("source_passes"):
+        lines += ["", "Passes over each source so far: " + ", ".join(
+            f"{s} {p:.3f}" for s, p in table["source_passes"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_accounting(folder: str | Path, table: dict[str, Any]) -> None:
+    folder = Path(folder)
+    atomic_write_text(folder / "accounting.json", json.dumps(table, indent=2) + "\n")
+    atomic_write_text(folder / "accounting.csv", _csv(table))
+    atomic_write_text(folder / "accounting.md", _markdown(table))

@@ -1,0 +1,235 @@
+"""Hugging Face export and import: a renaming of weights, no retraining, same logits.
+
+``gpt2`` models become ``GPT2LMHeadModel`` and ``llama`` models ``LlamaForCausalLM``;
+``export_hf(ckpt, out)`` writes ``model.safetensors``, ``config.json``,
+``generation_config.json`` and tokenizer files, so that
+``AutoModelForCausalLM.from_pretrained(out)`` and lm-evaluation-harness
+(``--model hf --model_args pretrained=out``) load it offline. ``import_hf`` reads
+either family back (e.g. a GPT-2 or a Llama without grouped-query attention)
+for continued training.
+
+Tokenizers: a shard vocabulary ``{"type": "vocab", "tokens": [...]}`` (the persona
+world) becomes a ``tokenizers`` WordLevel model over whitespace-separated token
+names, wrapped in ``PreTrainedTokenizerFast``; a Hugging Face tokenizer named by
+path (the mixer's ``{"type": "hf-tokenizers", "path": ...}``) or given inline as
+``{"tokenizer_json": "..."}`` is saved beside the model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alignpt.errors import ConfigError, DataError, require
+from alignpt.train.config import ModelConfig
+from alignpt.train.model import GPT
+
+__all__ = ["to_hf_state_dict", "from_hf_state_dict", "hf_config", "build_tokenizer", "export_hf",
+           "import_hf"]
+
+
+def _t(w: torch.Tensor) -> torch.Tensor:
+    # GPT-2 uses Conv1D, which stores weights as (in, out): the transpose of nn.Linear.
+    return w.t().contiguous()
+
+
+def to_hf_state_dict(cfg: ModelConfig, sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    d = cfg.d_model
+    if cfg.arch == "gpt2":
+        out["transformer.wte.weight"] = sd["wte.weight"]
+        out["transformer.wpe.weight"] = sd["wpe.weight"]
+        for i in range(cfg.n_layer):
+            p, q = f"blocks.{i}.", f"transformer.h.{i}."
+            for ours, theirs in (("norm1", "ln_1"), ("norm2", "ln_2")):
+                out[f"{q}{theirs}.weight"] = sd[f"{p}{ours}.weight"]
+                out[f"{q}{theirs}.bias"] = sd[f"{p}{ours}.bias"]
+            for ours, theirs in (("attn.qkv", "attn.c_attn"), ("attn.proj", "attn.c_proj"),
+                                 ("mlp.fc", "mlp.c_fc"), ("mlp.proj", "mlp.c_proj")):
+                out[f"{q}{theirs}.weight"] = _t(sd[f"{p}{ours}.weight"])
+                out[f"{q}{theirs}.bias"] = sd[f"{p}{ours}.bias"]
+        out["transformer.ln_f.weight"] = sd["norm_f.weight"]
+        out["transformer.ln_f.bias"] = sd["norm_f.bias"]
+    else:
+        out["model.embed_tokens.weight"] = sd["wte.weight"]
+        ff = cfg.ffn_dim
+        for i in range(cfg.n_layer):
+            p, q = f"blocks.{i}.", f"model.layers.{i}."
+            out[f"{q}input_layernorm.weight"] = sd[f"{p}norm1.weight"]
+            out[f"{q}post_attention_layernorm.weight"] = sd[f"{p}norm2.weight"]
+            qkv = sd[f"{p}attn.qkv.weight"]
+            for j, name in enumerate(("q_proj", "k_proj", "v_proj")):
+                out[f"{q}self_attn.{name}.weight"] = qkv[j * d:(j + 1) * d].contiguous()
+            out[f"{q}self_attn.o_proj.weight"] = sd[f"{p}attn.proj.weight"]
+            fc = sd[f"{p}mlp.fc.weight"]
+            out[f"{q}mlp.gate_proj.weight"] = fc[:ff].contiguous()
+            out[f"{q}mlp.up_proj.weight"] = fc[ff:].contiguous()
+            out[f"{q}mlp.down_proj.weight"] = sd[f"{p}mlp.proj.weight"]
+        out["model.norm.weight"] = sd["norm_f.weight"]
+    if not cfg.tie_embeddings:
+        out["lm_head.weight"] = sd["lm_head.weight"]
+    return out
+
+
+def from_hf_state_dict(cfg: ModelConfig, hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`to_hf_state_dict` (extra HF buffers are ignored)."""
+    sd: dict[str, torch.Tensor] = {}
+    if cfg.arch == "gpt2":
+        sd["wte.weight"] = hf["transformer.wte.weight"]
+        sd["wpe.weight"] = hf["transformer.wpe.weight"]
+        for i in range(cfg.n_layer):
+            p, q = f"blocks.{i}.", f"transformer.h.{i}."
+            for ours, theirs in (("norm1", "ln_1"), ("norm2", "ln_2")):
+                sd[f"{p}{ours}.weight"] = hf[f"{q}{theirs}.weight"]
+                sd[f"{p}{ours}.bias"] = hf[f"{q}{theirs}.bias"]
+            for ours, theirs in (("attn.qkv", "attn.c_attn"), ("attn.proj", "attn.c_proj"),
+                                 ("mlp.fc", "mlp.c_fc"), ("mlp.proj", "mlp.c_proj")):
+                sd[f"{p}{ours}.weight"] = _t(hf[f"{q}{theirs}.weight"])
+                sd[f"{p}{ours}.bias"] = hf[f"{q}{theirs}.bias"]
+        sd["norm_f.weight"] = hf["transformer.ln_f.weight"]
+        sd["norm_f.bias"] = hf["transformer.ln_f.bias"]
+    else:
+        sd["wte.weight"] = hf["model.embed_tokens.weight"]
+        for i in range(cfg.n_layer):
+            p, q = f"blocks.{i}.", f"model.layers.{i}."
+            sd[f"{p}norm1.weight"] = hf[f"{q}input_layernorm.weight"]
+            sd[f"{p}norm2.weight"] = hf[f"{q}post_attention_layernorm.weight"]
+            sd[f"{p}attn.qkv.weight"] = torch.cat([hf[f"{q}self_attn.{n}.weight"]
+                                                   for n in ("q_proj", "k_proj", "v_proj")])
+            sd[f"{p}attn.proj.weight"] = hf[f"{q}self_attn.o_proj.weight"]
+            sd[f"{p}mlp.fc.weight"] = torch.cat([hf[f"{q}mlp.gate_proj.weight"], hf[f"{q}mlp.up_proj.weight"]])
+            sd[f"{p}mlp.proj.weight"] = hf[f"{q}mlp.down_proj.weight"]
+        sd["norm_f.weight"] = hf["model.norm.weight"]
+    if not cfg.tie_embeddings:
+        sd["lm_head.weight"] = hf["lm_head.weight"]
+    return sd
+
+
+def hf_config(cfg: ModelConfig, data: dict[str, Any] | None = None):
+    """The transformers config object for our model config."""
+    transformers = require("transformers", "train", "Hugging Face export")
+    data = data or {}
+    ids = {"bos_token_id": data.get("bos_id"), "eos_token_id": data.get("eos_id"),
+           "pad_token_id": data.get("pad_id")}
+    if cfg.arch == "gpt2":
+        act = {"gelu": "gelu", "gelu_tanh": "gelu_pytorch_tanh"}[cfg.activation]
+        return transformers.GPT2Config(
+            vocab_size=cfg.vocab_size, n_positions=cfg.max_seq_len, n_embd=cfg.d_model,
+            n_layer=cfg.n_layer, n_head=cfg.n_head, n_inner=cfg.ffn_dim, activation_function=act,
+            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=cfg.norm_eps,
+            initializer_range=cfg.init_std, tie_word_embeddings=cfg.tie_embeddings, **ids)
+    return transformers.LlamaConfig(
+        vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.ffn_dim,
+        num_hidden_layers=cfg.n_layer, num_attention_heads=cfg.n_head, num_key_value_heads=cfg.n_head,
+        max_position_embeddings=cfg.max_seq_len, rms_norm_eps=cfg.norm_eps,
+        rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta},
+        tie_word_embeddings=cfg.tie_embeddings, attention_bias=False, mlp_bias=False,
+        hidden_act="silu", initializer_range=cfg.init_std, **ids)
+
+
+def build_tokenizer(data: dict[str, Any]):
+    """A ``PreTrainedTokenizerFast`` for the run's tokenizer description, or None."""
+    tok = data.get("tokenizer") or {}
+    transformers = require("transformers", "train", "Hugging Face export")
+    if tok.get("type") == "vocab" and tok.get("tokens"):
+        tokenizers = require("tokenizers", "train", "Hugging Face export")
+        names = list(tok["tokens"])
+        unk = "UNK" if "UNK" in names else None
+        model = tokenizers.models.WordLevel({t: i for i, t in enumerate(names)}, unk_token=unk)
+        t = tokenizers.Tokenizer(model)
+        t.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+        # Decode joins token names with spaces, so decode(encode(s)) round-trips.
+        t.decoder = tokenizers.decoders.WordPiece(prefix="##", cleanup=False)
+        special = {}
+        for key, idx in (("bos_token", data.get("bos_id")), ("eos_token", data.get("eos_id")),
+                         ("pad_token", data.get("pad_id"))):
+            if idx is not None and 0 <= idx < len(names):
+                special[key] = names[idx]
+        t.add_special_tokens(list(special.values()))
+        return transformers.PreTrainedTokenizerFast(tokenizer_object=t, unk_token=unk,
+                                                    clean_up_tokenization_spaces=False, **special)
+    if tok.get("tokenizer_json"):
+        tokenizers = require("tokenizers", "train", "Hugging Face export")
+        return transformers.PreTrainedTokenizerFast(
+            tokenizer_object=tokenizers.Tokenizer.from_str(tok["tokenizer_json"]))
+    if tok.get("path"):  # the mixer's {"type": "hf-tokenizers", "path": ..., "eos_token": ...}
+        path = Path(tok["path"])
+        if (path / "tokenizer_config.json").exists():
+            return transformers.AutoTokenizer.from_pretrained(path)
+        file = path / "tokenizer.json" if path.is_dir() else path
+        if not file.exists():
+            raise DataError("tokenizer file not found (the run's shards name it)", str(file))
+        eos = tok.get("eos_token")
+        return transformers.PreTrainedTokenizerFast(tokenizer_file=str(file), eos_token=eos,
+                                                    bos_token=eos)
+    return None
+
+
+def export_hf(source: str | Path, out_dir: str | Path, dtype: str = "float32") -> Path:
+    """Write a Hugging Face model folder from a checkpoint (or a run folder: its newest)."""
+    from alignpt.train.inference import load_model_with_meta
+
+    model, cfg, meta = load_model_with_meta(source)
+    torch_dtype = {"float32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}.get(dtype)
+    if torch_dtype is None:
+        raise ConfigError(f"dtype must be float32, bf16 or fp16, got {dtype!r}")
+    transformers = require("transformers", "train", "Hugging Face export")
+    hf_cfg = hf_config(cfg, meta.get("data"))
+    cls = transformers.GPT2LMHeadModel if cfg.arch == "gpt2" else transformers.LlamaForCausalLM
+    hf_model = cls(hf_cfg)
+    missing, unexpected = hf_model.load_state_dict(to_hf_state_dict(cfg, model.state_dict()), strict=False)
+    missing = [k for k in missing if not (cfg.tie_embeddings and k == "lm_head.weight")]
+    if missing or unexpected:
+        raise AssertionError(f"weight mapping incomplete: missing {missing}, unexpected {unexpected}")
+    if cfg.tie_embeddings:
+        hf_model.tie_weights()
+    hf_model.to(torch_dtype)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    hf_model.save_pretrained(out, safe_serialization=True)
+    tokenizer = build_tokenizer(meta.get("data") or {})
+    if tokenizer is not None:
+        tokenizer.save_pretrained(out)
+    (out / "alignpt.json").write_text(json.dumps({"source": str(source), **meta}, indent=2) + "\n")
+    return out
+
+
+def import_hf(path: str | Path) -> tuple[GPT, ModelConfig]:
+    """Load a Hugging Face GPT-2 or Llama folder as our model (float32, CPU)."""
+    transformers = require("transformers", "train", "Hugging Face import")
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise DataError("not a Hugging Face model folder (no config.json)", str(path))
+    hf_cfg = transformers.AutoConfig.from_pretrained(path)
+    kind = hf_cfg.model_type
+    tie = bool(getattr(hf_cfg, "tie_word_embeddings", True))
+    if kind == "gpt2":
+        act = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}.get(
+            hf_cfg.activation_function)
+        if act is None or getattr(hf_cfg, "scale_attn_by_inverse_layer_idx", False):
+            raise ConfigError(f"{path}: GPT-2 variant not supported (activation {hf_cfg.activation_function})")
+        cfg = ModelConfig(arch="gpt2", vocab_size=hf_cfg.vocab_size, n_layer=hf_cfg.n_layer,
+                          n_head=hf_cfg.n_head, d_model=hf_cfg.n_embd, d_ff=hf_cfg.n_inner or 4 * hf_cfg.n_embd,
+                          max_seq_len=hf_cfg.n_positions, norm_eps=hf_cfg.layer_norm_epsilon,
+                          activation=act, tie_embeddings=tie)
+    elif kind == "llama":
+        heads, kv = hf_cfg.num_attention_heads, hf_cfg.num_key_value_heads or hf_cfg.num_attention_heads
+        rope = getattr(hf_cfg, "rope_parameters", None) or {}
+        if kv != heads or getattr(hf_cfg, "attention_bias", False) or getattr(hf_cfg, "mlp_bias", False) \
+                or rope.get("rope_type", "default") != "default" or hf_cfg.hidden_act != "silu" \
+                or hf_cfg.head_dim != hf_cfg.hidden_size // heads:
+            raise ConfigError(f"{path}: Llama variant not supported (grouped-query attention, biases, "
+                              f"scaled RoPE or a custom head size)")
+        cfg = ModelConfig(arch="llama", vocab_size=hf_cfg.vocab_size, n_layer=hf_cfg.num_hidden_layers,
+                          n_head=heads, d_model=hf_cfg.hidden_size, d_ff=hf_cfg.intermediate_size,
+                          max_seq_len=hf_cfg.max_position_embeddings, norm_eps=hf_cfg.rms_norm_eps,
+                          rope_theta=float(rope.get("rope_theta", 10000.0)), tie_embeddings=tie)
+    else:
+        raise ConfigError(f"{path}: model type {kind!r} cannot be imported (gpt2 and llama can)")
+    hf_model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = GPT(cfg)
+    model.load_state_dict(from_hf_state_dict(cfg, hf_model.state_dict()))
+    return model, cfg
