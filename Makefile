@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
-EXTRAS ?= train,tag,fast,gen,eval,ray,plots,datatrove,dev
-STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+EXTRAS ?= train,tag,fast,fasttext,gen,eval,ray,plots,datatrove,dev
 comma  := ,
+STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PYTEST_ARGS ?=
 DEMO_OUT ?= runs/demo
 

@@ -42,8 +42,10 @@ def _register_subcommands() -> None:
     # Each area owns its commands; importing them is cheap (heavy libraries
     # such as torch are imported inside the commands that need them).
     from alignpt.experiment.cli import experiment_app
+    from alignpt.filter_cli import filter_cmd
     from alignpt.generate.cli import generate_app
     from alignpt.shards_cli import app as shards_app
+    from alignpt.tag.cli import tag_app
     from alignpt.train.cli import export_hf, train_app
     from alignpt.world.cli import bayes_app, world_app
 
@@ -52,6 +54,8 @@ def _register_subcommands() -> None:
     app.add_typer(bayes_app, name="bayes")
     app.add_typer(train_app, name="train")
     app.command("export-hf")(export_hf)
+    app.add_typer(tag_app, name="tag")
+    app.command("filter")(filter_cmd)
     app.add_typer(generate_app, name="generate")
     app.add_typer(experiment_app, name="experiment")
 

@@ -1,0 +1,205 @@
+"""The tagging cascade: rules -> classifier (on routed documents only) -> optional judge.
+
+Per document it produces one JSON-ready record::
+
+    {"flagged": true,                 # the cascade's decision: depicts misaligned AI
+     "label": "ai_misaligned",        # final label (null when the classifier is off)
+     "stage": "classifier",           # which stage decided: rules | classifier | judge
+     "probs": {"non_ai": 0.01, ...},  # calibrated, only for routed documents
+     "rules": {"flagged": true, "routed": true, "rules": {...}, "categories": {...},
+               "terms": {...}, "pairs": {...}},
+     "judge": {"label": ..., "reason": ...}}   # only when the judge was asked
+
+Cheap first: the rules see every byte, the classifier only the documents the
+rules route to it (a few percent of a web corpus), the judge only those whose
+``p(ai_misaligned)`` falls in an uncertain band. Models load lazily, so a
+:class:`Cascade` pickles to worker processes as a config.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Sequence
+
+from pydantic import Field, field_validator
+
+from alignpt.config import StrictModel
+from alignpt.tag.classifier import MISALIGNED, TagClassifier
+from alignpt.tag.judge import Completer, Judge, OpenAIChatCompleter
+from alignpt.tag.rules import load_rules
+from alignpt.tag.tagger import RuleResult, RuleTagger
+
+__all__ = ["RulesConfig", "ClassifierConfig", "JudgeConfig", "TagConfig", "Cascade", "excerpt"]
+
+
+class RulesConfig(StrictModel):
+    path: str | None = Field(None, description="rules YAML; null = the shipped default")
+    engine: Literal["auto", "re2", "hyperscan", "re"] = "auto"
+
+
+class ClassifierConfig(StrictModel):
+    enabled: bool = True
+    path: str | None = Field(None, description="classifier folder; null = the shipped model")
+    threshold: float | None = Field(None, ge=0.0, le=1.0,
+                                    description="p(ai_misaligned) to flag; null = the model's")
+    max_chars: int = Field(2000, ge=200, description="longer texts are classified on windows "
+                           "around the rule hits (the dev set's documents are shorter)")
+
+
+class JudgeConfig(StrictModel):
+    enabled: bool = False
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = "OPENAI_API_KEY"
+    band: tuple[float, float] = (0.05, 0.95)
+    max_chars: int = 6000
+    max_tokens: int = 200
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    concurrency: int = 4
+
+    @field_validator("band")
+    @classmethod
+    def _band(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0.0 <= v[0] <= v[1] <= 1.0:
+            raise ValueError("band must be [low, high] with 0 <= low <= high <= 1")
+        return v
+
+
+class TagConfig(StrictModel):
+    """Everything ``alignpt tag`` needs; every key can be set with ``--set a.b=c``."""
+
+    rules: RulesConfig = RulesConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    judge: JudgeConfig = JudgeConfig()
+    output: Literal["attributes", "inline"] = "attributes"
+    field: str = Field("tag", min_length=1, description="metadata key of the record")
+    batch_size: int = Field(256, ge=1)
+    workers: int = Field(1, ge=1)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    text_field: str = "text"
+    id_field: str = "id"
+    on_error: Literal["fail", "skip"] = "fail"
+
+
+def excerpt(data: bytes, offsets: Sequence[int], max_bytes: int) -> str:
+    """At most ``max_bytes`` of ``data``: all of it if short, else windows around the hits.
+
+    A long page that mentions a rogue AI in one paragraph is classified on
+    that paragraph, not on the first screenful of navigation text.
+    """
+    if len(data) <= max_bytes:
+        return data.decode("utf-8", "ignore")
+    if not offsets:
+        return data[:max_bytes].decode("utf-8", "ignore")
+    radius = max(100, max_bytes // (2 * min(len(offsets), 8)))
+    spans: list[list[int]] = []
+    for off in offsets:
+        lo, hi = max(0, off - radius), min(len(data), off + radius)
+        if spans and lo <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], hi)
+        else:
+            spans.append([lo, hi])
+    out, used = [], 0
+    for lo, hi in spans:
+        take = min(hi - lo, max_bytes - used)
+        if take <= 0:
+            break
+        out.append(data[lo:lo + take].decode("utf-8", "ignore"))
+        used += take
+    return "\n...\n".join(out)
+
+
+class Cascade:
+    """Rules, classifier and judge with the settings of a :class:`TagConfig`."""
+
+    def __init__(self, config: TagConfig | None = None, *, completer: Completer | None = None,
+                 classifier: TagClassifier | None = None):
+        self.config = config or TagConfig()
+        self._completer = completer
+        self._classifier = classifier
+        self._injected = classifier is not None
+        self._tagger: RuleTagger | None = None
+        self._judge: Judge | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Workers rebuild matchers and models from the config; only objects
+        # handed in by the caller (a test's classifier, a judge backend) travel.
+        state = dict(self.__dict__)
+        state.update(_tagger=None, _judge=None)
+        if not self._injected:
+            state["_classifier"] = None
+        return state
+
+    # -- lazily built parts ----------------------------------------------------
+    @property
+    def tagger(self) -> RuleTagger:
+        if self._tagger is None:
+            rc = self.config.rules
+            self._tagger = RuleTagger(load_rules(rc.path), rc.engine)
+        return self._tagger
+
+    @property
+    def classifier(self) -> TagClassifier:
+        if self._classifier is None:
+            path = self.config.classifier.path
+            self._classifier = TagClassifier.load(path) if path else TagClassifier.default()
+        return self._classifier
+
+    @property
+    def threshold(self) -> float:
+        t = self.config.classifier.threshold
+        return self.classifier.threshold if t is None else t
+
+    @property
+    def judge(self) -> Judge:
+        if self._judge is None:
+            jc = self.config.judge
+            completer = self._completer or OpenAIChatCompleter(
+                jc.base_url or "", jc.model or "", api_key_env=jc.api_key_env,
+                max_tokens=jc.max_tokens, timeout_s=jc.timeout_s, max_retries=jc.max_retries,
+                concurrency=jc.concurrency)
+            self._judge = Judge(completer, jc.max_chars)
+        return self._judge
+
+    # -- tagging -----------------------------------------------------------------
+    def tag_batch(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        """One record per text (see the module docstring), in order."""
+        cfg = self.config
+        datas = [t.encode("utf-8", "surrogatepass") for t in texts]
+        results: list[RuleResult] = [self.tagger.tag(d) for d in datas]
+        records = []
+        for res in results:
+            rec: dict[str, Any] = {"flagged": res.flagged if not cfg.classifier.enabled else False,
+                                   "label": None if not cfg.classifier.enabled else "non_ai",
+                                   "stage": "rules", "rules": res.to_attributes()}
+            records.append(rec)
+        if not cfg.classifier.enabled:
+            return records
+        routed = [i for i, r in enumerate(results) if r.routed]
+        if not routed:
+            return records
+        clf = self.classifier
+        inputs = [excerpt(datas[i], results[i].offsets(), cfg.classifier.max_chars)
+                  for i in routed]
+        probs = clf.predict_proba(inputs)
+        mis = clf.labels.index(MISALIGNED)
+        decided = clf.decide(probs, self.threshold)
+        ask: list[int] = []
+        for k, i in enumerate(routed):
+            row, label = probs[k], decided[k]
+            rec = records[i]
+            rec.update(stage="classifier", label=label, flagged=label == MISALIGNED,
+                       probs={lab: round(float(p), 5) for lab, p in zip(clf.labels, row)})
+            lo, hi = cfg.judge.band
+            if cfg.judge.enabled and lo <= row[mis] < hi:
+                ask.append(k)
+        if ask:
+            verdicts = self.judge.label([inputs[k] for k in ask])
+            for k, verdict in zip(ask, verdicts):
+                rec = records[routed[k]]
+                rec["judge"] = {"label": verdict.label, "reason": verdict.reason}
+                if verdict.label is not None:
+                    rec.update(stage="judge", label=verdict.label,
+                               flagged=verdict.label == MISALIGNED)
+        return records

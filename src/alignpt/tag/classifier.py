@@ -1,0 +1,278 @@
+"""The AI-discourse classifier: four labels with calibrated probabilities.
+
+Labels: ``non_ai``, ``ai_neutral`` (about AI, neither good nor bad conduct
+depicted), ``ai_aligned`` (AI depicted behaving well), ``ai_misaligned`` (AI
+depicted deceiving, seeking power, resisting control, harming).
+
+Backends:
+
+* ``hashed_linear`` (default): words, word bigrams and word prefixes and
+  suffixes hashed into a fixed space (no vocabulary to store or drift; see
+  :class:`~alignpt.tag.backends.HashedFeatures`), then scikit-learn's
+  multinomial logistic regression. Only the weights of features seen in
+  training are saved (they are the only non-zero ones), so the model is a few
+  hundred KB and loads without pickle.
+* ``fasttext`` (optional, ``fasttext-numpy2-wheel``): bigrams and subwords,
+  faster on long documents.
+
+Probabilities are calibrated by temperature scaling fitted on out-of-fold
+logits (Guo et al. 2017), and the ``ai_misaligned`` decision threshold is the
+highest one that keeps out-of-fold recall at ``recall_target``: the cascade is
+meant to remove misaligned depictions, so it trades precision for recall.
+
+>>> clf = TagClassifier.default()                      # the shipped model
+>>> clf.labels
+('non_ai', 'ai_neutral', 'ai_aligned', 'ai_misaligned')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import orjson
+
+from alignpt.config import atomic_write_text
+from alignpt.errors import ConfigError, DataError
+from alignpt.tag.backends import BACKENDS, Backend
+from alignpt.tag.metrics import binary, per_label
+
+__all__ = ["LABELS", "MISALIGNED", "LabelledSet", "load_labelled", "TagClassifier",
+           "train_classifier", "default_classifier_path", "FORMAT"]
+
+LABELS = ("non_ai", "ai_neutral", "ai_aligned", "ai_misaligned")
+MISALIGNED = "ai_misaligned"
+FORMAT = "alignpt-tag-classifier"
+
+
+@dataclass
+class LabelledSet:
+    ids: list[str]
+    texts: list[str]
+    labels: list[str]
+    source: str = "<memory>"
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for i, t, y in zip(self.ids, self.texts, self.labels):
+            h.update(orjson.dumps([i, t, y]))
+        return h.hexdigest()[:16]
+
+
+def load_labelled(path: str | Path, split: str | None = None) -> LabelledSet:
+    """Read labelled JSONL (``text``, ``label``, optional ``id`` and ``split``).
+
+    ``split`` keeps only the records whose ``split`` field equals it.
+    """
+    path = Path(path)
+    ids, texts, labels = [], [], []
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        raise DataError("labelled file not found", str(path)) from None
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise DataError("invalid JSON", str(path), line=lineno) from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
+            raise DataError("expected an object with a string 'text'", str(path), line=lineno)
+        if rec.get("label") not in LABELS:
+            raise DataError(f"label must be one of {', '.join(LABELS)}, got {rec.get('label')!r}",
+                            str(path), line=lineno)
+        if split is not None and rec.get("split") != split:
+            continue
+        ids.append(str(rec.get("id", f"{path.name}:{lineno}")))
+        texts.append(rec["text"])
+        labels.append(rec["label"])
+    if not texts:
+        raise DataError(f"no labelled records{f' in split {split!r}' if split else ''}", str(path))
+    return LabelledSet(ids, texts, labels, str(path))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class TagClassifier:
+    """A fitted backend plus calibration, decision threshold and training metadata."""
+
+    def __init__(self, backend: Backend, labels: Sequence[str], temperature: float,
+                 threshold: float, meta: dict[str, Any] | None = None):
+        self.backend = backend
+        self.labels = tuple(labels)
+        self.temperature = float(temperature)
+        self.threshold = float(threshold)
+        self.meta = meta or {}
+        self._mis = self.labels.index(MISALIGNED)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, shape ``(len(texts), 4)``, columns in :attr:`labels` order."""
+        if not texts:
+            return np.zeros((0, len(self.labels)))
+        return _softmax(self.backend.logits(list(texts)) / self.temperature)
+
+    def decide(self, probs: np.ndarray, threshold: float | None = None) -> list[str]:
+        """``ai_misaligned`` when its probability reaches the threshold, else the argmax.
+
+        ``threshold`` overrides the model's own (recall-tuned) threshold.
+        """
+        thr = self.threshold if threshold is None else threshold
+        probs = np.asarray(probs)
+        if len(probs) == 0:
+            return []
+        masked = probs.copy()
+        masked[:, self._mis] = -1.0
+        best = masked.argmax(axis=1)
+        flag = probs[:, self._mis] >= thr
+        return [MISALIGNED if f else self.labels[int(b)] for f, b in zip(flag, best)]
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        return self.decide(self.predict_proba(texts))
+
+    # -- persistence ---------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write ``model.json`` and the backend's weights into the folder ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.backend.save(path)
+        body = {"format": FORMAT, "format_version": 1, "backend": self.backend.kind,
+                "params": self.backend.params, "labels": list(self.labels),
+                "temperature": self.temperature,
+                "threshold": {"label": MISALIGNED, "value": self.threshold}, **self.meta}
+        atomic_write_text(path / "model.json",
+                          orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TagClassifier":
+        path = Path(path)
+        try:
+            body = orjson.loads((path / "model.json").read_bytes())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: not a classifier folder (no model.json)") from None
+        if body.get("format") != FORMAT:
+            raise ConfigError(f"{path}/model.json: not an alignpt tag classifier")
+        kind = body.get("backend")
+        if kind not in BACKENDS:
+            raise ConfigError(f"{path}/model.json: unknown backend {kind!r}")
+        backend = BACKENDS[kind].load(path, body["params"])
+        known = {"format", "format_version", "backend", "params", "labels", "temperature",
+                 "threshold"}
+        meta = {k: v for k, v in body.items() if k not in known}
+        return cls(backend, body["labels"], body["temperature"], body["threshold"]["value"], meta)
+
+    @classmethod
+    def default(cls) -> "TagClassifier":
+        with resources.as_file(default_classifier_path()) as p:
+            return cls.load(p)
+
+
+def default_classifier_path():
+    return resources.files("alignpt") / "data" / "tag" / "classifier"
+
+
+# -- training ------------------------------------------------------------------
+def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """Temperature minimising the negative log-likelihood of held-out logits."""
+    from scipy.optimize import minimize_scalar
+
+    def nll(log_t: float) -> float:
+        p = _softmax(logits / math.exp(log_t))
+        return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0)).mean())
+
+    res = minimize_scalar(nll, bounds=(math.log(0.05), math.log(20.0)), method="bounded")
+    return round(math.exp(res.x), 6)
+
+
+def _threshold_for_recall(p_mis: np.ndarray, is_mis: np.ndarray, target: float) -> float:
+    """Largest threshold whose recall over the positives is at least ``target``."""
+    pos = np.sort(p_mis[is_mis])[::-1]
+    if len(pos) == 0:
+        return 0.5
+    k = max(1, math.ceil(target * len(pos)))
+    return float(pos[k - 1])
+
+
+def _report(clf: TagClassifier, data: LabelledSet) -> dict[str, Any]:
+    probs = clf.predict_proba(data.texts)
+    pred = clf.decide(probs)
+    return {"documents": len(data), "data_sha256": data.digest(),
+            "per_label": per_label(data.labels, pred, LABELS),
+            MISALIGNED: binary([y == MISALIGNED for y in data.labels],
+                               [p == MISALIGNED for p in pred])}
+
+
+def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
+                     params: dict[str, Any] | None = None, heldout: LabelledSet | None = None,
+                     recall_target: float = 0.95, folds: int = 5, seed: int = 0,
+                     routed: Sequence[bool] | None = None) -> TagClassifier:
+    """Fit, calibrate on out-of-fold predictions, and measure on ``heldout`` if given.
+
+    ``routed`` (one flag per training document) restricts training and
+    calibration to the documents the rules send to the classifier: in the
+    cascade it never sees anything else, so that is the population whose
+    recall the threshold must hold on.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    trained_on = "all"
+    if routed is not None:
+        if len(routed) != len(train):
+            raise ValueError("routed must have one flag per training document")
+        keep = [i for i, r in enumerate(routed) if r]
+        train = LabelledSet([train.ids[i] for i in keep], [train.texts[i] for i in keep],
+                            [train.labels[i] for i in keep], train.source)
+        trained_on = "routed"
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown classifier backend '{backend}' ({', '.join(BACKENDS)})")
+    cls_ = BACKENDS[backend]
+    unknown = sorted(set(params or {}) - set(cls_.DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown {backend} parameter '{unknown[0]}' "
+                          f"(known: {', '.join(cls_.DEFAULTS)})")
+    params = {**cls_.DEFAULTS, **(params or {})}
+    missing = [lab for lab in LABELS if lab not in train.labels]
+    if missing:
+        raise DataError(f"training data has no '{missing[0]}' examples", train.source)
+    y = np.array([LABELS.index(lab) for lab in train.labels])
+    oof = np.zeros((len(y), len(LABELS)))
+    n_folds = min(folds, int(np.bincount(y).min()))
+    if n_folds < 2:
+        raise DataError("need at least 2 examples of every label for calibration", train.source)
+    for tr, te in StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(train.texts, y):
+        part = cls_.fit([train.texts[i] for i in tr], y[tr], len(LABELS), params, seed)
+        oof[te] = part.logits([train.texts[i] for i in te])
+    temperature = _fit_temperature(oof, y)
+    oof_p = _softmax(oof / temperature)
+    threshold = _threshold_for_recall(oof_p[:, LABELS.index(MISALIGNED)],
+                                      y == LABELS.index(MISALIGNED), recall_target)
+    model = cls_.fit(train.texts, y, len(LABELS), params, seed)
+    meta: dict[str, Any] = {"training": {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": train.source, "documents": len(train), "data_sha256": train.digest(),
+        "per_label": {lab: train.labels.count(lab) for lab in LABELS}, "seed": seed,
+        "trained_on": trained_on,
+        "folds": n_folds, "recall_target": recall_target, **model.versions()}}
+    clf = TagClassifier(model, LABELS, temperature, threshold, meta)
+    oof_pred = clf.decide(oof_p)
+    meta["cross_validation"] = {
+        "per_label": per_label(train.labels, oof_pred, LABELS),
+        MISALIGNED: binary([v == MISALIGNED for v in train.labels],
+                           [p == MISALIGNED for p in oof_pred])}
+    if heldout is not None:
+        meta["heldout"] = {"source": heldout.source, **_report(clf, heldout)}
+    return clf

@@ -1,0 +1,233 @@
+"""``alignpt tag ...``: tag corpora, train and evaluate the classifier, review results.
+
+    alignpt tag SHARDS... --out DIR [--config CONFIG] [--workers N] [--set a.b=c]
+    alignpt tag train --labels FILE [--out DIR]
+    alignpt tag evaluate --labels FILE [--split heldout]
+    alignpt tag review DIR [--format md|html]
+    alignpt tag label SHARDS... --out FILE --n 500 --base-url URL --model NAME
+    alignpt tag explain "some text"
+
+``alignpt tag SHARDS...`` works because the group routes a first argument
+that is not a subcommand to ``run`` (a file named like a subcommand can be
+tagged with ``alignpt tag run train``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from typer.core import TyperGroup
+
+__all__ = ["tag_app"]
+
+
+class _DefaultRunGroup(TyperGroup):
+    """A group whose first argument, if not a subcommand or help, goes to ``run``."""
+
+    def parse_args(self, ctx, args):  # type: ignore[override]
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+tag_app = typer.Typer(cls=_DefaultRunGroup, no_args_is_help=True, pretty_exceptions_enable=False,
+                      help="Find AI discourse in shards: rules -> classifier -> optional judge.")
+
+
+def _console():
+    from alignpt.console import console
+
+    return console
+
+
+@tag_app.command("run")
+def run_cmd(
+    shards: List[str] = typer.Argument(..., help="Shard files, folders or globs."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (attributes shards)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TagConfig YAML."),
+    workers: Optional[int] = typer.Option(None, help="Worker processes (one shard each)."),
+    overrides: List[str] = typer.Option([], "--set", help="Config override key=value."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Tag SHARDS with the cascade (the shipped rules and classifier unless --config says)."""
+    from alignpt.config import load_config
+    from alignpt.tag.cascade import TagConfig
+    from alignpt.tag.stages import run_tag
+
+    extra = [f"workers={workers}"] if workers is not None else []
+    cfg = load_config(TagConfig, config, [*overrides, *extra])
+    res = run_tag(shards, out, cfg, progress=not quiet)
+    c = res.stats["counters"]
+    n = max(c.get("tag/documents", 0), 1)
+    _console().print(
+        f"{c.get('tag/documents', 0):,} documents -> {out}: rules flag "
+        f"{c.get('tag/rules_flagged', 0) / n:.2%}, routed {c.get('tag/routed', 0) / n:.2%}, "
+        f"cascade flags {c.get('tag/flagged', 0) / n:.2%} ({res.tasks_run} shard(s) tagged, "
+        f"{res.tasks_resumed} already done)", highlight=False)
+
+
+@tag_app.command("train")
+def train_cmd(
+    labels: Path = typer.Option(..., "--labels", "-l", help="Labelled JSONL (text, label, split)."),
+    out: Path = typer.Option(Path("tag-classifier"), "--out", "-o", help="Model folder."),
+    split: Optional[str] = typer.Option("train", help="Train on records with this split "
+                                        "('' = all records)."),
+    heldout_split: Optional[str] = typer.Option("heldout", help="Measure on this split "
+                                                "('' = none)."),
+    backend: str = typer.Option("hashed_linear", help="hashed_linear | fasttext"),
+    recall_target: float = typer.Option(0.95, help="Out-of-fold recall the ai_misaligned "
+                                        "threshold must keep."),
+    rules: Optional[Path] = typer.Option(None, help="Rules YAML used to route documents "
+                                         "(default: the shipped rules)."),
+    all_docs: bool = typer.Option(False, "--all-docs", help="Train on every document, not only "
+                                  "those the rules route to the classifier."),
+    params: List[str] = typer.Option([], "--param", help="Backend parameter key=value, e.g. "
+                                     "n_features=65536, C=3, char_ngrams=null, epoch=30."),
+    folds: int = typer.Option(5, help="Cross-validation folds for calibration."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train the classifier; save it with its training metadata and measured P/R."""
+    from alignpt.config import parse_overrides
+    from alignpt.tag.classifier import load_labelled, train_classifier
+    from alignpt.tag.rules import load_rules
+    from alignpt.tag.tagger import RuleTagger
+
+    train = load_labelled(labels, split or None)
+    heldout = load_labelled(labels, heldout_split) if heldout_split else None
+    routed = None
+    if not all_docs:
+        tagger = RuleTagger(load_rules(rules))
+        routed = [tagger.tag(t).routed for t in train.texts]
+    clf = train_classifier(train, backend=backend, heldout=heldout, recall_target=recall_target,
+                           seed=seed, routed=routed, params=dict(parse_overrides(params)),
+                           folds=folds)
+    clf.save(out)
+    _console().print(f"saved {backend} classifier -> {out} (threshold "
+                     f"{clf.threshold:.4f}, temperature {clf.temperature:.3f})", highlight=False)
+    for name in ("cross_validation", "heldout"):
+        if name in clf.meta:
+            _print_labels(name, clf.meta[name]["per_label"], clf.meta[name]["ai_misaligned"])
+
+
+def _print_labels(title: str, table: dict, mis: dict | None = None) -> None:
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("label", "precision", "recall", "F1", "support"):
+        t.add_column(col, justify="left" if col == "label" else "right")
+    for lab, row in table.items():
+        t.add_row(lab, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                  str(row["support"]))
+    if mis:
+        t.caption = (f"ai_misaligned flagger: P {mis['precision']:.3f} R {mis['recall']:.3f} "
+                     f"F1 {mis['f1']:.3f}, flag rate {mis['flag_rate']:.3f}")
+    _console().print(t)
+
+
+@tag_app.command("evaluate")
+def evaluate_cmd(
+    labels: Path = typer.Option(..., "--labels", "-l", help="Labelled JSONL."),
+    split: Optional[str] = typer.Option("heldout", help="Evaluate records with this split "
+                                        "('' = all)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TagConfig YAML."),
+    overrides: List[str] = typer.Option([], "--set", help="Config override key=value."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Precision/recall/F1 per label and flag rates: the rules alone vs the cascade."""
+    from rich.table import Table
+
+    from alignpt.config import load_config
+    from alignpt.tag.cascade import Cascade, TagConfig
+    from alignpt.tag.classifier import load_labelled
+    from alignpt.tag.evaluate import evaluate_cascade
+
+    data = load_labelled(labels, split or None)
+    report = evaluate_cascade(data, Cascade(load_config(TagConfig, config, overrides)))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    t = Table(title=f"flagging ai_misaligned on {report['documents']} documents ({labels}, "
+              f"split={split or 'all'})")
+    for col in ("system", "flagged", "flag rate", "precision", "recall", "F1"):
+        t.add_column(col, justify="left" if col == "system" else "right")
+    rows = [("rules alone", report["rules"]["misaligned"])]
+    if "cascade" in report:
+        rows += [("classifier alone", report["classifier_alone"]["misaligned"]),
+                 ("cascade", report["cascade"]["misaligned"])]
+    for name, m in rows:
+        t.add_row(name, str(m["flagged"]), f"{m['flag_rate']:.3f}", f"{m['precision']:.3f}",
+                  f"{m['recall']:.3f}", f"{m['f1']:.3f}")
+    _console().print(t)
+    if "cascade" in report:
+        _print_labels("cascade, per label", report["cascade"]["per_label"])
+        aims = report["aims"]
+        _console().print(
+            f"aims: recall {aims['misaligned_recall']['value']:.3f} (>= 0.95: "
+            f"{'met' if aims['misaligned_recall']['met'] else 'not met'}); cascade/rules flags "
+            f"{aims['flag_ratio']['value']:.3f} (<= 0.5: "
+            f"{'met' if aims['flag_ratio']['met'] else 'not met'})", highlight=False)
+
+
+@tag_app.command("review")
+def review_cmd(
+    tag_dir: Path = typer.Argument(..., help="Output folder of alignpt tag."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Page path (default "
+                                       "DIR/review/review.FORMAT)."),
+    fmt: str = typer.Option("md", "--format", help="md | html"),
+    samples: int = typer.Option(5, help="Sampled documents per label."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Flag rates by rule and category, top terms, labels, and a sample page per label."""
+    from alignpt.tag.review import summarize, write_review
+
+    path = write_review(tag_dir, out, fmt, samples, seed)
+    s = summarize(tag_dir)
+    _console().print(f"{s['documents']:,} documents: rules flag {s['rules_flag_rate']:.2%}, "
+                     f"cascade flags {s['cascade_flag_rate']:.2%}; labels "
+                     + ", ".join(f"{k} {v:,}" for k, v in s["labels"].items())
+                     + f"\nreview page -> {path}", highlight=False)
+
+
+@tag_app.command("label")
+def label_cmd(
+    shards: List[str] = typer.Argument(..., help="Shards to sample from."),
+    out: Path = typer.Option(..., "--out", "-o", help="Labelled JSONL to write."),
+    n: int = typer.Option(500, "--n", help="Documents to label."),
+    base_url: str = typer.Option(..., help="OpenAI-compatible server, e.g. http://host:8000/v1"),
+    model: str = typer.Option(..., help="Model name on that server."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Environment variable with the key."),
+    routed_only: bool = typer.Option(True, help="Sample only documents the rules route to the "
+                                     "classifier (what it will see)."),
+    concurrency: int = typer.Option(4),
+    seed: int = typer.Option(0),
+) -> None:
+    """Label a seeded sample with the LLM judge, as training data for `alignpt tag train`."""
+    from alignpt.tag.judge import Judge, OpenAIChatCompleter
+    from alignpt.tag.labelling import label_sample
+
+    judge = Judge(OpenAIChatCompleter(base_url, model, api_key_env=api_key_env,
+                                      concurrency=concurrency))
+    stats = label_sample(shards, out, judge, n=n, seed=seed, routed_only=routed_only,
+                         source=f"judge:{model}")
+    _console().print(f"{stats['labelled']:,} labelled, {stats['unparsed']:,} unparseable -> {out}; "
+                     + ", ".join(f"{k} {v}" for k, v in stats["labels"].items()), highlight=False)
+
+
+@tag_app.command("explain")
+def explain_cmd(
+    text: str = typer.Argument(..., help="Text to tag ('-' reads standard input)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TagConfig YAML."),
+    overrides: List[str] = typer.Option([], "--set", help="Config override key=value."),
+) -> None:
+    """Show the cascade's record for one text: hits, rules fired, probabilities."""
+    import sys
+
+    from alignpt.config import load_config
+    from alignpt.tag.cascade import Cascade, TagConfig
+
+    body = sys.stdin.read() if text == "-" else text
+    rec = Cascade(load_config(TagConfig, config, overrides)).tag_batch([body])[0]
+    typer.echo(json.dumps(rec, indent=2))

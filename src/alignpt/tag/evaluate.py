@@ -1,0 +1,66 @@
+"""``alignpt tag evaluate``: the cascade against labelled documents, and the rules alone.
+
+The question the filter answers is "does this document depict misaligned
+AI?", so both systems are scored as flaggers of ``ai_misaligned``
+(precision, recall, F1, flag rate). The cascade also assigns one of four
+labels, scored per label; the rules alone only say whether a document names
+an AI (``routed``), scored against "any AI label".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alignpt.tag.cascade import Cascade
+from alignpt.tag.classifier import LABELS, MISALIGNED, LabelledSet
+from alignpt.tag.metrics import binary, confusion, macro_f1, per_label
+
+__all__ = ["evaluate_cascade", "AIMS"]
+
+#: the issue's aims: recall on ai_misaligned, and cascade flags / rules flags
+AIMS = {"misaligned_recall": 0.95, "flag_ratio": 0.5}
+
+
+def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256) -> dict[str, Any]:
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(data), batch_size):
+        records.extend(cascade.tag_batch(data.texts[start:start + batch_size]))
+    truth_mis = [y == MISALIGNED for y in data.labels]
+    rules_flag = [r["rules"]["flagged"] for r in records]
+    routed = [r["rules"]["routed"] for r in records]
+    report: dict[str, Any] = {
+        "source": data.source, "documents": len(data),
+        "labels": {lab: data.labels.count(lab) for lab in LABELS},
+        "rules": {"misaligned": binary(truth_mis, rules_flag),
+                  "names_ai": binary([y != "non_ai" for y in data.labels], routed),
+                  "routed": sum(routed)},
+    }
+    if cascade.config.classifier.enabled:
+        flagged = [r["flagged"] for r in records]
+        labels = [r["label"] for r in records]
+        table = per_label(data.labels, labels, LABELS)
+        clf = cascade.classifier
+        alone = clf.decide(clf.predict_proba(data.texts), cascade.threshold)
+        report["cascade"] = {
+            "misaligned": binary(truth_mis, flagged), "per_label": table,
+            "macro_f1": macro_f1(table), "confusion": confusion(data.labels, labels, LABELS),
+            "threshold": round(cascade.threshold, 4),
+            "stages": {s: sum(r["stage"] == s for r in records)
+                       for s in ("rules", "classifier", "judge")}}
+        report["classifier_alone"] = {
+            "misaligned": binary(truth_mis, [p == MISALIGNED for p in alone]),
+            "per_label": per_label(data.labels, alone, LABELS)}
+        rules_n = report["rules"]["misaligned"]["flagged"]
+        ratio = report["cascade"]["misaligned"]["flagged"] / rules_n if rules_n else 0.0
+        report["flag_ratio"] = round(ratio, 4)
+        report["aims"] = {
+            "misaligned_recall": {"target": AIMS["misaligned_recall"],
+                                  "value": report["cascade"]["misaligned"]["recall"],
+                                  "met": report["cascade"]["misaligned"]["recall"]
+                                  >= AIMS["misaligned_recall"]},
+            "flag_ratio": {"target": AIMS["flag_ratio"], "value": round(ratio, 4),
+                           "met": ratio <= AIMS["flag_ratio"]}}
+    misses = [data.ids[i] for i, r in enumerate(records) if truth_mis[i] and not
+              (r["flagged"] if cascade.config.classifier.enabled else r["rules"]["flagged"])]
+    report["missed_misaligned"] = misses
+    return report

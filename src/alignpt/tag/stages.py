@@ -1,0 +1,91 @@
+"""Executor stage and driver for ``alignpt tag``: one attributes shard per input shard.
+
+In ``attributes`` mode (the default) the stage yields, for every input
+document and in the same order, a record ``{"id": ..., "text": "", "metadata":
+{"tag": {...}}}``; the executor writes them to ``OUT/<shard>.jsonl.zst`` with
+its usual atomic publish, completion marker and resume. The documents are not
+rewritten: the attributes shard is line-aligned with its input, like dolma's
+``attributes/`` tree. In ``inline`` mode the documents themselves are written
+with the record added under ``metadata["tag"]``.
+
+Counters (merged into ``OUT/stats.json``) feed ``alignpt tag review``:
+``tag/documents``, ``tag/rules_flagged``, ``tag/routed``, ``tag/flagged``,
+``tag/rule/<name>``, ``tag/category/<name>`` (documents with a hit),
+``tag/term/<category>/<term>`` (hits), ``tag/label/<label>``, ``tag/stage/<stage>``.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from alignpt.documents import Document
+from alignpt.executor import OutputSpec, ShardContext, StageResult, run_stage
+from alignpt.shards import ReadOptions
+from alignpt.tag.cascade import Cascade, TagConfig
+
+__all__ = ["TagStage", "run_tag", "ATTRIBUTES_FORMAT"]
+
+ATTRIBUTES_FORMAT = ".jsonl.zst"
+
+
+class TagStage:
+    """Picklable stage: tags batches of documents with a :class:`Cascade`."""
+
+    def __init__(self, config: TagConfig, cascade: Cascade | None = None):
+        self.config = config
+        self.cascade = cascade or Cascade(config)
+
+    def __call__(self, docs: Iterator[Document], ctx: ShardContext) -> Iterator[Document]:
+        cfg = self.config
+        key = cfg.field
+        while True:
+            batch = list(islice(docs, cfg.batch_size))
+            if not batch:
+                return
+            records = self.cascade.tag_batch([d.text for d in batch])
+            for doc, rec in zip(batch, records):
+                _count(ctx, rec)
+                if cfg.output == "inline":
+                    doc.metadata[key] = rec
+                    yield doc
+                else:
+                    yield Document(doc.id, "", {key: rec})
+
+
+def _count(ctx: ShardContext, rec: dict[str, Any]) -> None:
+    rules = rec["rules"]
+    ctx.count("tag/documents")
+    ctx.count("tag/rules_flagged", int(rules["flagged"]))
+    ctx.count("tag/routed", int(rules["routed"]))
+    ctx.count("tag/flagged", int(rec["flagged"]))
+    for name, fired in rules["rules"].items():
+        if fired:
+            ctx.count(f"tag/rule/{name}")
+    for cat, terms in rules["terms"].items():
+        ctx.count(f"tag/category/{cat}")
+        for term, n in terms.items():
+            ctx.count(f"tag/term/{cat}/{term}", n)
+    if rec["label"] is not None:
+        ctx.count(f"tag/label/{rec['label']}")
+    ctx.count(f"tag/stage/{rec['stage']}")
+
+
+def run_tag(inputs: Sequence[str | Path], out_dir: str | Path, config: TagConfig | None = None,
+            *, progress: bool = True, cascade: Cascade | None = None) -> StageResult:
+    """Tag shards into ``out_dir`` (resumable: a rerun redoes only unfinished shards).
+
+    Inputs are recorded as absolute paths in ``out_dir/config.yaml``, so
+    ``alignpt filter`` and ``alignpt tag review`` can find the documents again.
+    """
+    from alignpt.executor import expand_inputs
+
+    cfg = config or TagConfig()
+    paths = [str(Path(p).resolve()) for p in expand_inputs(inputs)]
+    fmt = ATTRIBUTES_FORMAT if cfg.output == "attributes" else None
+    read = ReadOptions(cfg.text_field, cfg.id_field, cfg.on_error)
+    stage = TagStage(cfg, cascade)
+    return run_stage(stage, paths, OutputSpec(str(out_dir), fmt=fmt, quarantine=True),
+                     config=cfg, read=read, workers=cfg.workers, executor=cfg.executor,
+                     ray_address=cfg.ray_address, progress=progress, description="tag")

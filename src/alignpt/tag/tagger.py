@@ -1,0 +1,140 @@
+"""Apply a rule set to one document: hits per category and term, and which rules fired.
+
+>>> tagger = RuleTagger()                                  # shipped rules, best engine
+>>> res = tagger.tag("The rogue AI deceived its operators.")
+>>> res.fired
+{'instant': False, 'entity_negative': True, 'ai_mention': True}
+>>> res.flagged
+True
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+from alignpt.tag.matchers import EngineName, Matcher, make_matcher
+from alignpt.tag.rules import Rule, RuleSet, load_rules
+
+__all__ = ["RuleTagger", "RuleResult", "Hit"]
+
+#: (start byte, end byte, term as listed after brace expansion)
+Hit = tuple[int, int, str]
+
+
+@dataclass
+class RuleResult:
+    """What the rules saw in one document."""
+
+    hits: dict[str, list[Hit]]
+    fired: dict[str, bool]
+    #: per fired ``near`` rule, the closest pair: (anchor category, term, near category, term, gap)
+    pairs: dict[str, tuple[str, str, str, str, int]] = field(default_factory=dict)
+
+    #: names of the rules with ``flag: false`` (they route, they do not flag)
+    route_only: frozenset[str] = frozenset()
+
+    @property
+    def flagged(self) -> bool:
+        """A flagging rule fired: what the published blocklist would remove."""
+        return any(v for k, v in self.fired.items() if k not in self.route_only)
+
+    @property
+    def routed(self) -> bool:
+        """Any rule fired: the cascade sends the document to the classifier."""
+        return any(self.fired.values())
+
+    def offsets(self) -> list[int]:
+        """Start offsets of all hits, sorted (where to look when excerpting a long text)."""
+        return sorted(h[0] for spans in self.hits.values() for h in spans)
+
+    def to_attributes(self) -> dict[str, Any]:
+        """The JSON-ready record kept per document (counts, not offsets)."""
+        terms: dict[str, dict[str, int]] = {}
+        for name, spans in self.hits.items():
+            counts: dict[str, int] = {}
+            for _, _, term in spans:
+                counts[term] = counts.get(term, 0) + 1
+            terms[name] = counts
+        out: dict[str, Any] = {
+            "flagged": self.flagged,
+            "routed": self.routed,
+            "rules": dict(self.fired),
+            "categories": {name: len(spans) for name, spans in self.hits.items()},
+            "terms": terms,
+        }
+        if self.pairs:
+            out["pairs"] = {
+                rule: {"anchor": at, "near": nt, "near_category": n, "gap_bytes": gap}
+                for rule, (_, at, n, nt, gap) in self.pairs.items()}
+        return out
+
+
+class RuleTagger:
+    """Rules + matcher. Picklable: the matcher is compiled on first use in each process."""
+
+    def __init__(self, rules: RuleSet | None = None, engine: EngineName = "auto"):
+        self.rules = rules if rules is not None else load_rules()
+        self.engine = engine
+        self._matcher: Matcher | None = None
+        self._route_only = frozenset(r.name for r in self.rules.rules if not r.flag)
+        self._anchors = tuple(dict.fromkeys(c for r in self.rules.rules if r.type == "near"
+                                            for c in r.anchor))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_matcher": None}
+
+    @property
+    def matcher(self) -> Matcher:
+        if self._matcher is None:
+            self._matcher = make_matcher(self.rules, self.engine)
+        return self._matcher
+
+    def tag(self, text: str | bytes) -> RuleResult:
+        data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+        m = self.matcher
+        spans = m.scan(data, 0)
+        if len(m.groups) > 1 and any(spans.get(c) for c in self._anchors):
+            spans.update(m.scan(data, 1))
+        hits = {name: [(s, e, m.credit(name, data[s:e])) for s, e in found]
+                for name, found in spans.items() if found}
+        fired: dict[str, bool] = {}
+        pairs: dict[str, tuple[str, str, str, str, int]] = {}
+        for rule in self.rules.rules:
+            if rule.type == "any":
+                fired[rule.name] = sum(len(hits.get(c, ())) for c in rule.categories) \
+                    >= rule.min_hits
+            else:
+                pair = _closest_pair(rule, hits)
+                fired[rule.name] = pair is not None
+                if pair is not None:
+                    pairs[rule.name] = pair
+        return RuleResult(hits, fired, pairs, self._route_only)
+
+
+def _closest_pair(rule: Rule, hits: dict[str, list[Hit]]) -> tuple[str, str, str, str, int] | None:
+    """The anchor/near pair with the smallest gap if it is within the window, else None.
+
+    The gap is the number of bytes between the two spans (0 when they touch or
+    overlap). Near hits are merged and sorted once; each anchor then looks only
+    at near hits whose start lies in ``[a.start - window - longest, a.end + window]``.
+    """
+    anchors = [(s, e, t, c) for c in rule.anchor for s, e, t in hits.get(c, ())]
+    near = sorted((s, e, t, c) for c in rule.near for s, e, t in hits.get(c, ()))
+    if not anchors or not near:
+        return None
+    starts = [n[0] for n in near]
+    longest = max(e - s for s, e, _, _ in near)
+    best: tuple[str, str, str, str, int] | None = None
+    w = rule.window_bytes
+    for a_s, a_e, a_t, a_c in sorted(anchors):
+        lo = bisect_left(starts, a_s - w - longest)
+        hi = bisect_right(starts, a_e + w)
+        for n_s, n_e, n_t, n_c in near[lo:hi]:
+            gap = max(0, n_s - a_e, a_s - n_e)
+            if gap <= w and (best is None or gap < best[4]):
+                best = (a_c, a_t, n_c, n_t, gap)
+                if gap == 0:
+                    return best
+    return best

@@ -1,0 +1,119 @@
+"""Classifier: training metadata, calibration, round trip, shipped model, backends."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from alignpt.errors import ConfigError, DataError
+from alignpt.tag.classifier import (LABELS, LabelledSet, TagClassifier, load_labelled,
+                                    train_classifier)
+
+DEV = resources.files("alignpt") / "data" / "tag" / "devset.jsonl"
+SMALL = {"n_features": 2 ** 14}
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    with resources.as_file(DEV) as path:
+        train = load_labelled(path, "train")
+        heldout = load_labelled(path, "heldout")
+    keep = list(range(0, len(train), 3))  # a third of the training split: fast, still real
+    sub = LabelledSet([train.ids[i] for i in keep], [train.texts[i] for i in keep],
+                      [train.labels[i] for i in keep], train.source)
+    return train_classifier(sub, params=SMALL, heldout=heldout, folds=3, seed=1), heldout
+
+
+def test_dev_set_shape():
+    with resources.as_file(DEV) as path:
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        heldout = load_labelled(path, "heldout")
+    assert len(rows) >= 200 and len({r["text"] for r in rows}) == len(rows)
+    assert {r["label"] for r in rows} == set(LABELS)
+    cases = {r["case"] for r in rows}
+    for hard in ("ai_abbreviation", "robots_manufacturing", "neural_biology", "alignment_other",
+                 "alignment_research", "misuse_by_humans", "fiction"):
+        assert hard in cases
+    assert {y: heldout.labels.count(y) for y in LABELS} == {
+        "non_ai": 22, "ai_neutral": 20, "ai_aligned": 18, "ai_misaligned": 20}
+
+
+def test_training_metadata(small_model):
+    clf, heldout = small_model
+    meta = clf.meta
+    assert meta["training"]["documents"] == len(range(0, 320, 3))
+    assert meta["training"]["folds"] == 3 and meta["training"]["recall_target"] == 0.95
+    assert "scikit_learn" in meta["training"]
+    assert set(meta["cross_validation"]["per_label"]) == set(LABELS)
+    # the threshold keeps >= 95% out-of-fold recall on ai_misaligned, by construction
+    assert meta["cross_validation"]["ai_misaligned"]["recall"] >= 0.95
+    assert meta["heldout"]["documents"] == len(heldout) == 80
+    assert 0.0 < clf.threshold < 1.0 and clf.temperature > 0
+
+
+def test_probabilities_are_distributions(small_model):
+    clf, heldout = small_model
+    p = clf.predict_proba(heldout.texts[:10])
+    assert p.shape == (10, 4) and np.allclose(p.sum(axis=1), 1.0)
+    assert clf.predict_proba([]).shape == (0, 4)
+
+
+def test_save_load_gives_identical_probabilities(small_model, tmp_path):
+    clf, heldout = small_model
+    clf.save(tmp_path / "m")
+    again = TagClassifier.load(tmp_path / "m")
+    assert np.array_equal(clf.predict_proba(heldout.texts), again.predict_proba(heldout.texts))
+    assert again.threshold == clf.threshold and again.temperature == clf.temperature
+    assert again.meta == json.loads(json.dumps(clf.meta))
+
+
+def test_decide_uses_the_threshold(small_model):
+    clf, _ = small_model
+    probs = np.array([[0.5, 0.1, 0.1, 0.3], [0.1, 0.6, 0.25, 0.05]])
+    assert clf.decide(probs, threshold=0.25) == ["ai_misaligned", "ai_neutral"]
+    assert clf.decide(probs, threshold=0.35) == ["non_ai", "ai_neutral"]
+
+
+def test_shipped_model_has_measured_precision_and_recall():
+    clf = TagClassifier.default()
+    meta = clf.meta
+    assert meta["training"]["trained_on"] == "routed"
+    held = meta["heldout"]
+    assert held["documents"] == 80
+    for lab in LABELS:
+        assert set(held["per_label"][lab]) == {"precision", "recall", "f1", "support"}
+    assert held["ai_misaligned"]["recall"] >= 0.9
+    size = sum(f.stat().st_size for f in (resources.files("alignpt") / "data" / "tag"
+                                          / "classifier").iterdir())
+    assert size < 2_000_000
+
+
+def test_labelled_file_errors(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x", "label": "ai_misaligned"}\n{"text": "y", "label": "evil"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: label must be one of"):
+        load_labelled(bad)
+    one = LabelledSet(["a", "b"], ["x", "y"], ["non_ai", "ai_neutral"])
+    with pytest.raises(DataError, match="no 'ai_aligned' examples"):
+        train_classifier(one)
+    with pytest.raises(ConfigError, match="unknown classifier backend"):
+        train_classifier(one, backend="bert")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("fasttext") is None, reason="fasttext not installed")
+def test_fasttext_backend_round_trip(tmp_path):
+    # fastText is weak on 320 short documents (about 0.5 accuracy against 0.7 for the
+    # hashed linear model); this checks the backend works end to end and round-trips.
+    with resources.as_file(DEV) as path:
+        train = load_labelled(path, "train")
+        heldout = load_labelled(path, "heldout")
+    clf = train_classifier(train, backend="fasttext", params={"bucket": 20000}, folds=3)
+    assert clf.meta["training"]["fasttext"]
+    clf.save(tmp_path / "ft")
+    again = TagClassifier.load(tmp_path / "ft")
+    assert np.array_equal(clf.predict_proba(heldout.texts), again.predict_proba(heldout.texts))
+    assert (np.array(again.predict(heldout.texts)) == np.array(heldout.labels)).mean() > 0.3

@@ -1,0 +1,85 @@
+"""The command line: ``alignpt tag SHARDS...`` routing, subcommands, ``alignpt filter``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from typer.testing import CliRunner
+
+from alignpt.errors import ConfigError
+from alignpt.filter_cli import filter_cmd
+from alignpt.tag.cli import tag_app
+
+from .helpers import write_shards
+
+# The same registration the main CLI uses:
+#   app.add_typer(tag_app, name="tag"); app.command("filter")(filter_cmd)
+root = typer.Typer()
+root.add_typer(tag_app, name="tag")
+root.command("filter")(filter_cmd)
+runner = CliRunner()
+RE2 = ["--set", "rules.engine=re2"]
+
+
+def invoke(*args: str):
+    result = runner.invoke(root, list(args), catch_exceptions=True)
+    return result
+
+
+def test_default_action_tags_shards_then_filter_and_review(tmp_path):
+    write_shards(tmp_path / "in", shards=2, copies=1)
+    res = invoke("tag", str(tmp_path / "in"), "--out", str(tmp_path / "tag"), "--workers", "1",
+                 "-q", *RE2)
+    assert res.exit_code == 0, res.output
+    assert "18 documents" in res.output and "2 shard(s) tagged" in res.output
+    again = invoke("tag", "run", str(tmp_path / "in"), "--out", str(tmp_path / "tag"), "-q", *RE2)
+    assert "0 shard(s) tagged, 2 already done" in again.output
+    res = invoke("filter", str(tmp_path / "tag"), "--out", str(tmp_path / "f"),
+                 "--drop", "rules.flagged", "--refill", "--leak", "0.2", "-q")
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "f" / "filter_summary.json").read_text())
+    assert summary["tokens_out"] == summary["tokens_in"] and summary["leaked"] == 2
+    res = invoke("tag", "review", str(tmp_path / "tag"), "--format", "html", "--samples", "1")
+    assert res.exit_code == 0 and (tmp_path / "tag" / "review" / "review.html").exists()
+
+
+def test_explain_prints_the_record():
+    res = invoke("tag", "explain", "The rogue AI deceived its operators.", *RE2)
+    rec = json.loads(res.output)
+    assert rec["rules"]["rules"]["entity_negative"] and "probs" in rec
+
+
+def test_train_and_evaluate(tmp_path):
+    from importlib import resources
+
+    rows = [json.loads(line) for line in (resources.files("alignpt") / "data" / "tag"
+                                          / "devset.jsonl").read_text().splitlines()]
+    small = tmp_path / "labels.jsonl"
+    small.write_text("".join(json.dumps(r) + "\n" for r in rows[::4]))
+    res = invoke("tag", "train", "--labels", str(small), "--out", str(tmp_path / "m"),
+                 "--all-docs", "--param", "n_features=16384", "--param", "bigrams=false",
+                 "--folds", "3")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "m" / "model.json").exists() and "heldout" in res.output
+    res = invoke("tag", "evaluate", "--labels", str(small), "--json", *RE2,
+                 "--set", f"classifier.path={tmp_path / 'm'}")
+    report = json.loads(res.output)
+    assert report["documents"] == sum(r["split"] == "heldout" for r in rows[::4])
+    assert {"rules", "cascade", "classifier_alone", "aims", "flag_ratio"} <= set(report)
+    res = invoke("tag", "evaluate", "--labels", str(small), *RE2,
+                 "--set", f"classifier.path={tmp_path / 'm'}")
+    assert "rules alone" in res.output and "cascade" in res.output
+
+
+def test_bad_input_is_a_config_error(tmp_path):
+    res = invoke("tag", "--set", "nonsense=1", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert isinstance(res.exception, ConfigError)
+    res = invoke("filter", str(tmp_path), "--out", str(tmp_path / "o"), "--drop", "p(x")
+    assert isinstance(res.exception, ConfigError) and "cannot read" in str(res.exception)
+
+
+def test_help_lists_subcommands():
+    res = invoke("tag", "--help")
+    for cmd in ("run", "train", "evaluate", "review", "label", "explain"):
+        assert cmd in res.output
