@@ -44,6 +44,7 @@ def _register_subcommands() -> None:
     from alignpt.experiment.cli import experiment_app
     from alignpt.filter_cli import filter_cmd
     from alignpt.generate.cli import generate_app
+    from alignpt.mix.cli import mix_app, tokenizer_app
     from alignpt.shards_cli import app as shards_app
     from alignpt.tag.cli import tag_app
     from alignpt.train.cli import export_hf, train_app
@@ -57,6 +58,8 @@ def _register_subcommands() -> None:
     app.add_typer(tag_app, name="tag")
     app.command("filter")(filter_cmd)
     app.add_typer(generate_app, name="generate")
+    app.add_typer(tokenizer_app, name="tokenizer")
+    app.add_typer(mix_app, name="mix")
     app.add_typer(experiment_app, name="experiment")
 
 
