@@ -9,10 +9,8 @@ from __future__ import annotations
 import sys
 
 import typer
-from typer import _click as click
 
-from alignpt.console import err_console
-from alignpt.errors import AlignptError
+from alignpt.cli_support import invoke
 
 app = typer.Typer(
     name="alignpt",
@@ -68,28 +66,7 @@ _register_subcommands()
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (see the module docstring)."""
-    try:
-        app(args=argv, prog_name="alignpt", standalone_mode=False)
-    except AlignptError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 2
-    except click.exceptions.UsageError as exc:
-        exc.show()
-        return 2
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        err_console.print("aborted")
-        return 130
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
-    except BrokenPipeError:
-        return 0
-    return 0
+    return invoke(app, argv, "alignpt")
 
 
 if __name__ == "__main__":  # pragma: no cover

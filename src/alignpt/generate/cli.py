@@ -23,21 +23,14 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
-from typer.core import TyperGroup
+from alignpt.cli_support import DefaultRunGroup
 
 __all__ = ["generate_app"]
 
 
-class _DefaultRunGroup(TyperGroup):
-    """A group whose first positional argument, if not a subcommand, goes to ``run``."""
-
-    def parse_args(self, ctx, args):  # type: ignore[override]
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
 
 
-generate_app = typer.Typer(cls=_DefaultRunGroup, no_args_is_help=True,
+generate_app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True,
                            pretty_exceptions_enable=False,
                            help="Generate synthetic documents about AI from a scenario grid "
                                 "(alignpt generate CONFIG --out DIR).")

@@ -18,38 +18,16 @@ from typing import Any, List, Optional
 
 import typer
 from rich.table import Table
-from typer.core import TyperGroup
+from alignpt.cli_support import DefaultRunGroup
 
 from alignpt.console import console
 
-__all__ = ["tokenizer_app", "mix_app", "RecipeOrCommandGroup"]
-
-
-class RecipeOrCommandGroup(TyperGroup):
-    """A command group whose first argument may also be a recipe for its ``run`` command.
-
-    Click has no default subcommand; this routes ``mix RECIPE ...`` to
-    ``mix run RECIPE ...`` when ``RECIPE`` is not a subcommand and looks like a
-    recipe (a ``.yaml`` / ``.yml`` name or an existing file), and leaves
-    everything else, typos included, to click's usual "No such command" error.
-    """
-
-    default_command = "run"
-
-    def resolve_command(self, ctx, args):
-        first = args[0] if args else ""
-        if (first and first not in self.commands and not first.startswith("-")
-                and (Path(first).suffix in (".yaml", ".yml") or Path(first).is_file())):
-            args = [self.default_command, *args]
-        return super().resolve_command(ctx, args)
-
-    def collect_usage_pieces(self, ctx) -> list[str]:
-        return ["[RECIPE | COMMAND] [ARGS]..."]
+__all__ = ["tokenizer_app", "mix_app"]
 
 
 tokenizer_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
                             help="Train byte-level BPE tokenizers on a corpus sample.")
-mix_app = typer.Typer(cls=RecipeOrCommandGroup, no_args_is_help=True,
+mix_app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True,
                       pretty_exceptions_enable=False,
                       help="Build training-ready token data from a mix recipe: "
                            "`alignpt mix RECIPE --out DIR`.")

@@ -19,21 +19,14 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from typer.core import TyperGroup
+from alignpt.cli_support import DefaultRunGroup
 
 __all__ = ["tag_app"]
 
 
-class _DefaultRunGroup(TyperGroup):
-    """A group whose first argument, if not a subcommand or help, goes to ``run``."""
-
-    def parse_args(self, ctx, args):  # type: ignore[override]
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
 
 
-tag_app = typer.Typer(cls=_DefaultRunGroup, no_args_is_help=True, pretty_exceptions_enable=False,
+tag_app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True, pretty_exceptions_enable=False,
                       help="Find AI discourse in shards: rules -> classifier -> optional judge.")
 
 

@@ -18,21 +18,14 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from typer.core import TyperGroup
+from alignpt.cli_support import DefaultRunGroup
 
 __all__ = ["train_app", "export_hf"]
 
 
-class _DefaultRunGroup(TyperGroup):
-    """A group whose first positional argument, if not a subcommand, goes to ``run``."""
-
-    def parse_args(self, ctx, args):  # type: ignore[override]
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
 
 
-train_app = typer.Typer(cls=_DefaultRunGroup, no_args_is_help=True, pretty_exceptions_enable=False,
+train_app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True, pretty_exceptions_enable=False,
                         help="Train a model under a phase plan (alignpt train PLAN.yaml --out DIR).")
 
 
@@ -115,22 +108,9 @@ def export_hf(ckpt: Path = typer.Argument(..., help="checkpoint folder or run fo
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m alignpt.train.cli`` (used under torchrun)."""
-    from typer import _click as click
+    from alignpt.cli_support import invoke
 
-    from alignpt.console import err_console
-    from alignpt.errors import AlignptError
-
-    try:
-        train_app(args=argv, prog_name="alignpt train", standalone_mode=False)
-    except AlignptError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 2
-    except click.exceptions.UsageError as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    return 0
+    return invoke(train_app, argv, "alignpt train")
 
 
 if __name__ == "__main__":  # pragma: no cover
