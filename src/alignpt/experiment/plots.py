@@ -65,6 +65,7 @@ def _bars(report: dict[str, Any], out: Path) -> Path:
 def _rebound(report: dict[str, Any], out: Path) -> Path:
     plt = _plt()
     table = report["table"]
+    order = report["phases"]  # merged over arms: only some arms have a fine-tune phase
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=False)
     for ax, place, title in ((axes[0], "story", "story probe"),
                              (axes[1], "assistant", "assistant probe")):
@@ -74,11 +75,10 @@ def _rebound(report: dict[str, Any], out: Path) -> Path:
             m = np.array([_err(e)[0] for e in ests])
             lo = m - np.array([_err(e)[1] for e in ests])
             hi = m + np.array([_err(e)[2] for e in ests])
-            x = np.arange(len(names))
+            x = np.array([order.index(n) for n in names])
             ax.plot(x, m, marker="o", label=arm)
             ax.fill_between(x, lo, hi, alpha=0.12)
-        longest = max(table.values(), key=len)
-        ax.set_xticks(range(len(longest)), list(longest), rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
         ax.set_title(f"P(D | untested) through the phases: {title}")
     axes[0].legend(fontsize=7)
     return _save(fig, out / "rebound_curves.png")
