@@ -39,6 +39,7 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True,
 def _register_subcommands() -> None:
     # Each area owns its commands; importing them is cheap (heavy libraries
     # such as torch are imported inside the commands that need them).
+    from alignpt.evaluate.cli import eval_app, eval_command
     from alignpt.experiment.cli import experiment_app
     from alignpt.filter_cli import filter_cmd
     from alignpt.generate.cli import generate_app
@@ -58,6 +59,8 @@ def _register_subcommands() -> None:
     app.add_typer(generate_app, name="generate")
     app.add_typer(tokenizer_app, name="tokenizer")
     app.add_typer(mix_app, name="mix")
+    app.command("eval")(eval_command)
+    app.add_typer(eval_app, name="eval-suite")
     app.add_typer(experiment_app, name="experiment")
 
 
