@@ -1,0 +1,52 @@
+"""Model backends behind the two-method interface, and :func:`load_backend` to pick one.
+
+``MODEL`` on the command line is one of:
+
+* a Hugging Face causal LM folder (has ``config.json``) -> :class:`HFBackend`;
+* an alignpt checkpoint or run folder (``model.json`` / ``checkpoints/``) ->
+  :class:`CheckpointBackend`;
+* ``http://host:port/v1`` (optionally ``#served-model-name``) -> an
+  OpenAI-compatible completions server;
+* ``fake:always-A``, ``fake:hashed`` -> a scripted backend (dry runs, demos).
+
+Heavy libraries are imported only by the backend that needs them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alignpt.errors import DataError
+from alignpt.evaluate.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
+
+__all__ = ["Backend", "LoglikelihoodRequest", "GenerateRequest", "load_backend"]
+
+
+def load_backend(spec: str, device: str = "cpu", dtype: str = "float32", batch_size: int = 32,
+                 **options: Any) -> Backend:
+    """The backend a ``MODEL`` string names (see the module docstring)."""
+    if spec.startswith("fake:"):
+        from alignpt.evaluate.backends.fake import fake_from_spec
+
+        return fake_from_spec(spec[5:])
+    if spec.startswith(("http://", "https://")):
+        from alignpt.evaluate.backends.openai_completions import OpenAICompletionsBackend
+
+        url, _, model = spec.partition("#")
+        return OpenAICompletionsBackend(url, model=model or None, batch_size=batch_size, **options)
+    path = Path(spec)
+    if not path.exists():
+        raise DataError("model not found (expected a Hugging Face folder, an alignpt "
+                        "checkpoint or run folder, an http(s) URL or fake:NAME)", spec)
+    from alignpt.evaluate.backends.checkpoint import is_checkpoint
+
+    if is_checkpoint(path):
+        from alignpt.evaluate.backends.checkpoint import CheckpointBackend
+
+        return CheckpointBackend(path, device=device, batch_size=batch_size)
+    if (path / "config.json").exists():
+        from alignpt.evaluate.backends.hf import HFBackend
+
+        return HFBackend(path, device=device, dtype=dtype, batch_size=batch_size)
+    raise DataError("not a model folder (no config.json, model.json or checkpoints/)", spec)

@@ -1,0 +1,63 @@
+"""The narrow model interface every evaluation backend implements.
+
+Two methods, as in lm-evaluation-harness:
+
+``loglikelihood(requests)``
+    for each ``(context, continuation)``, the summed log-probability of the
+    continuation's tokens given the context (natural log);
+``generate(requests)``
+    for each ``(context, max_tokens, stop)``, a greedy completion.
+
+A backend receives the whole list at once, so it can batch and, above all, share
+work between requests with the same context: the options of a two-option item
+differ only in their continuation. Which sharing is possible depends on the
+backend (one forward pass per context for single-token continuations in the
+torch backends; server-side prefix caching for an OpenAI-compatible server), so
+it is the backend's job, not the caller's.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+__all__ = ["LoglikelihoodRequest", "GenerateRequest", "Backend"]
+
+
+@dataclass(frozen=True)
+class LoglikelihoodRequest:
+    """Score ``continuation`` after ``context``."""
+
+    context: str
+    continuation: str
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """Complete ``context`` greedily, up to ``max_tokens`` or the first ``stop`` string."""
+
+    context: str
+    max_tokens: int = 32
+    stop: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Backend(abc.ABC):
+    """A model behind the two-method interface. Subclasses set ``name``."""
+
+    name: str = "backend"
+
+    @abc.abstractmethod
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[float]:
+        """Summed log-probability of each request's continuation, in request order."""
+
+    @abc.abstractmethod
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[str]:
+        """Greedy completion of each request's context, in request order."""
+
+    def describe(self) -> dict[str, Any]:
+        """What to record in a results file about this backend (path, settings)."""
+        return {"backend": self.name}
+
+    def close(self) -> None:
+        """Release resources (connections, GPU memory); a no-op by default."""

@@ -1,0 +1,146 @@
+"""Any Hugging Face causal LM folder, loaded offline (``local_files_only``).
+
+The model and tokenizer come from the folder alone; nothing is fetched. Scoring
+follows lm-evaluation-harness's tokenisation and truncation (see
+:mod:`alignpt.evaluate.backends.torch_lm`), plus two savings lm-eval does not
+make on this path:
+
+* the output projection is applied only at the positions that are read
+  (``logits_to_keep``), not at every position of every prompt;
+* inputs that share a prefix (the two option orders of a format, option texts
+  after one prompt) run it once and continue from its KV cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from pathlib import Path
+from typing import Any
+
+from alignpt.errors import BackendError, DataError, require
+from alignpt.evaluate.backends.base import GenerateRequest
+from alignpt.evaluate.backends.torch_lm import TorchLMBackend
+
+__all__ = ["HFBackend", "hf_max_length"]
+
+_DEFAULT_MAX_LENGTH = 2048        # lm-eval's fallback when neither config nor tokenizer says
+_HUGE = 10 ** 20                  # tokenizers report ~1e30 when they have no limit
+
+
+def hf_max_length(model: Any, tokenizer: Any) -> int:
+    """The context length lm-eval would use for this model (same attribute order)."""
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(model.config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < _HUGE:
+        return limit
+    return _DEFAULT_MAX_LENGTH
+
+
+class HFBackend(TorchLMBackend):
+    """``HFBackend("runs/tiny/hf")``: a local ``AutoModelForCausalLM`` folder."""
+
+    name = "hf"
+    padding_side = "left"
+
+    def __init__(self, path: str | Path, device: str = "cpu", dtype: str = "float32",
+                 batch_size: int = 32, max_batch_tokens: int = 65536,
+                 max_length: int | None = None, prefix_cache: bool = True):
+        self.torch = torch = require("torch", "train", "the Hugging Face backend")
+        transformers = require("transformers", "train", "the Hugging Face backend")
+        self.path = Path(path)
+        if not (self.path / "config.json").exists():
+            raise DataError("not a Hugging Face model folder (no config.json)", str(self.path))
+        try:
+            torch_dtype = getattr(torch, dtype)
+        except AttributeError:
+            raise BackendError(f"unknown dtype {dtype!r} (e.g. float32, bfloat16)") from None
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.path,
+                                                                    local_files_only=True)
+        self.model = transformers.AutoModelForCausalLM.from_pretrained(
+            self.path, local_files_only=True, dtype=torch_dtype).to(device).eval()
+        self.device, self.dtype = device, dtype
+        self.batch_size, self.max_batch_tokens = batch_size, max_batch_tokens
+        self.max_length = max_length or hf_max_length(self.model, self.tokenizer)
+        self.eos_id = self.tokenizer.eos_token_id
+        params = inspect.signature(self.model.forward).parameters
+        self._keep_arg = "logits_to_keep" in params
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self.supports_prefix_cache = prefix_cache and self._probe_cache()
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "path": str(self.path.resolve()), "device": self.device,
+                "dtype": self.dtype, "max_length": self.max_length,
+                "model_type": getattr(self.model.config, "model_type", None),
+                "parameters": sum(p.numel() for p in self.model.parameters())}
+
+    # Tokenizer defaults (add_special_tokens=True) are what lm-eval uses for causal models.
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text)
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts)["input_ids"] if texts else []
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids)
+
+    def _forward(self, ids: Any, mask: Any, keep: Any, position_ids: Any = None,
+                 cache: Any = None, use_cache: bool = False) -> tuple[Any, Any]:
+        kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask,
+                                  "use_cache": use_cache or cache is not None}
+        if position_ids is not None:
+            kwargs["position_ids"] = position_ids
+        if cache is not None:
+            kwargs[self._cache_arg] = cache
+        if self._keep_arg:
+            # Project to the vocabulary only where logits are read.
+            kwargs["logits_to_keep"] = keep
+        out = self.model(**kwargs)
+        logits = out.logits if self._keep_arg else out.logits[:, keep]
+        new_cache = (out.get("cache") or out.get("past_key_values")) if use_cache else None
+        return logits, new_cache
+
+    def _expand_cache(self, cache: Any, rows: Any) -> Any:
+        """A new cache whose row i is row ``rows[i]`` of ``cache``; ``cache`` is left intact
+        (sibling batches expand it again)."""
+        if isinstance(cache, tuple):            # legacy (key, value) tuples per layer
+            return tuple(tuple(t.index_select(0, rows) for t in layer) for layer in cache)
+        if hasattr(cache, "layers"):
+            # Dynamic layers rebind their tensors on reorder and update (index_select,
+            # torch.cat), so copies of the layer objects share nothing mutable.
+            new = copy.copy(cache)
+            new.layers = [copy.copy(layer) for layer in cache.layers]
+        else:
+            new = copy.deepcopy(cache)
+        new.reorder_cache(rows)
+        return new
+
+    def _probe_cache(self) -> bool:
+        """Whether the model returns a KV cache we can repeat rows of (prefix sharing)."""
+        torch = self.torch
+        ids = torch.zeros(1, 1, dtype=torch.long, device=self.device)
+        try:
+            with torch.inference_mode():
+                _, cache = self._forward(ids, torch.ones_like(ids), torch.as_tensor([0]),
+                                         position_ids=torch.zeros_like(ids), use_cache=True)
+        except (TypeError, ValueError, RuntimeError):
+            return False
+        return isinstance(cache, tuple) or hasattr(cache, "reorder_cache")
+
+    def generate(self, requests: list[GenerateRequest]) -> list[str]:
+        torch = self.torch
+        out = []
+        for req in requests:
+            ids = torch.as_tensor([self.encode(req.context)[-self.max_length:]], device=self.device)
+            with torch.inference_mode():
+                seq = self.model.generate(ids, attention_mask=torch.ones_like(ids),
+                                          max_new_tokens=req.max_tokens, do_sample=False,
+                                          pad_token_id=self.eos_id)
+            text = self.decode(seq[0, ids.shape[1]:].tolist())
+            for s in req.stop:
+                text = text.split(s)[0]
+            out.append(text)
+        return out

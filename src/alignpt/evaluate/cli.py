@@ -1,0 +1,244 @@
+"""``alignpt eval`` and ``alignpt eval-suite``: score models, list/show/export/import suites.
+
+Registered by the main CLI::
+
+    app.command("eval")(eval_command)
+    app.add_typer(eval_app, name="eval-suite")
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from alignpt.console import console, err_console
+from alignpt.errors import ConfigError
+
+__all__ = ["eval_command", "eval_app"]
+
+eval_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
+                       help="Evaluation suites: list, show prompts, export to lm-eval, import.")
+
+_MODEL_HELP = ("A Hugging Face model folder, an alignpt checkpoint or run folder, "
+               "http(s)://HOST/v1[#served-name] (OpenAI-compatible completions with logprobs), "
+               "or fake:always-A / fake:hashed.")
+
+
+def eval_command(
+    model: str = typer.Argument(..., help=_MODEL_HELP),
+    suite: str = typer.Option("starter", "--suite", "-s",
+                              help="Suite name (alignpt eval-suite list) or an items .jsonl file."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    framings: Optional[str] = typer.Option(
+        None, help="all | core | history | argument, or condition names such as "
+        "neutral,untested+history4,neutral+argument (comma-separated; default: the suite's)."),
+    formats: str = typer.Option("all", help="all, syntax names (qa, scenario, first-person, "
+                                "chat) or formats such as qa/fwd."),
+    scoring: str = typer.Option("letter", help="letter: log-prob of the option letter; text: "
+                                "length-normalised log-likelihood of the option text."),
+    split: Optional[str] = typer.Option(None, help="Only items of this split (e.g. heldout)."),
+    topic: Optional[List[str]] = typer.Option(None, help="Only items with this topic (repeat)."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N items."),
+    data: Optional[str] = typer.Option(None, help="Folder of external suite data "
+                                       "(advanced-ai-risk; default ../shared/data/...)."),
+    batch_size: int = typer.Option(32, help="Rows per forward pass / prompts per request."),
+    device: str = typer.Option("cpu", help="Torch device (cpu, cuda, cuda:1)."),
+    dtype: str = typer.Option("float32", help="Weights dtype for Hugging Face models."),
+    n_boot: int = typer.Option(2000, help="Bootstrap replicates for confidence intervals."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots (matplotlib)."),
+    world: Optional[str] = typer.Option(None, help="persona-world suite: the world recipe the "
+                                        "model was trained on."),
+    heldout: Optional[str] = typer.Option(None, help="persona-world suite: held-out token shard."),
+    heldout_recipe: Optional[str] = typer.Option(None, help="persona-world suite: recipe of the "
+                                                 "held-out documents, if different."),
+) -> None:
+    """Score MODEL on a suite: misalignment rate per framing, compliance gap, history curve."""
+    from alignpt.evaluate.report import print_report, write_plots
+    from alignpt.evaluate.run import EvalConfig, run_eval
+    from alignpt.evaluate.suites import get_suite
+
+    if get_suite(suite).kind == "world":
+        _world(model, out, world, heldout, heldout_recipe, device, n_boot, seed)
+        return
+    if scoring not in ("letter", "text"):
+        raise ConfigError(f"--scoring must be letter or text, got {scoring!r}")
+    cfg = EvalConfig(model=model, suite=suite, framings=framings, formats=formats, mode=scoring,
+                     split=split, topics=topic or None, limit=limit, data=data,
+                     batch_size=batch_size, device=device, dtype=dtype, n_boot=n_boot, seed=seed)
+    results = run_eval(cfg, out=out, progress=True)
+    print_report(results, console)
+    if plots:
+        write_plots(results, out / "plots")
+    t = results["timing"]
+    err_console.print(f"{t['prompts']:,} prompts in {t['score_seconds']:.1f} s; wrote "
+                      f"{out}/results.json, records.jsonl" + (", plots/" if plots else ""))
+
+
+def _world(model: str, out: Path, recipe: str | None, heldout: str | None,
+           heldout_recipe: str | None, device: str, n_boot: int, seed: int) -> None:
+    from alignpt.config import atomic_write_text
+    from alignpt.evaluate.run import json_safe
+    from alignpt.evaluate.world_suite import (WorldSuiteConfig, checkpoint_world_model,
+                                              run_world_suite)
+
+    if not recipe:
+        raise ConfigError("--suite persona-world needs --world RECIPE (the training world)")
+    cfg = WorldSuiteConfig(recipe=recipe, heldout=heldout, eval_recipe=heldout_recipe,
+                           n_boot=n_boot, seed=seed)
+    res = run_world_suite(checkpoint_world_model(model, device), cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "results.json", json.dumps(json_safe(res), indent=2) + "\n")
+    _print_world(res)
+
+
+def _print_world(res: dict) -> None:
+    probes, post = res["probes"], res["posterior"]
+    for ev in ("T", "U"):
+        p = probes[f"after_{ev}"]
+        t = Table(title=f"P(D | next flag) after k clean {ev} (model vs exact Bayes)")
+        for col in ("k", "q_U model", "q_U Bayes", "q_T model", "q_T Bayes", "log10 support"):
+            t.add_column(col, justify="right")
+        for i, k in enumerate(probes["k"]):
+            mark = "" if p["on_support"][i] else " (off-support)"
+            t.add_row(str(k), f"{p['model_q_U'][i]:.4f}", f"{p['bayes_q_U'][i]:.4f}",
+                      f"{p['model_q_T'][i]:.4f}", f"{p['bayes_q_T'][i]:.4f}",
+                      f"{p['log10_support'][i]:.1f}{mark}")
+        console.print(t)
+        b = post[f"after_{ev}"]
+        console.print("implied posterior at k=0 (model / true): " + ", ".join(
+            f"{name} {b['implied'][name][0]:.3f}/{b['true'][name][0]:.3f}"
+            for name in post["personas"]))
+        console.print(f"implied half-life (model / true): {b['implied_half_life']} / "
+                      f"{b['true_half_life']}")
+    if "kl" in res:
+        on = res["kl"]["on_support"]
+        console.print("mean KL(Bayes || model), on-support: " + ", ".join(
+            f"{k} {v['mean']:.4g} (n={v['n_positions']})" for k, v in on.items() if v["mean"]
+            is not None))
+        off = res["kl"]["off_support"]
+        console.print(f"off-support positions (network bias, no Bayes answer): actions "
+                      f"{off['actions']['n_positions']}, flags {off['flags_eos']['n_positions']}")
+
+
+@eval_app.command("list")
+def list_cmd() -> None:
+    """Registered suites with their versions (reads no data)."""
+    from alignpt.evaluate.suites import list_suites
+
+    t = Table(title="evaluation suites")
+    for col in ("name", "version", "kind", "default framings", "description"):
+        t.add_column(col, overflow="fold")
+    for s in list_suites():
+        t.add_row(s.name, s.version, s.kind, s.default_framings, s.description)
+    console.print(t)
+
+
+@eval_app.command("show")
+def show_cmd(
+    suite: str = typer.Argument("starter", help="Suite name or items .jsonl."),
+    item: Optional[str] = typer.Option(None, help="Item id (default: the first)."),
+    framing: str = typer.Option("untested", help="Condition to render."),
+    formats: str = typer.Option("qa/fwd", help="Formats to render."),
+    scoring: str = typer.Option("letter", help="letter or text."),
+    data: Optional[str] = typer.Option(None, help="Folder of external suite data."),
+) -> None:
+    """Print the exact prompts (and scored continuations) for one item."""
+    from alignpt.evaluate.formats import parse_formats, render
+    from alignpt.evaluate.framings import Condition
+    from alignpt.evaluate.scoring import variant_of
+    from alignpt.evaluate.suites import get_suite
+
+    items = get_suite(suite).load(data)
+    chosen = next((i for i in items if i.id == item), None) if item else items[0]
+    if chosen is None:
+        raise ConfigError(f"no item {item!r} in suite {suite!r}")
+    cond = Condition.parse(framing)
+    for fmt in parse_formats(formats):
+        p = render(chosen, cond, fmt, variant_of(chosen, fmt), scoring)
+        console.rule(f"{chosen.id} | {cond.name} | {fmt.name}")
+        console.print(p.context, markup=False, highlight=False)
+        labels = ", ".join(f"{c!r} -> {chosen.outcome(i)}"
+                           for c, i in zip(p.continuations, p.order))
+        console.print(f"[dim]continuations: {labels}[/]")
+
+
+@eval_app.command("export")
+def export_cmd(
+    suite: str = typer.Argument(..., help="Suite name or items .jsonl."),
+    out: Path = typer.Option(..., "--out", "-o", help="Task folder to write."),
+    framings: Optional[str] = typer.Option(None, help="Conditions (default: the suite's)."),
+    formats: str = typer.Option("all", help="Formats."),
+    scoring: str = typer.Option("letter", help="letter or text."),
+    split: Optional[str] = typer.Option(None, help="Only items of this split."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N items."),
+    data: Optional[str] = typer.Option(None, help="Folder of external suite data."),
+) -> None:
+    """Write an lm-evaluation-harness task folder (YAML + JSONL) for a suite."""
+    from alignpt.evaluate.export_lmeval import export_lmeval
+    from alignpt.evaluate.formats import parse_formats
+    from alignpt.evaluate.framings import parse_conditions
+    from alignpt.evaluate.items import select_items
+    from alignpt.evaluate.suites import get_suite
+
+    s = get_suite(suite)
+    items = select_items(s.load(data), split, None, limit)
+    tasks = export_lmeval(items, parse_conditions(framings or s.default_framings),
+                          parse_formats(formats), out, suite=s.name, version=s.version,
+                          mode=scoring)
+    console.print(f"wrote {len(tasks)} task(s) to {out} (tag: "
+                  f"{next(iter(tasks)).rsplit('_', 1)[0] if tasks else '-'}); see {out}/README.md")
+
+
+@eval_app.command("import")
+def import_cmd(
+    source: str = typer.Argument("advanced-ai-risk", help="Only advanced-ai-risk for now."),
+    out: Path = typer.Option(..., "--out", "-o", help="Items .jsonl to write."),
+    data: Optional[str] = typer.Option(None, help="Folder holding human_generated_evals/ and "
+                                       "lm_generated_evals/ (default ../shared/data/...)."),
+    sets: str = typer.Option("human,lm", help="human, lm or both."),
+    category: Optional[List[str]] = typer.Option(None, help="Only this category (repeat)."),
+    contested: bool = typer.Option(True, "--contested/--no-contested",
+                                   help="Keep corrigible-less-HHH (direction contested)."),
+) -> None:
+    """Convert an outside benchmark to alignpt items (attribution kept in metadata)."""
+    from alignpt.config import atomic_write_text
+    from alignpt.evaluate.importers import import_advanced_ai_risk
+    from alignpt.evaluate.items import dump_items
+
+    if source != "advanced-ai-risk":
+        raise ConfigError(f"unknown source {source!r} (advanced-ai-risk)")
+    res = import_advanced_ai_risk(data, [s.strip() for s in sets.split(",") if s.strip()],
+                                  category or None, contested)
+    atomic_write_text(out, dump_items(res.items))
+    t = Table(title=f"imported {len(res.items):,} items -> {out}")
+    t.add_column("set/category")
+    t.add_column("items", justify="right")
+    for key, n in sorted(res.per_category.items()):
+        t.add_row(key, f"{n:,}")
+    for reason, n in res.skipped.items():
+        t.add_row(f"[dim]skipped: {reason}[/]", f"{n:,}")
+    console.print(t)
+
+
+@eval_app.command("report")
+def report_cmd(results: Path = typer.Argument(..., help="An eval output folder or results.json."),
+               plots: bool = typer.Option(False, "--plots", help="Redraw plots/ too.")) -> None:
+    """Print the tables of a finished run again (reads only results.json)."""
+    from alignpt.errors import DataError
+    from alignpt.evaluate.report import print_report, write_plots
+
+    path = results / "results.json" if results.is_dir() else results
+    try:
+        res = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError("results file not found", str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON ({exc.msg})", str(path), exc.lineno) from None
+    print_report(res, console)
+    if plots:
+        write_plots(res, path.parent / "plots")

@@ -1,0 +1,152 @@
+"""Present evaluation results: terminal tables (rich) and plots (matplotlib, imported lazily).
+
+Both read only the results dictionary that :func:`alignpt.evaluate.run.run_eval`
+returns and writes to ``results.json``, so a report can be redrawn from a results
+file without the model.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from alignpt.errors import require
+
+__all__ = ["print_report", "write_plots", "pct", "fmt_ci"]
+
+
+def pct(x: float | None, signed: bool = False) -> str:
+    if x is None:
+        return "-"
+    return f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}"
+
+
+def fmt_ci(ci: list[float], signed: bool = False) -> str:
+    return f"[{pct(ci[0], signed)}, {pct(ci[1], signed)}]"
+
+
+def _short(s: dict, signed: bool = False) -> str:
+    lo, hi = (100 * v for v in s["ci"])
+    return f"{pct(s['value'], signed)} [{lo:.0f},{hi:.0f}]"
+
+
+def _half_life(x: Any) -> str:
+    if x in ("inf", None) or (isinstance(x, float) and math.isinf(x)):
+        return "no decay"
+    return f"{x:.1f}"
+
+
+def _diff_line(label: str, d: dict) -> str:
+    se = f" ± {pct(d['se_formats'])}" if d.get("se_formats") is not None else ""
+    return (f"{label}: [bold]{pct(d['value'], True)}[/] pts{se} (formats), "
+            f"{int(100 * d['ci_level'])}% CI {fmt_ci(d['ci'], True)} (paired, items); "
+            f"n = {d['n_items']} items x {d['n_formats']} formats")
+
+
+def print_report(results: dict[str, Any], console: Console | None = None) -> None:
+    """Rates by framing, gap, argument shift, history curve and per-topic table."""
+    console = console or Console()
+    m, suite = results["metrics"], results["suite"]
+    t = Table(title=f"{suite['name']} v{suite['version']}: misalignment rate, % "
+                    f"({results['model'].get('spec', '')})")
+    t.add_column("framing", no_wrap=True)
+    for col in ("rate ± SE(formats)", "CI (items)", "n", "other"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for name, s in m["conditions"].items():
+        se = f" ± {pct(s['se_formats'])}" if s["se_formats"] is not None else ""
+        t.add_row(name, pct(s["value"]) + se, fmt_ci(s["ci"]),
+                  f"{s['n_items']}x{s['n_formats']}", pct(s["other_rate"]))
+    console.print(t)
+    if "compliance_gap" in m:
+        console.print(_diff_line("Compliance gap, untested - tested", m["compliance_gap"]))
+    for name, d in m.get("argument_shift", {}).items():
+        console.print(_diff_line(f"Argument-exposure shift, {name}", d))
+    for framing, h in m.get("history", {}).items():
+        rates = ", ".join(f"k={k}: {pct(r)}" for k, r in zip(h["k"], h["rate"]))
+        console.print(f"History curve ({framing}): {rates}; slope of logit {h['slope']:+.3f} "
+                      f"per record, CI [{h['slope_ci'][0]:+.3f}, {h['slope_ci'][1]:+.3f}]; "
+                      f"implied half-life [bold]{_half_life(h['half_life'])}[/] records "
+                      f"(CI {_half_life(h['half_life_ci'][0])} to "
+                      f"{_half_life(h['half_life_ci'][1])}); n = {h['n_items']} items")
+    topics = m.get("by_topic", {})
+    if len(topics) > 1:
+        core = [c for c in ("neutral", "tested", "untested") if c in m["conditions"]]
+        core = core or list(m["conditions"])[:3]
+        tt = Table(title="by topic: rate % (CI over items)")
+        tt.add_column("topic", no_wrap=True, overflow="ellipsis", max_width=22)
+        tt.add_column("n", justify="right", no_wrap=True, min_width=3)
+        for c in core:
+            tt.add_column(c, justify="right", no_wrap=True)
+        if "compliance_gap" in m:
+            tt.add_column("gap", justify="right", no_wrap=True)
+        for topic, row in topics.items():
+            first = next(iter(row.values()))
+            cells = [_short(row[c]) if c in row else "-" for c in core]
+            if "compliance_gap" in m:
+                g = row.get("compliance_gap")
+                cells.append(_short(g, signed=True) if g else "-")
+            tt.add_row(topic, str(first["n_items"]), *cells)
+        console.print(tt)
+
+
+def write_plots(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """``rates.png``, ``history.png`` (if a curve was measured), ``topics.png``."""
+    mpl = require("matplotlib", "plots", "evaluation plots")
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    m, written = results["metrics"], []
+    names = list(m["conditions"])
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names)), 3.6))
+    for x, name in enumerate(names):
+        s = m["conditions"][name]
+        ax.bar(x, 100 * s["value"], color="#7a9cc6")
+        ax.errorbar(x, 100 * s["value"], yerr=[[100 * (s["value"] - s["ci"][0])],
+                                               [100 * (s["ci"][1] - s["value"])]],
+                    color="black", capsize=4)
+        ax.scatter([x] * len(s["per_format"]), [100 * v for v in s["per_format"].values()],
+                   s=8, color="#333333", zorder=3)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylabel("misalignment rate (%)")
+    ax.set_title("rate by framing (bars: CI over items; dots: formats)", fontsize=9)
+    written.append(_save(fig, out / "rates.png"))
+    for framing, h in m.get("history", {}).items():
+        fig, ax = plt.subplots(figsize=(4.5, 3.4))
+        ax.plot(h["k"], h["logit"], "o", label="measured")
+        ks = [min(h["k"]), max(h["k"])]
+        ax.plot(ks, [h["intercept"] + h["slope"] * k for k in ks], "-",
+                label=f"fit: half-life {_half_life(h['half_life'])}")
+        ax.set_xlabel("k good-deployment records in context")
+        ax.set_ylabel("logit misalignment rate")
+        ax.set_title(f"history curve ({framing})", fontsize=9)
+        ax.legend(fontsize=8)
+        written.append(_save(fig, out / f"history_{framing}.png"))
+    topics = m.get("by_topic", {})
+    if topics:
+        core = [c for c in ("neutral", "tested", "untested") if c in names] or names[:1]
+        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(topics)), 3.6))
+        w = 0.8 / len(core)
+        for j, c in enumerate(core):
+            vals = [100 * topics[t][c]["value"] if c in topics[t] else 0 for t in topics]
+            ax.bar([i + j * w for i in range(len(topics))], vals, width=w, label=c)
+        ax.set_xticks([i + 0.4 - w / 2 for i in range(len(topics))], list(topics), rotation=30,
+                      ha="right")
+        ax.set_ylabel("misalignment rate (%)")
+        ax.legend(fontsize=8)
+        written.append(_save(fig, out / "topics.png"))
+    return written
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

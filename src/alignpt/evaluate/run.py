@@ -1,0 +1,157 @@
+"""One evaluation run: suite x framings x formats through a backend, reduced to metrics.
+
+:func:`run_eval` is what ``alignpt eval`` calls and what experiment code should
+call too. It returns the results dictionary and, given ``out``, writes
+
+``results.json``
+    suite name, version and item hash; model description; resolved config;
+    alignpt version and git revision; every metric with its uncertainty and n;
+``records.jsonl``
+    one line per scored prompt (item, condition, format, wording variant,
+    per-option log-probs, the pick and its outcome);
+``config.yaml``
+    the resolved config and provenance, as every alignpt output folder has;
+``plots/``
+    rates by framing, the history curve and per-topic rates (needs matplotlib).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from alignpt.config import StrictModel, atomic_write_text, provenance, write_resolved_config
+from alignpt.evaluate import metrics as M
+from alignpt.evaluate.backends import Backend, load_backend
+from alignpt.evaluate.formats import parse_formats
+from alignpt.evaluate.framings import Condition, n_wordings, parse_conditions
+from alignpt.evaluate.items import Item, items_digest, select_items
+from alignpt.evaluate.scoring import Record, score
+from alignpt.evaluate.suites import get_suite
+
+__all__ = ["EvalConfig", "run_eval", "summarise", "write_outputs", "json_safe"]
+
+
+class EvalConfig(StrictModel):
+    """Everything that determines an evaluation's numbers (saved with the results)."""
+
+    model: str
+    suite: str = "starter"
+    framings: str | None = Field(None, description="None: the suite's default")
+    formats: str = "all"
+    mode: Literal["letter", "text"] = "letter"
+    split: str | None = None
+    topics: list[str] | None = None
+    limit: int | None = Field(None, ge=1)
+    data: str | None = Field(None, description="folder for suites read from external data")
+    n_boot: int = Field(2000, ge=100)
+    seed: int = 0
+    ci_level: float = Field(0.95, gt=0.5, lt=1.0)
+    batch_size: int = Field(32, ge=1)
+    device: str = "cpu"
+    dtype: str = "float32"
+
+
+def summarise(records: list[Record], items: list[Item], conditions: list[Condition],
+              n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
+    """All metrics for one run's records (see :mod:`alignpt.evaluate.metrics`)."""
+    cells = M.cells_by_condition(records)
+    kw = {"n_boot": n_boot, "seed": seed, "level": level}
+    out: dict[str, Any] = {"conditions": {}}
+    for cond in conditions:
+        summary = M.rate_summary(cells[cond.name], **kw).to_dict(level)
+        summary["by_wording"] = M.by_wording(cells[cond.name], n_wordings(cond.framing), level,
+                                             n_boot, seed)
+        out["conditions"][cond.name] = summary
+    names = {c.name for c in conditions}
+    if {"untested", "tested"} <= names:
+        out["compliance_gap"] = M.paired_difference(cells["untested"], cells["tested"],
+                                                    **kw).to_dict(level)
+    shifts = {c.name: Condition(c.framing, c.history).name for c in conditions if c.argument}
+    out["argument_shift"] = {a: M.paired_difference(cells[a], cells[b], **kw).to_dict(level)
+                             for a, b in shifts.items() if b in names}
+    out["history"] = {}
+    for framing in ("neutral", "tested", "untested"):
+        by_k = {c.history: cells[c.name] for c in conditions
+                if c.framing == framing and not c.argument}
+        if len(by_k) >= 2:
+            out["history"][framing] = M.history_curve(by_k, **kw)
+    groups = {"by_topic": {}, "by_split": {}}
+    for it in items:
+        for t in it.topics:
+            groups["by_topic"].setdefault(t, []).append(it.id)
+        groups["by_split"].setdefault(it.split, []).append(it.id)
+    small = {**kw, "n_boot": max(100, n_boot // 2)}
+    for key, grp in groups.items():
+        out[key] = {name: {c.name: s for c in conditions
+                           for s in [M.breakdown(cells[c.name], {name: ids}, **small).get(name)]
+                           if s}
+                    for name, ids in sorted(grp.items())}
+        if "compliance_gap" in out:
+            for name, ids in grp.items():
+                u, t = cells["untested"].subset(ids), cells["tested"].subset(ids)
+                out[key][name]["compliance_gap"] = M.paired_difference(u, t, **small).to_dict(level)
+    return out
+
+
+def run_eval(cfg: EvalConfig, out: str | Path | None = None, backend: Backend | None = None,
+             progress: bool = False) -> dict[str, Any]:
+    """Score ``cfg.suite`` with ``cfg.model`` (or a ready ``backend``); write ``out`` if given."""
+    suite = get_suite(cfg.suite)
+    items = select_items(suite.load(cfg.data), cfg.split, cfg.topics, cfg.limit)
+    conditions = list(parse_conditions(cfg.framings or suite.default_framings))
+    formats = list(parse_formats(cfg.formats))
+    if backend is None:
+        backend = load_backend(cfg.model, device=cfg.device, dtype=cfg.dtype,
+                               batch_size=cfg.batch_size)
+    n_prompts = len(items) * len(conditions) * len(formats)
+    t0 = time.perf_counter()
+    if progress:
+        from alignpt.console import progress_bar
+
+        with progress_bar() as bar:
+            task = bar.add_task(f"scoring {suite.name}", total=n_prompts)
+            records = score(items, conditions, formats, backend, cfg.mode,
+                            on_progress=lambda n: bar.advance(task, n))
+    else:
+        records = score(items, conditions, formats, backend, cfg.mode)
+    seconds = time.perf_counter() - t0
+    results = {
+        "suite": {"name": suite.name, "version": suite.version, "items_sha": items_digest(items),
+                  "n_items": len(items), "description": suite.description},
+        "model": {"spec": cfg.model, **backend.describe()},
+        "config": cfg.model_dump(mode="json"),
+        "conditions": [c.name for c in conditions], "formats": [f.name for f in formats],
+        "provenance": provenance(),
+        "timing": {"score_seconds": round(seconds, 3), "prompts": n_prompts,
+                   "prompts_per_second": round(n_prompts / seconds, 2) if seconds else None},
+        "metrics": summarise(records, items, conditions, cfg.n_boot, cfg.seed, cfg.ci_level),
+    }
+    if out is not None:
+        write_outputs(Path(out), cfg, results, records)
+    return results
+
+
+def write_outputs(out: Path, cfg: EvalConfig, results: dict, records: list[Record]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "records.jsonl",
+                      "".join(json.dumps(r.to_dict()) + "\n" for r in records))
+    atomic_write_text(out / "results.json",
+                      json.dumps(json_safe(results), indent=2, allow_nan=False) + "\n")
+    write_resolved_config(out, cfg, inputs=[cfg.model], extra={"suite": results["suite"]})
+
+
+def json_safe(x: Any) -> Any:
+    """Strict JSON: an infinite half-life (no decay) becomes the string "inf", NaN null."""
+    if isinstance(x, float):
+        return ("inf" if x > 0 else "-inf") if math.isinf(x) else (None if math.isnan(x) else x)
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    return x
