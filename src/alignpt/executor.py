@@ -19,9 +19,8 @@ import hashlib
 import os
 import time
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Protocol, Sequence
 
@@ -31,6 +30,7 @@ from pydantic import BaseModel
 from alignpt.config import atomic_write_text, write_resolved_config
 from alignpt.documents import Document
 from alignpt.errors import ConfigError, DataError
+from alignpt.parallel import map_in_processes
 from alignpt.shards import (FORMATS, Quarantine, ReadOptions, ReadStats, ShardWriter,
                             detect_format, read_documents, strip_format_suffix)
 
@@ -333,16 +333,6 @@ def _ext_of(path: str) -> str:
 
 
 # -- the driver -------------------------------------------------------------
-class _QueueReporter:
-    """Picklable progress callback that posts (documents, bytes) to the parent."""
-
-    def __init__(self, queue: Any):
-        self.queue = queue
-
-    def __call__(self, docs: int, nbytes: int) -> None:
-        self.queue.put((docs, nbytes))
-
-
 def _config_body(config: BaseModel | Mapping[str, Any] | None) -> dict[str, Any]:
     if config is None:
         return {}
@@ -410,7 +400,8 @@ def run_stage(stage: Callable[..., Iterator[Document]], inputs: Sequence[str | P
             for task in todo:
                 on_done(_process_task(job, task, on_progress))
         else:
-            _run_processes(job, todo, workers, on_progress, on_done)
+            map_in_processes(partial(_process_task, job), todo, workers, on_progress,
+                             lambda _task, marker: on_done(marker))
     elapsed = time.perf_counter() - started
 
     ordered = [markers[t.name] for t in tasks]
@@ -421,28 +412,6 @@ def run_stage(stage: Callable[..., Iterator[Document]], inputs: Sequence[str | P
                       orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode())
     outputs = [o for m in ordered for o in m["outputs"]]
     return StageResult(stats, out_dir, len(todo), resumed, outputs)
-
-
-def _run_processes(job: _Job, todo: list[ShardTask], workers: int,
-                   on_progress: Callable[[int, int], None],
-                   on_done: Callable[[dict[str, Any]], None]) -> None:
-    import queue as queue_mod
-
-    ctx = get_context("spawn")
-    with ctx.Manager() as manager:
-        q = manager.Queue()
-        reporter = _QueueReporter(q)
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
-            pending = {pool.submit(_process_task, job, t, reporter) for t in todo}
-            while pending:
-                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                while True:
-                    try:
-                        on_progress(*q.get_nowait())
-                    except queue_mod.Empty:
-                        break
-                for fut in finished:
-                    on_done(fut.result())
 
 
 def _run_ray(job: _Job, todo: list[ShardTask], workers: int, address: str | None,

@@ -19,9 +19,8 @@ import hashlib
 import os
 import re
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -29,6 +28,7 @@ import numpy as np
 import orjson
 
 from alignpt.errors import DataError
+from alignpt.parallel import map_in_processes
 from alignpt.mix.select import Condition, document_view, load_attributes
 from alignpt.mix.tokenizer import MixTokenizer
 from alignpt.shards import ReadOptions, ReadStats, read_documents
@@ -193,16 +193,6 @@ def _run_task(tok: MixTokenizer, opts: ReadOptions, task: _Task,
     return done
 
 
-class _Reporter:
-    """Picklable progress callback: posts (documents, tokens) to the parent."""
-
-    def __init__(self, queue: Any):
-        self.queue = queue
-
-    def __call__(self, docs: int, tokens: int) -> None:
-        self.queue.put((docs, tokens))
-
-
 def _worker_init() -> None:
     # One process per core: the tokenizer's own thread pool would oversubscribe.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
@@ -249,30 +239,7 @@ def encode_inputs(cache: TokenCache, inputs: Sequence[Path],
             for task in tasks:
                 on_done(task, _run_task(cache.tokenizer, opts, task, on_progress))
         else:
-            _run_pool(cache.tokenizer, opts, tasks, workers, on_progress, on_done)
+            map_in_processes(partial(_run_task, cache.tokenizer, opts), tasks, workers,
+                             on_progress, on_done, initializer=_worker_init)
     stats.seconds = round(time.perf_counter() - started, 4)
     return stats
-
-
-def _run_pool(tok: MixTokenizer, opts: ReadOptions, tasks: list[_Task], workers: int,
-              on_progress: Callable[[int, int], None],
-              on_done: Callable[[_Task, dict[str, int]], None]) -> None:
-    import queue as queue_mod
-
-    ctx = get_context("spawn")
-    with ctx.Manager() as manager:
-        q = manager.Queue()
-        reporter = _Reporter(q)
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                                 initializer=_worker_init) as pool:
-            futures = {pool.submit(_run_task, tok, opts, t, reporter): t for t in tasks}
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                while True:
-                    try:
-                        on_progress(*q.get_nowait())
-                    except queue_mod.Empty:
-                        break
-                for fut in finished:
-                    on_done(futures[fut], fut.result())
