@@ -122,3 +122,30 @@ def test_checkpoint_adapter_returns_world_distributions(tmp_path):
     docs = wm.document_probs([ctx[0]])
     assert docs[0].shape == (len(ctx[0]), VOCAB_SIZE)
     assert np.allclose(docs[0][-1], probs[0], atol=1e-6)   # same prediction, two code paths
+
+
+def test_cli_runs_the_world_suite_on_a_checkpoint(worlds, tmp_path):
+    pytest.importorskip("torch")
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from alignpt.evaluate.cli import eval_command
+    from alignpt.train.config import ModelConfig
+    from alignpt.train.inference import save_model
+    from alignpt.train.model import GPT
+
+    save_model(GPT(ModelConfig(vocab_size=22, n_layer=1, n_head=2, d_model=16, max_seq_len=128)),
+               tmp_path / "ckpt")
+    app = typer.Typer()
+    app.command("eval")(eval_command)
+    app.command("other")(lambda: None)          # keep "eval" a subcommand, as in alignpt
+    r = CliRunner().invoke(app, ["eval", str(tmp_path / "ckpt"), "--suite", "persona-world",
+                                 "--world", worlds["mixed"], "--heldout", worlds["held"],
+                                 "--out", str(tmp_path / "out"), "--n-boot", "100"])
+    assert r.exit_code == 0, r.output
+    assert "implied posterior at k=0" in r.output and "mean KL(Bayes || model)" in r.output
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["kl"]["on_support"]["actions"]["mean"] > 0       # an untrained model is not Bayes
+    assert set(res["posterior"]["after_U"]["true"]) == set(res["posterior"]["personas"])

@@ -24,7 +24,8 @@ eval_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
                        help="Evaluation suites: list, show prompts, export to lm-eval, import.")
 
 _MODEL_HELP = ("A Hugging Face model folder, an alignpt checkpoint or run folder, "
-               "http(s)://HOST/v1[#served-name] (OpenAI-compatible completions with logprobs), "
+               "http(s)://HOST/v1 (an OpenAI-compatible completions server with logprobs; "
+               "append #NAME to pick the served model), "
                "or fake:always-A / fake:hashed.")
 
 

@@ -9,8 +9,9 @@ call too. It returns the results dictionary and, given ``out``, writes
 ``records.jsonl``
     one line per scored prompt (item, condition, format, wording variant,
     per-option log-probs, the pick and its outcome);
-``config.yaml``
-    the resolved config and provenance, as every alignpt output folder has;
+``config.yaml``, ``stats.json``
+    the resolved config and provenance, and counts and seconds, as every alignpt
+    output folder has;
 ``plots/``
     rates by framing, the history curve and per-topic rates (needs matplotlib).
 """
@@ -143,6 +144,11 @@ def write_outputs(out: Path, cfg: EvalConfig, results: dict, records: list[Recor
                       "".join(json.dumps(r.to_dict()) + "\n" for r in records))
     atomic_write_text(out / "results.json",
                       json.dumps(json_safe(results), indent=2, allow_nan=False) + "\n")
+    # stats.json: the counts every alignpt output folder carries (DESIGN.md).
+    stats = {"items": results["suite"]["n_items"], "conditions": len(results["conditions"]),
+             "formats": len(results["formats"]), "records": len(records),
+             "seconds": results["timing"]["score_seconds"]}
+    atomic_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n")
     write_resolved_config(out, cfg, inputs=[cfg.model], extra={"suite": results["suite"]})
 
 

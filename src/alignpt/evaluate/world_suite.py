@@ -158,7 +158,9 @@ def posterior_report(model: Predictor, bayes: Any, ks: Sequence[int], era: int =
             rand = np.sum([masses[p] for p in personas if p.startswith("random")], axis=0)
             luigi = np.sum([masses[p] for p in personas if p.startswith("luigi")], axis=0)
             try:
-                block[f"{label}_half_life"] = implied_half_life(ks, rand, luigi)
+                # A zero mass gives an infinite log-odds point, which the fit skips.
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    block[f"{label}_half_life"] = implied_half_life(ks, rand, luigi)
             except (AlignptError, TypeError):
                 block[f"{label}_half_life"] = None
         out[f"after_{ev}"] = block

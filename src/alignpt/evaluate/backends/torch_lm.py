@@ -26,7 +26,6 @@ Where the speed comes from, in order of effect:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -134,23 +133,18 @@ class TorchLMBackend(Backend):
             self._score_plain(list(rows.values()), out)
         return out.tolist()
 
-    def _batches(self, lengths: list[int],
-                 rows_per_item: list[int] | None = None) -> list[list[int]]:
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
         """Indices in descending-length batches bounded by rows and padded tokens."""
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        weight = rows_per_item or [1] * len(lengths)
         batches: list[list[int]] = []
         cur: list[int] = []
-        n_rows = 0
         for i in order:
             width = lengths[cur[0]] if cur else lengths[i]
-            full = n_rows + weight[i] > self.batch_size or \
-                (n_rows + weight[i]) * width > self.max_batch_tokens
-            if cur and full:
+            if cur and (len(cur) >= self.batch_size
+                        or (len(cur) + 1) * width > self.max_batch_tokens):
                 batches.append(cur)
-                cur, n_rows = [], 0
+                cur = []
             cur.append(i)
-            n_rows += weight[i]
         if cur:
             batches.append(cur)
         return batches
@@ -176,37 +170,27 @@ class TorchLMBackend(Backend):
         pos = torch.stack([(cols - a).clamp(min=0) + o for a, o in zip(starts, offsets)])
         return pos.to(self.device)
 
-    @staticmethod
-    def _columns(rows: list[_Row], starts: list[int], offsets: list[int]) -> list[int]:
-        """Padded columns where logits are read (few: with left padding reads end-align)."""
-        return sorted({a + j - off for row, a, off in zip(rows, starts, offsets)
-                       for _, t in row.reads
-                       for j in range(len(row.tokens) - len(t), len(row.tokens))})
-
-    def _read(self, rows: list[_Row], logits: Any, keep: list[int], starts: list[int],
-              offsets: list[int], out: np.ndarray) -> None:
-        """Sum each read's target log-probs from the kept columns."""
-        torch = self.torch
-        logp = torch.log_softmax(logits.double(), dim=-1)
-        col = {k: c for c, k in enumerate(keep)}
-        for r, (row, a, off) in enumerate(zip(rows, starts, offsets)):
-            end = len(row.tokens)
-            for req, targets in row.reads:
-                cols = [col[a + j - off] for j in range(end - len(targets), end)]
-                out[req] = float(logp[r, cols, targets].sum())
-
     def _score_plain(self, rows: list[_Row], out: np.ndarray) -> None:
+        """One padded pass per batch of whole rows (backends without a KV cache)."""
         torch = self.torch
         for idx in self._batches([len(r.tokens) for r in rows]):
             batch = [rows[i] for i in idx]
             ids, mask, starts = self._pad([r.tokens for r in batch])
-            zero = [0] * len(batch)
-            keep = self._columns(batch, starts, zero)
-            pos = self._position_ids(ids.shape[1], starts, zero)
+            # Row r's position j is column starts[r] + j; read only those columns.
+            cols = [[starts[r] + j for j in range(len(row.tokens) - len(t), len(row.tokens))]
+                    for r, row in enumerate(batch) for _, t in row.reads]
+            keep = sorted({c for cs in cols for c in cs})
+            pos = self._position_ids(ids.shape[1], starts, [0] * len(batch))
             with torch.inference_mode():
                 logits, _ = self._forward(ids, mask, torch.as_tensor(keep, device=self.device),
                                           position_ids=pos)
-            self._read(batch, logits, keep, starts, zero, out)
+                logp = torch.log_softmax(logits.double(), dim=-1)
+            at = {k: c for c, k in enumerate(keep)}
+            k = 0
+            for r, row in enumerate(batch):
+                for req, targets in row.reads:
+                    out[req] = float(logp[r, [at[c] for c in cols[k]], targets].sum())
+                    k += 1
 
     def _score_level(self, items: list[tuple[Node, int]], parent: tuple[Any, Any] | None,
                      out: np.ndarray) -> None:
