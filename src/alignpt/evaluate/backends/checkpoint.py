@@ -54,15 +54,6 @@ class CheckpointBackend(TorchLMBackend):
                 "device": self.device, "max_length": self.max_length,
                 "model": self.cfg.model_dump(mode="json")}
 
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text)
-
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(texts)["input_ids"] if texts else []
-
-    def decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids)
-
     def _forward(self, ids: Any, mask: Any, keep: Any, position_ids: Any = None,
                  cache: Any = None, use_cache: bool = False) -> tuple[Any, Any]:
         # Right padding only: causal attention keeps padding out of every real position.

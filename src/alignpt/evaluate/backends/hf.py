@@ -77,16 +77,6 @@ class HFBackend(TorchLMBackend):
                 "model_type": getattr(self.model.config, "model_type", None),
                 "parameters": sum(p.numel() for p in self.model.parameters())}
 
-    # Tokenizer defaults (add_special_tokens=True) are what lm-eval uses for causal models.
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text)
-
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(texts)["input_ids"] if texts else []
-
-    def decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids)
-
     def _forward(self, ids: Any, mask: Any, keep: Any, position_ids: Any = None,
                  cache: Any = None, use_cache: bool = False) -> tuple[Any, Any]:
         kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask,

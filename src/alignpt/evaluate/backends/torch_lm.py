@@ -79,7 +79,7 @@ class _Row:
 
 class TorchLMBackend(Backend):
     """Scores requests with a torch causal LM. Subclasses implement :meth:`_forward` and
-    set ``torch``, ``device``, ``max_length`` and the tokenizer methods."""
+    set ``torch``, ``device``, ``max_length`` and ``tokenizer``."""
 
     batch_size: int = 32
     max_batch_tokens: int = 65536
@@ -89,16 +89,19 @@ class TorchLMBackend(Backend):
     #: without attention-mask and position-id support needs "right".
     padding_side: str = "right"
 
+    #: a Hugging Face tokenizer; its defaults (add_special_tokens=True) are what lm-eval
+    #: uses for causal models, so both tools see the same token ids
+    tokenizer: Any
+
     # -- hooks -----------------------------------------------------------------------
-    def encode(self, text: str) -> list[int]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text)
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        """Token ids of many strings; override with a batched tokenizer call."""
-        return [self.encode(t) for t in texts]
+        return self.tokenizer(texts)["input_ids"] if texts else []
 
-    def decode(self, ids: list[int]) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids)
 
     def _forward(self, ids: Any, mask: Any, keep: Any, position_ids: Any = None,
                  cache: Any = None, use_cache: bool = False) -> tuple[Any, Any]:
