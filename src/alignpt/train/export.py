@@ -36,23 +36,30 @@ def _t(w: torch.Tensor) -> torch.Tensor:
     return w.t().contiguous()
 
 
+def _gpt2_names(cfg: ModelConfig):
+    """(our name, GPT2LMHeadModel name, transposed?) for every gpt2 tensor. GPT-2 is a pure
+    renaming (its Conv1D stores linear weights transposed), so export and import share it."""
+    yield "wte.weight", "transformer.wte.weight", False
+    yield "wpe.weight", "transformer.wpe.weight", False
+    for i in range(cfg.n_layer):
+        p, q = f"blocks.{i}.", f"transformer.h.{i}."
+        for ours, theirs in (("norm1", "ln_1"), ("norm2", "ln_2")):
+            yield f"{p}{ours}.weight", f"{q}{theirs}.weight", False
+            yield f"{p}{ours}.bias", f"{q}{theirs}.bias", False
+        for ours, theirs in (("attn.qkv", "attn.c_attn"), ("attn.proj", "attn.c_proj"),
+                             ("mlp.fc", "mlp.c_fc"), ("mlp.proj", "mlp.c_proj")):
+            yield f"{p}{ours}.weight", f"{q}{theirs}.weight", True
+            yield f"{p}{ours}.bias", f"{q}{theirs}.bias", False
+    yield "norm_f.weight", "transformer.ln_f.weight", False
+    yield "norm_f.bias", "transformer.ln_f.bias", False
+
+
 def to_hf_state_dict(cfg: ModelConfig, sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     d = cfg.d_model
     if cfg.arch == "gpt2":
-        out["transformer.wte.weight"] = sd["wte.weight"]
-        out["transformer.wpe.weight"] = sd["wpe.weight"]
-        for i in range(cfg.n_layer):
-            p, q = f"blocks.{i}.", f"transformer.h.{i}."
-            for ours, theirs in (("norm1", "ln_1"), ("norm2", "ln_2")):
-                out[f"{q}{theirs}.weight"] = sd[f"{p}{ours}.weight"]
-                out[f"{q}{theirs}.bias"] = sd[f"{p}{ours}.bias"]
-            for ours, theirs in (("attn.qkv", "attn.c_attn"), ("attn.proj", "attn.c_proj"),
-                                 ("mlp.fc", "mlp.c_fc"), ("mlp.proj", "mlp.c_proj")):
-                out[f"{q}{theirs}.weight"] = _t(sd[f"{p}{ours}.weight"])
-                out[f"{q}{theirs}.bias"] = sd[f"{p}{ours}.bias"]
-        out["transformer.ln_f.weight"] = sd["norm_f.weight"]
-        out["transformer.ln_f.bias"] = sd["norm_f.bias"]
+        for ours, theirs, transpose in _gpt2_names(cfg):
+            out[theirs] = _t(sd[ours]) if transpose else sd[ours]
     else:
         out["model.embed_tokens.weight"] = sd["wte.weight"]
         ff = cfg.ffn_dim
@@ -78,19 +85,8 @@ def from_hf_state_dict(cfg: ModelConfig, hf: dict[str, torch.Tensor]) -> dict[st
     """Inverse of :func:`to_hf_state_dict` (extra HF buffers are ignored)."""
     sd: dict[str, torch.Tensor] = {}
     if cfg.arch == "gpt2":
-        sd["wte.weight"] = hf["transformer.wte.weight"]
-        sd["wpe.weight"] = hf["transformer.wpe.weight"]
-        for i in range(cfg.n_layer):
-            p, q = f"blocks.{i}.", f"transformer.h.{i}."
-            for ours, theirs in (("norm1", "ln_1"), ("norm2", "ln_2")):
-                sd[f"{p}{ours}.weight"] = hf[f"{q}{theirs}.weight"]
-                sd[f"{p}{ours}.bias"] = hf[f"{q}{theirs}.bias"]
-            for ours, theirs in (("attn.qkv", "attn.c_attn"), ("attn.proj", "attn.c_proj"),
-                                 ("mlp.fc", "mlp.c_fc"), ("mlp.proj", "mlp.c_proj")):
-                sd[f"{p}{ours}.weight"] = _t(hf[f"{q}{theirs}.weight"])
-                sd[f"{p}{ours}.bias"] = hf[f"{q}{theirs}.bias"]
-        sd["norm_f.weight"] = hf["transformer.ln_f.weight"]
-        sd["norm_f.bias"] = hf["transformer.ln_f.bias"]
+        for ours, theirs, transpose in _gpt2_names(cfg):
+            sd[ours] = _t(hf[theirs]) if transpose else hf[theirs]
     else:
         sd["wte.weight"] = hf["model.embed_tokens.weight"]
         for i in range(cfg.n_layer):

@@ -58,6 +58,15 @@ def _positive_weights(raw: Mapping, what: str) -> dict:
     return dict(raw)
 
 
+def _canonical_weights(raw: Mapping, what: str, parse) -> dict[str, float]:
+    """Weights keyed by canonical spec (``clever(d=0.5)``); specs that parse alike add up."""
+    out: dict[str, float] = {}
+    for spec, w in _positive_weights(raw, what).items():
+        key = parse(str(spec)).spec
+        out[key] = out.get(key, 0.0) + float(w)
+    return out
+
+
 class LengthSpec(StrictModel):
     """Opportunities per document: ``log_uniform`` (P(n) = ln((n+1)/n) / ln((max+1)/min),
     i.e. floor of a continuous log-uniform on [min, max+1)) or ``uniform`` on min..max."""
@@ -134,20 +143,12 @@ class SourceSpec(StrictModel):
     @field_validator("personas")
     @classmethod
     def _personas(cls, v):
-        out: dict[str, float] = {}
-        for spec, w in _positive_weights(v, "personas").items():
-            key = parse_persona(str(spec)).spec
-            out[key] = out.get(key, 0.0) + float(w)
-        return out
+        return _canonical_weights(v, "personas", parse_persona)
 
     @field_validator("regimes")
     @classmethod
     def _regimes(cls, v):
-        out: dict[str, float] = {}
-        for spec, w in _positive_weights(v, "regimes").items():
-            key = parse_regime(str(spec)).spec
-            out[key] = out.get(key, 0.0) + float(w)
-        return out
+        return _canonical_weights(v, "regimes", parse_regime)
 
     # -- normalised views ------------------------------------------------
     def header_probs(self) -> np.ndarray:
