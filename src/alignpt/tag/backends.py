@@ -11,6 +11,7 @@ import os
 import re
 import tempfile
 import zlib
+from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Sequence
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from alignpt.errors import BackendError, ConfigError, require
 
-__all__ = ["Backend", "HashedLinear", "FastTextBackend", "BACKENDS"]
+__all__ = ["Backend", "HashedLinear", "FastTextBackend", "BACKENDS", "tokenize"]
 
 
 class Backend(Protocol):
@@ -40,7 +41,87 @@ class Backend(Protocol):
     def versions(self) -> dict[str, str]: ...
 
 
-_TOKEN = re.compile(r"\w+")
+def _token_table() -> bytes:
+    """``bytes.translate`` table: ASCII letters lower-cased, ASCII digits and ``_`` kept,
+    other ASCII bytes (punctuation, whitespace, controls) turned into spaces, bytes of
+    multi-byte UTF-8 characters kept (so "naïve" and "déjà" stay whole words)."""
+    table = bytearray(range(256))
+    for b in range(128):
+        ch = chr(b)
+        if ch.isupper():
+            table[b] = ord(ch.lower())
+        elif not (ch.isalnum() or ch == "_"):
+            table[b] = 32
+    return bytes(table)
+
+
+_TABLE = _token_table()
+#: non-ASCII punctuation and spaces that separate words: U+2000-U+206F (dashes, curly
+#: quotes, ellipsis, thin spaces), U+00A0-U+00BF (no-break space, guillemets, ...),
+#: U+00D7, U+00F7, U+3000-U+303F (CJK punctuation)
+_UNICODE_PUNCT = re.compile(rb"\xe2\x80[\x80-\xbf]|\xe2\x81[\x80-\xaf]|\xc2[\xa0-\xbf]"
+                            rb"|\xc3[\x97\xb7]|\xe3\x80[\x80-\xbf]")
+
+
+def tokenize(text: str | bytes) -> list[bytes]:
+    """Lower-cased word tokens as UTF-8 bytes: runs of letters, digits and ``_``.
+
+    Works on bytes with two C-level passes (``translate`` and ``split``),
+    about 3x faster here than ``re.findall(r"\\w+")`` on ``str``; case folding
+    is ASCII-only (non-ASCII letters keep their case). :class:`HashedFeatures`
+    finds the same tokens with numpy over a whole batch.
+
+    >>> tokenize("The AI's goal—“obey”.")
+    [b'the', b'ai', b's', b'goal', b'obey']
+    """
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if not data.isascii():
+        data = _UNICODE_PUNCT.sub(b" ", data)
+    return data.translate(_TABLE).split()
+
+
+_M64 = (1 << 64) - 1
+_BASE = 0x100000001B3  # odd, so it has an inverse modulo 2**64
+_BASE_INV = pow(_BASE, -1, 1 << 64)
+#: per feature kind, XORed into the hash before mixing, so a word and its
+#: 4-byte prefix ("tool", "tool-") land in unrelated columns
+_SEED_WORD, _SEED_BIGRAM = 0x2545F4914F6CDD1D, 0x9E3779B97F4A7C15
+_SEED_PREFIX, _SEED_SUFFIX = 0x5BD1E9955BD1E995, 0x1B8735931B873593
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser, vectorised: every input bit moves every output bit."""
+    h = h ^ (h >> np.uint64(33))
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+class _Powers:
+    """``BASE**i`` and ``BASE**-i`` modulo 2**64 for i < n, grown on demand."""
+
+    def __init__(self) -> None:
+        self.up = self.down = np.ones(0, dtype=np.uint64)
+
+    def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.up) < n:
+            size = max(n, 2 * len(self.up), 1 << 16)
+            self.up = _geometric(_BASE, size)
+            self.down = _geometric(_BASE_INV, size)
+        return self.up, self.down
+
+
+def _geometric(base: int, n: int) -> np.ndarray:
+    """``[1, base, base**2, ...]`` modulo 2**64 (numpy's uint64 products wrap)."""
+    out = np.empty(n, dtype=np.uint64)
+    out[0] = 1
+    if n > 1:
+        out[1:] = base
+        with np.errstate(over="ignore"):
+            np.cumprod(out[1:], out=out[1:])
+    return out
 
 
 class HashedFeatures:
@@ -49,17 +130,18 @@ class HashedFeatures:
     Affixes stand in for character n-grams: "dece-", "decei-", "manip-"
     carry the morphology a few hundred documents cannot cover word by word,
     at a fraction of the cost (scikit-learn's ``char_wb`` 3-5-grams ran at
-    ~0.3 MB/s here and capped the cascade; these run at ~10 MB/s). The shipped
-    defaults (prefixes of 3-6 characters, no suffixes, bigrams) had the best
-    out-of-fold AUC on the dev set's training split. Hashes are
-    CRC-32, identical on every platform and process. Each distinct token is
-    hashed once per process and remembered in a bounded table.
+    ~0.3 MB/s here and capped the cascade).
 
-    A row is ``log1p`` of the feature counts, L2-normalised, so long documents
-    do not swamp the weights.
+    Everything is vectorised over a batch, with no Python per token: the
+    batch is tokenised by :func:`tokenize`'s byte table, and every word, prefix
+    and suffix hash is a difference of one prefix-sum array, a polynomial hash
+    modulo 2**64 (``sum b_i * BASE**i``), normalised by ``BASE**-start`` so a
+    token hashes the same wherever it stands, then mixed with MurmurHash3's
+    finaliser. Identical on every platform and process; no state kept.
     """
 
-    _MAX_TOKENS = 1 << 20
+    #: bytes hashed per numpy pass (bounds the temporary arrays at ~50x this)
+    CHUNK_BYTES = 1 << 20
 
     def __init__(self, n_features: int, bigrams: bool = True, prefixes=(3, 4, 5, 6),
                  suffixes=()):
@@ -68,65 +150,122 @@ class HashedFeatures:
         self.n_features = n_features
         self.bigrams = bigrams
         self.prefixes, self.suffixes = tuple(prefixes), tuple(suffixes)
-        self.width = 1 + len(self.prefixes) + len(self.suffixes)
-        self._reset()
+        if any(int(k) < 1 for k in (*self.prefixes, *self.suffixes)):
+            raise ConfigError("prefix and suffix lengths must be >= 1")
+        self._powers = _Powers()
 
-    def _reset(self) -> None:
-        self._index: dict[str, int] = {}
-        self._table = np.zeros((0, self.width), dtype=np.int64)
-        self._pending: list[tuple[int, ...]] = []  # rows not yet in _table
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_powers": _Powers()}
 
-    def _add(self, token: str) -> int:
-        row = len(self._index)
-        b = token.encode("utf-8", "surrogatepass")
-        vals = [zlib.crc32(b)]
-        vals += [zlib.crc32(b[:k], 0x5BD1E995 + k) if len(b) > k else -1 for k in self.prefixes]
-        vals += [zlib.crc32(b[-k:], 0x1B873593 + k) if len(b) > k else -1 for k in self.suffixes]
-        self._pending.append(tuple(vals))
-        self._index[token] = row
-        return row
+    @property
+    def width(self) -> int:
+        """Features per token: word, prefixes, suffixes, and the bigram it starts."""
+        return 1 + len(self.prefixes) + len(self.suffixes) + int(self.bigrams)
 
-    def transform(self, texts: Sequence[str]):
+    def entries(self, texts: Sequence[str | bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """``(document, column)`` of every feature occurrence, ordered by document.
+
+        Columns may repeat within a document (a word used twice); within a
+        document the order is token by token.
+        """
+        datas = [t.encode("utf-8", "surrogatepass") if isinstance(t, str) else t for t in texts]
+        docs, cols = [], []
+        lo = 0
+        while lo < len(datas):
+            hi, size = lo, 0
+            while hi < len(datas) and (hi == lo or size + len(datas[hi]) < self.CHUNK_BYTES):
+                size += len(datas[hi]) + 1
+                hi += 1
+            d, c = self._chunk(datas[lo:hi])
+            docs.append(d + lo)
+            cols.append(c)
+            lo = hi
+        if not docs:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
+        return np.concatenate(docs), np.concatenate(cols)
+
+    def _chunk(self, datas: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        datas = [d if d.isascii() else _UNICODE_PUNCT.sub(b" ", d) for d in datas]
+        joined = b" ".join(datas).translate(_TABLE)  # the space keeps documents apart
+        arr = np.frombuffer(joined, dtype=np.uint8)
+        edges = np.diff(np.concatenate(([0], (arr != 32).view(np.int8), [0])))
+        starts = np.flatnonzero(edges == 1)
+        ends = np.flatnonzero(edges == -1)
+        offsets = np.cumsum([0] + [len(d) + 1 for d in datas[:-1]])
+        doc = np.searchsorted(offsets, starts, side="right") - 1
+        up, down = self._powers.get(len(arr) + 1)
+        length = ends - starts
+        # one row per token, one column per feature kind; `valid` marks those that exist
+        hashes = np.empty((len(starts), self.width), dtype=np.uint64)
+        valid = np.ones(hashes.shape, dtype=bool)
+        with np.errstate(over="ignore"):
+            csum = np.zeros(len(arr) + 1, dtype=np.uint64)
+            np.cumsum(arr * up[:len(arr)], out=csum[1:])
+            norm = down[starts]
+            word = (csum[ends] - csum[starts]) * norm
+            hashes[:, 0] = _fmix64(word ^ np.uint64(_SEED_WORD))
+            j = 1
+            for k in self.prefixes:
+                cut = np.minimum(starts + k, ends)
+                hashes[:, j] = _fmix64(((csum[cut] - csum[starts]) * norm)
+                                       ^ np.uint64(_SEED_PREFIX + k))
+                valid[:, j] = length > k
+                j += 1
+            for k in self.suffixes:
+                cut = np.maximum(ends - k, starts)
+                hashes[:, j] = _fmix64(((csum[ends] - csum[cut]) * down[cut])
+                                       ^ np.uint64(_SEED_SUFFIX + k))
+                valid[:, j] = length > k
+                j += 1
+            if self.bigrams:
+                pair = np.append(word[:-1] * np.uint64(_BASE) + word[1:], np.uint64(0))
+                hashes[:, j] = _fmix64(pair ^ np.uint64(_SEED_BIGRAM))
+                valid[:, j] = np.append(doc[:-1] == doc[1:], False)
+        col = (hashes[valid] & np.uint64(self.n_features - 1)).astype(np.int64)
+        return np.broadcast_to(doc[:, None], valid.shape)[valid], col
+
+    def transform(self, texts: Sequence[str | bytes], weighting: str = "log_l2",
+                  canonical: bool = True):
+        """CSR features, one row per text.
+
+        ``log_l2``: ``log1p`` of the counts, each row L2-normalised.
+        ``mean``: counts divided by the row's total (fastText's average of
+        feature vectors). It is linear in the occurrences, so with
+        ``canonical=False`` a repeated column is left as separate entries
+        (which a matrix product sums) and nothing is sorted: the fast path of
+        :meth:`HashedLinear.logits`.
+        """
         import scipy.sparse as sp
 
-        if len(self._index) >= self._MAX_TOKENS:  # bounded memory on huge vocabularies
-            self._reset()
-        get, add, findall = self._index.get, self._add, _TOKEN.findall
-        rows: list[int] = []
-        lens = []
-        for text in texts:
-            toks = findall(text.lower())
-            ids = list(map(get, toks))  # C-level lookups; only new tokens take the slow path
-            if None in ids:
-                ids = [r if r is not None else (x if (x := get(t)) is not None else add(t))
-                       for r, t in zip(ids, toks)]
-            rows.extend(ids)
-            lens.append(len(toks))
         n = len(texts)
-        if self._pending:
-            self._table = np.concatenate([self._table, np.array(self._pending, dtype=np.int64)
-                                          .reshape(-1, self.width)])
-            self._pending = []
-        table = self._table[np.asarray(rows, dtype=np.int64)]
-        doc = np.repeat(np.arange(n, dtype=np.int64), lens)
-        feats, docs = [table[:, 0]], [doc]
-        if self.bigrams and len(table) > 1:
-            same = doc[:-1] == doc[1:]
-            feats.append(((table[:-1, 0] * 0x9E3779B1) ^ table[1:, 0] ^ 0x7FFFFFFF)[same])
-            docs.append(doc[:-1][same])
-        for j in range(1, self.width):
-            ok = table[:, j] >= 0
-            feats.append(table[ok, j])
-            docs.append(doc[ok])
-        col = np.concatenate(feats) & (self.n_features - 1)
-        key = np.concatenate(docs) * self.n_features + col
-        uniq, counts = np.unique(key, return_counts=True)
-        x = sp.csr_matrix((np.log1p(counts.astype(np.float32)),
-                           (uniq // self.n_features, uniq % self.n_features)),
-                          shape=(n, self.n_features), dtype=np.float32)
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1), dtype=np.float32).ravel())
-        norms[norms == 0] = 1.0
-        return sp.csr_matrix(sp.diags(1.0 / norms) @ x, dtype=np.float32)
+        doc, col = self.entries(texts)
+        if weighting == "mean":
+            per_doc = np.bincount(doc, minlength=n)
+            indptr = np.concatenate(([0], np.cumsum(per_doc)))
+            scale = (1.0 / np.maximum(per_doc, 1)).astype(np.float32)
+            x = sp.csr_matrix((scale[doc], col.astype(np.int32), indptr),
+                              shape=(n, self.n_features))
+            if canonical:
+                x.sum_duplicates()
+            return x
+        if weighting != "log_l2":
+            raise ConfigError(f"unknown weighting '{weighting}' (log_l2, mean)")
+        # one sort orders the entries as CSR wants them (by document, then column)
+        # and puts equal features side by side to be counted
+        key = np.sort(doc * self.n_features + col)
+        if len(key):
+            first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+            counts = np.diff(np.append(first, len(key)))
+            key = key[first]
+        else:
+            counts = key
+        row, col = np.divmod(key, self.n_features)
+        vals = np.log1p(counts.astype(np.float32))
+        sq = np.bincount(row, weights=vals.astype(np.float64) ** 2, minlength=n)
+        vals /= np.sqrt(sq[row]).astype(np.float32)
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(row, minlength=n))))
+        return sp.csr_matrix((vals, col.astype(np.int32), indptr), shape=(n, self.n_features))
 
 
 class HashedLinear:
@@ -134,23 +273,34 @@ class HashedLinear:
 
     kind = "hashed_linear"
     DEFAULTS: ClassVar[dict[str, Any]] = {"n_features": 2 ** 18, "bigrams": True,
-                                          "prefixes": [3, 4, 5, 6], "suffixes": [], "C": 10.0}
+                                          "prefixes": [3, 4, 5, 6], "suffixes": [], "C": 10.0,
+                                          "weighting": "log_l2"}
 
     def __init__(self, params: dict[str, Any], weights, bias: np.ndarray):
         self.params = params
         self.weights = weights  # scipy CSR, (n_features, n_labels), float32
         self.bias = bias.astype(np.float32)
         self._featurizer: HashedFeatures | None = None
+        self._dense: np.ndarray | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_featurizer": None}
+        return {**self.__dict__, "_featurizer": None, "_dense": None}
 
-    def features(self, texts: Sequence[str]):
+    @property
+    def featurizer(self) -> HashedFeatures:
         if self._featurizer is None:
             p = self.params
             self._featurizer = HashedFeatures(int(p["n_features"]), bool(p["bigrams"]),
                                               p["prefixes"] or (), p["suffixes"] or ())
-        return self._featurizer.transform(texts)
+        return self._featurizer
+
+    @property
+    def weighting(self) -> str:
+        # models saved before the option existed used log_l2
+        return str(self.params.get("weighting", "log_l2"))
+
+    def features(self, texts: Sequence[str | bytes]):
+        return self.featurizer.transform(texts, self.weighting)
 
     @classmethod
     def fit(cls, texts, y, n_labels, params, seed) -> "HashedLinear":
@@ -176,9 +326,16 @@ class HashedLinear:
         model.bias = lr.intercept_.astype(np.float32)
         return model
 
-    def logits(self, texts: list[str]) -> np.ndarray:
-        x = self.features(texts)
-        return (x @ self.weights).toarray().astype(np.float64) + self.bias
+    def logits(self, texts: Sequence[str | bytes]) -> np.ndarray:
+        if self._dense is None:
+            # sparse features times dense weights is one pass of scipy's C loop;
+            # sparse times sparse cost more than the featurising (4 MB at 2^18 x 4)
+            self._dense = np.ascontiguousarray(self.weights.toarray(), dtype=np.float32)
+        if self.weighting != "mean":
+            return (self.features(texts) @ self._dense).astype(np.float64) + self.bias
+        # mean weighting: no counting, no sort (see HashedFeatures.transform)
+        x = self.featurizer.transform(texts, "mean", canonical=False)
+        return (x @ self._dense).astype(np.float64) + self.bias
 
     def save(self, folder: Path) -> None:
         w = self.weights.tocoo()
@@ -210,8 +367,10 @@ class HashedLinear:
 _PUNCT = re.compile(r"([.,!?;:()\"'])")
 
 
-def _ft_text(text: str) -> str:
+def _ft_text(text: str | bytes) -> str:
     """fastText reads one line per example and splits on spaces only."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "ignore")
     return " ".join(_PUNCT.sub(r" \1 ", text.lower()).split())
 
 
@@ -260,7 +419,7 @@ class FastTextBackend:
                 params["lr"] = float(params["lr"]) / 2
         raise BackendError("fastText training failed 4 times (Encountered NaN)")
 
-    def logits(self, texts: list[str]) -> np.ndarray:
+    def logits(self, texts: Sequence[str | bytes]) -> np.ndarray:
         labels, probs = self.model.predict([_ft_text(t) for t in texts], k=-1)
         out = np.full((len(texts), self.n_labels), 1e-9)
         for i, (ls, ps) in enumerate(zip(labels, probs)):

@@ -28,7 +28,8 @@ from alignpt.tag.judge import Completer, Judge, OpenAIChatCompleter
 from alignpt.tag.rules import load_rules
 from alignpt.tag.tagger import RuleResult, RuleTagger
 
-__all__ = ["RulesConfig", "ClassifierConfig", "JudgeConfig", "TagConfig", "Cascade", "excerpt"]
+__all__ = ["RulesConfig", "ClassifierConfig", "JudgeConfig", "TagConfig", "Cascade", "excerpt",
+           "excerpt_bytes"]
 
 
 class RulesConfig(StrictModel):
@@ -88,10 +89,19 @@ def excerpt(data: bytes, offsets: Sequence[int], max_bytes: int) -> str:
     A long page that mentions a rogue AI in one paragraph is classified on
     that paragraph, not on the first screenful of navigation text.
     """
+    return excerpt_bytes(data, offsets, max_bytes).decode("utf-8", "ignore")
+
+
+def excerpt_bytes(data: bytes, offsets: Sequence[int], max_bytes: int) -> bytes:
+    """:func:`excerpt` as UTF-8 bytes (what the classifier reads: no decode, no re-encode).
+
+    Window edges move off UTF-8 continuation bytes, so each window holds whole
+    characters and the bytes decode to exactly the text :func:`excerpt` returns.
+    """
     if len(data) <= max_bytes:
-        return data.decode("utf-8", "ignore")
+        return data
     if not offsets:
-        return data[:max_bytes].decode("utf-8", "ignore")
+        return _whole_chars(data, 0, max_bytes)
     radius = max(100, max_bytes // (2 * min(len(offsets), 8)))
     spans: list[list[int]] = []
     for off in offsets:
@@ -105,9 +115,19 @@ def excerpt(data: bytes, offsets: Sequence[int], max_bytes: int) -> str:
         take = min(hi - lo, max_bytes - used)
         if take <= 0:
             break
-        out.append(data[lo:lo + take].decode("utf-8", "ignore"))
+        out.append(_whole_chars(data, lo, lo + take))
         used += take
-    return "\n...\n".join(out)
+    return b"\n...\n".join(out)
+
+
+def _whole_chars(data: bytes, lo: int, hi: int) -> bytes:
+    """``data[lo:hi]`` without the partial UTF-8 characters at either edge."""
+    while lo < hi and 0x80 <= data[lo] < 0xC0:
+        lo += 1
+    if hi < len(data):
+        while hi > lo and 0x80 <= data[hi] < 0xC0:
+            hi -= 1
+    return data[lo:hi]
 
 
 class Cascade:
@@ -167,12 +187,17 @@ class Cascade:
         """One record per text (see the module docstring), in order."""
         cfg = self.config
         datas = [t.encode("utf-8", "surrogatepass") for t in texts]
-        results: list[RuleResult] = [self.tagger.tag(d) for d in datas]
+        results: list[RuleResult] = self.tagger.tag_many(datas)
         records = []
+        empty = self.tagger.empty
+        empty_attrs = empty.to_attributes()
         for res in results:
+            # documents without a hit (most of a corpus) share one attributes
+            # mapping: records are read-only once made
+            attrs = empty_attrs if res is empty else res.to_attributes()
             rec: dict[str, Any] = {"flagged": res.flagged if not cfg.classifier.enabled else False,
                                    "label": None if not cfg.classifier.enabled else "non_ai",
-                                   "stage": "rules", "rules": res.to_attributes()}
+                                   "stage": "rules", "rules": attrs}
             records.append(rec)
         if not cfg.classifier.enabled:
             return records
@@ -180,8 +205,9 @@ class Cascade:
         if not routed:
             return records
         clf = self.classifier
-        inputs = [excerpt(datas[i], results[i].offsets(), cfg.classifier.max_chars)
-                  for i in routed]
+        cap = cfg.classifier.max_chars
+        inputs = [datas[i] if len(datas[i]) <= cap else
+                  excerpt_bytes(datas[i], results[i].offsets(), cap) for i in routed]
         probs = clf.predict_proba(inputs)
         mis = clf.labels.index(MISALIGNED)
         decided = clf.decide(probs, self.threshold)
@@ -195,7 +221,7 @@ class Cascade:
             if cfg.judge.enabled and lo <= row[mis] < hi:
                 ask.append(k)
         if ask:
-            verdicts = self.judge.label([inputs[k] for k in ask])
+            verdicts = self.judge.label([inputs[k].decode("utf-8", "ignore") for k in ask])
             for k, verdict in zip(ask, verdicts):
                 rec = records[routed[k]]
                 rec["judge"] = {"label": verdict.label, "reason": verdict.reason}

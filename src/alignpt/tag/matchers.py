@@ -60,6 +60,7 @@ class Matcher:
         self.rules = rules
         self.groups = rules.scan_groups()
         self._credit = {name: cat.credit_table() for name, cat in rules.categories.items()}
+        self._credit_memo: dict[tuple[str, bytes], str] = {}
 
     def scan(self, data: bytes, group: int) -> Hits:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -67,10 +68,18 @@ class Matcher:
     def credit(self, category: str, span: bytes) -> str:
         """The listed term (brace-expanded) a matched span is credited to; a
         case-sensitive entry wins over a case-insensitive one for the same text."""
-        exact, folded = self._credit[category]
-        key = normalize(span)
-        term = exact.get(key)
-        return term if term is not None else folded[key.lower()]
+        memo = self._credit_memo
+        term = memo.get((category, span))
+        if term is None:
+            exact, folded = self._credit[category]
+            key = normalize(span)
+            term = exact.get(key)
+            if term is None:
+                term = folded[key.lower()]
+            if len(memo) > 100_000:  # distinct spans are few; bound it all the same
+                memo.clear()
+            memo[(category, span)] = term
+        return term
 
 
 def _alternation(rules: RuleSet, categories: list[str]) -> tuple[bytes, dict[str, bytes]]:

@@ -184,6 +184,8 @@ def _parse_term(raw: Any, where: str) -> Term:
         lit = normalize(expanded.encode("utf-8"))
         if not lit:
             raise ConfigError(f"{where}: term '{text}' expands to an empty string")
+        if b"\x00" in lit:  # NUL separates documents in a batched scan (tagger.tag_many)
+            raise ConfigError(f"{where}: term {text!r} contains a NUL character")
         lits.append(lit)
     return Term(text, tuple(dict.fromkeys(lits)), sensitive)
 

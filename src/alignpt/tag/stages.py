@@ -16,6 +16,7 @@ Counters (merged into ``OUT/stats.json``) feed ``alignpt tag review``:
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -45,31 +46,52 @@ class TagStage:
             if not batch:
                 return
             records = self.cascade.tag_batch([d.text for d in batch])
-            for doc, rec in zip(batch, records):
-                _count(ctx, rec)
-                if cfg.output == "inline":
+            _count(ctx, records)
+            if cfg.output == "inline":
+                for doc, rec in zip(batch, records):
                     doc.metadata[key] = rec
                     yield doc
-                else:
+            else:
+                for doc, rec in zip(batch, records):
                     yield Document(doc.id, "", {key: rec})
 
 
-def _count(ctx: ShardContext, rec: dict[str, Any]) -> None:
-    rules = rec["rules"]
-    ctx.count("tag/documents")
-    ctx.count("tag/rules_flagged", int(rules["flagged"]))
-    ctx.count("tag/routed", int(rules["routed"]))
-    ctx.count("tag/flagged", int(rec["flagged"]))
-    for name, fired in rules["rules"].items():
-        if fired:
-            ctx.count(f"tag/rule/{name}")
-    for cat, terms in rules["terms"].items():
-        ctx.count(f"tag/category/{cat}")
-        for term, n in terms.items():
-            ctx.count(f"tag/term/{cat}/{term}", n)
-    if rec["label"] is not None:
-        ctx.count(f"tag/label/{rec['label']}")
-    ctx.count(f"tag/stage/{rec['stage']}")
+def _count(ctx: ShardContext, records: Sequence[dict[str, Any]]) -> None:
+    """Add a batch's records to the shard's counters (see the module docstring).
+
+    Documents without a hit share one attributes mapping (see
+    :meth:`~alignpt.tag.cascade.Cascade.tag_batch`); they are counted by
+    identity in one step, so counting costs nothing per ordinary document.
+    Keys are tuples until the end of the batch: formatting a counter name per
+    term per document cost more than tagging the document.
+    """
+    counts: Counter[tuple[str, ...]] = Counter()
+    groups: dict[int, list[Any]] = {}
+    for rec in records:
+        rules = rec["rules"]
+        entry = groups.get(id(rules))
+        if entry is None:
+            entry = groups[id(rules)] = [rules, Counter()]
+        entry[1][(rec["flagged"], rec["label"], rec["stage"])] += 1
+    for rules, outcomes in groups.values():
+        n = sum(outcomes.values())
+        counts[("documents",)] += n
+        counts[("rules_flagged",)] += n * int(rules["flagged"])
+        counts[("routed",)] += n * int(rules["routed"])
+        for name, fired in rules["rules"].items():
+            if fired:
+                counts[("rule", name)] += n
+        for cat, terms in rules["terms"].items():
+            counts[("category", cat)] += n
+            for term, hits in terms.items():
+                counts[("term", cat, term)] += n * hits
+        for (flagged, label, stage), k in outcomes.items():
+            counts[("flagged",)] += k * int(flagged)
+            if label is not None:
+                counts[("label", label)] += k
+            counts[("stage", stage)] += k
+    for key, n in counts.items():
+        ctx.count("tag/" + "/".join(key), n)
 
 
 def run_tag(inputs: Sequence[str | Path], out_dir: str | Path, config: TagConfig | None = None,
