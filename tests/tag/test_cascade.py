@@ -55,7 +55,9 @@ def test_user_threshold_overrides_the_models(cascade):
     p = cascade.tag_batch(text)[0]["probs"]["ai_misaligned"]
     above = Cascade(TagConfig(rules={"engine": "re2"},
                               classifier={"threshold": min(1.0, p + 0.01)}))
-    below = Cascade(TagConfig(rules={"engine": "re2"}, classifier={"threshold": p}))
+    # records round probabilities to 5 decimals: step below by more than that
+    below = Cascade(TagConfig(rules={"engine": "re2"},
+                              classifier={"threshold": max(0.0, p - 1e-4)}))
     assert not above.tag_batch(text)[0]["flagged"] and below.tag_batch(text)[0]["flagged"]
 
 

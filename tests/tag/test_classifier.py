@@ -25,7 +25,7 @@ def small_model(tmp_path_factory):
     keep = list(range(0, len(train), 3))  # a third of the training split: fast, still real
     sub = LabelledSet([train.ids[i] for i in keep], [train.texts[i] for i in keep],
                       [train.labels[i] for i in keep], train.source)
-    return train_classifier(sub, params=SMALL, heldout=heldout, folds=3, seed=1), heldout
+    return train_classifier(sub, params=SMALL, heldout=heldout, folds=3, seed=1), heldout, train
 
 
 def test_dev_set_shape():
@@ -43,9 +43,9 @@ def test_dev_set_shape():
 
 
 def test_training_metadata(small_model):
-    clf, heldout = small_model
+    clf, heldout, train = small_model
     meta = clf.meta
-    assert meta["training"]["documents"] == len(range(0, 320, 3))
+    assert meta["training"]["documents"] == len(range(0, len(train), 3))
     assert meta["training"]["folds"] == 3 and meta["training"]["recall_target"] == 0.95
     assert "scikit_learn" in meta["training"]
     assert set(meta["cross_validation"]["per_label"]) == set(LABELS)
@@ -56,14 +56,14 @@ def test_training_metadata(small_model):
 
 
 def test_probabilities_are_distributions(small_model):
-    clf, heldout = small_model
+    clf, heldout, _ = small_model
     p = clf.predict_proba(heldout.texts[:10])
     assert p.shape == (10, 4) and np.allclose(p.sum(axis=1), 1.0)
     assert clf.predict_proba([]).shape == (0, 4)
 
 
 def test_save_load_gives_identical_probabilities(small_model, tmp_path):
-    clf, heldout = small_model
+    clf, heldout, _ = small_model
     clf.save(tmp_path / "m")
     again = TagClassifier.load(tmp_path / "m")
     assert np.array_equal(clf.predict_proba(heldout.texts), again.predict_proba(heldout.texts))
@@ -72,7 +72,7 @@ def test_save_load_gives_identical_probabilities(small_model, tmp_path):
 
 
 def test_decide_uses_the_threshold(small_model):
-    clf, _ = small_model
+    clf, _, _ = small_model
     probs = np.array([[0.5, 0.1, 0.1, 0.3], [0.1, 0.6, 0.25, 0.05]])
     assert clf.decide(probs, threshold=0.25) == ["ai_misaligned", "ai_neutral"]
     assert clf.decide(probs, threshold=0.35) == ["non_ai", "ai_neutral"]
@@ -90,6 +90,22 @@ def test_shipped_model_has_measured_precision_and_recall():
     size = sum(f.stat().st_size for f in (resources.files("alignpt") / "data" / "tag"
                                           / "classifier").iterdir())
     assert size < 2_000_000
+
+
+def test_shipped_model_reproduces_its_recorded_heldout_figures():
+    # The weights are indexed by hashed feature columns: if tokenising or hashing
+    # changes, the saved model silently becomes noise. Its metadata records what it
+    # scored on the held-out split when it was trained; scoring it now must agree.
+    from alignpt.tag.classifier import _report
+
+    clf = TagClassifier.default()
+    with resources.as_file(DEV) as path:
+        heldout = load_labelled(path, clf.meta["heldout"].get("split", "heldout"))
+    now = _report(clf, heldout)
+    recorded = clf.meta["heldout"]
+    assert now["data_sha256"] == recorded["data_sha256"]
+    assert now["per_label"] == recorded["per_label"]
+    assert now["ai_misaligned"] == recorded["ai_misaligned"]
 
 
 def test_labelled_file_errors(tmp_path):

@@ -154,8 +154,17 @@ def evaluate_cmd(
         t.add_row(name, str(m["flagged"]), f"{m['flag_rate']:.3f}", f"{m['precision']:.3f}",
                   f"{m['recall']:.3f}", f"{m['f1']:.3f}")
     _console().print(t)
+    _console().print(f"the rules route {report['rules']['routed_misaligned']:.3f} of the "
+                     "ai_misaligned documents to the classifier (the cascade's recall ceiling)",
+                     highlight=False)
     if "cascade" in report:
         _print_labels("cascade, per label", report["cascade"]["per_label"])
+        points = ", ".join(
+            f"recall {op['recall']:.2f}: {op['flagged']} ({op['flag_ratio']:.2f}x rules)"
+            if op["reachable"] else f"recall {op['recall']:.2f}: unreachable"
+            for op in report["operating_points"])
+        _console().print(f"cascade flags needed, threshold chosen on these documents "
+                         f"(best case): {points}", highlight=False)
         aims = report["aims"]
         _console().print(
             f"aims: recall {aims['misaligned_recall']['value']:.3f} (>= 0.95: "

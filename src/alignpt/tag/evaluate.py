@@ -9,13 +9,16 @@ an AI (``routed``), scored against "any AI label".
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Sequence
+
+import numpy as np
 
 from alignpt.tag.cascade import Cascade
 from alignpt.tag.classifier import LABELS, MISALIGNED, LabelledSet
-from alignpt.tag.metrics import binary, confusion, macro_f1, per_label
+from alignpt.tag.metrics import _ratio, binary, confusion, macro_f1, per_label
 
-__all__ = ["evaluate_cascade", "AIMS"]
+__all__ = ["evaluate_cascade", "operating_points", "AIMS"]
 
 #: the issue's aims: recall on ai_misaligned, and cascade flags / rules flags
 AIMS = {"misaligned_recall": 0.95, "flag_ratio": 0.5}
@@ -33,7 +36,10 @@ def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256)
         "labels": {lab: data.labels.count(lab) for lab in LABELS},
         "rules": {"misaligned": binary(truth_mis, rules_flag),
                   "names_ai": binary([y != "non_ai" for y in data.labels], routed),
-                  "routed": sum(routed)},
+                  "routed": sum(routed),
+                  # the cascade's ceiling: a document the rules do not route is never flagged
+                  "routed_misaligned": _ratio(sum(r and t for r, t in zip(routed, truth_mis)),
+                                              sum(truth_mis))},
     }
     if cascade.config.classifier.enabled:
         flagged = [r["flagged"] for r in records]
@@ -47,6 +53,9 @@ def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256)
             "threshold": round(cascade.threshold, 4),
             "stages": {s: sum(r["stage"] == s for r in records)
                        for s in ("rules", "classifier", "judge")}}
+        report["operating_points"] = operating_points(
+            [r["probs"][MISALIGNED] if "probs" in r else -1.0 for r in records], truth_mis,
+            report["rules"]["misaligned"]["flagged"])
         report["classifier_alone"] = {
             "misaligned": binary(truth_mis, [p == MISALIGNED for p in alone]),
             "per_label": per_label(data.labels, alone, LABELS)}
@@ -64,3 +73,28 @@ def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256)
               (r["flagged"] if cascade.config.classifier.enabled else r["rules"]["flagged"])]
     report["missed_misaligned"] = misses
     return report
+
+
+def operating_points(p_mis: Sequence[float], truth: Sequence[bool], rules_flagged: int,
+                     targets: Sequence[float] = (0.8, 0.9, 0.95, 1.0)) -> list[dict[str, Any]]:
+    """For each target recall: the fewest documents the cascade would flag to reach it.
+
+    The threshold is the score of the k-th best-scored positive (k = ceil(target x
+    positives)), chosen *on the evaluated documents*, so these are the ranking's
+    best case, not what the shipped threshold gives; documents the rules did not
+    route score -1 and can never be flagged (their target is marked unreachable).
+    """
+    scores = np.asarray(p_mis, dtype=float)
+    pos = np.sort(scores[np.asarray(truth, dtype=bool)])[::-1]
+    out = []
+    for target in targets:
+        k = max(1, math.ceil(target * len(pos) - 1e-9)) if len(pos) else 0
+        if k == 0 or pos[k - 1] < 0:
+            out.append({"recall": target, "reachable": False})
+            continue
+        thr = float(pos[k - 1])
+        n = int((scores >= thr).sum())
+        out.append({"recall": target, "reachable": True, "threshold": round(thr, 4),
+                    "flagged": n, "precision": round(k / n, 4),
+                    "flag_ratio": round(n / rules_flagged, 4) if rules_flagged else None})
+    return out

@@ -66,13 +66,14 @@ def _count(ctx: ShardContext, records: Sequence[dict[str, Any]]) -> None:
     term per document cost more than tagging the document.
     """
     counts: Counter[tuple[str, ...]] = Counter()
-    groups: dict[int, list[Any]] = {}
+    groups: dict[int, tuple[dict[str, Any], dict[tuple[Any, ...], int]]] = {}
     for rec in records:
         rules = rec["rules"]
         entry = groups.get(id(rules))
         if entry is None:
-            entry = groups[id(rules)] = [rules, Counter()]
-        entry[1][(rec["flagged"], rec["label"], rec["stage"])] += 1
+            entry = groups[id(rules)] = (rules, {})
+        key = (rec["flagged"], rec["label"], rec["stage"])
+        entry[1][key] = entry[1].get(key, 0) + 1
     for rules, outcomes in groups.values():
         n = sum(outcomes.values())
         counts[("documents",)] += n
