@@ -150,15 +150,19 @@ def write_shards(docs: list[str], folder: Path, shards: int) -> int:
 
 
 _CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 from alignpt.tag.cascade import TagConfig
 from alignpt.tag.stages import run_tag
 cfg = TagConfig(workers=int(sys.argv[3]))
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), os.times()
 res = run_tag([sys.argv[1]], sys.argv[2], cfg, progress=False)
-wall = time.perf_counter() - t0
+wall, c1 = time.perf_counter() - t0, os.times()
+# CPU seconds of this process and its workers: on a shared or virtual machine this
+# is steadier than wall time, and bytes per CPU second is the rate per core
+cpu = (c1.user - c0.user) + (c1.system - c0.system) + (c1.children_user - c0.children_user) \
+    + (c1.children_system - c0.children_system)
 c = res.stats["counters"]
-print(json.dumps({"bytes_in": res.stats["bytes_in"], "wall": wall,
+print(json.dumps({"bytes_in": res.stats["bytes_in"], "wall": wall, "cpu": cpu,
                   "documents": c["tag/documents"], "rules_flagged": c.get("tag/rules_flagged", 0),
                   "routed": c.get("tag/routed", 0), "flagged": c.get("tag/flagged", 0),
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -196,14 +200,16 @@ def main() -> None:
                      f"{rules[k + '_per_document']})") if k in rules["x_grep"] else ""
             print(f"  {k:22s} {rules[k]:8.1f}{extra}")
 
-        cascade = []
+        cascade, cascade_runs = [], []
         for mult in (1, 2, 4):
             folder = tmp / f"in-{mult}"
             raw = write_shards(corpus(pool, args.shard_mb * mult), folder, mult)
             runs = [run_cascade(folder, tmp / f"out-{mult}", 1) for _ in range(args.repeat)]
+            cascade_runs.append(runs)
             r = min(runs, key=lambda x: x["wall"])
             r["raw_mb"] = round(raw / 1e6, 1)
             r["mb_per_s"] = round(r["bytes_in"] / r["wall"] / 1e6, 1)
+            r["mb_per_cpu_s"] = round(r["bytes_in"] / min(x["cpu"] for x in runs) / 1e6, 1)
             r["peak_rss_mb"] = round(max(x["maxrss_mb"] for x in runs), 1)
             cascade.append(r)
         results["cascade"] = cascade
@@ -212,14 +218,20 @@ def main() -> None:
         a, b = cascade[0], cascade[-1]
         results["cascade_steady_mb_per_s"] = round(
             (b["bytes_in"] - a["bytes_in"]) / (b["wall"] - a["wall"]) / 1e6, 1)
+        cpu_a = min(x["cpu"] for x in cascade_runs[0])
+        cpu_b = min(x["cpu"] for x in cascade_runs[-1])
+        results["cascade_steady_mb_per_cpu_s"] = round(
+            (b["bytes_in"] - a["bytes_in"]) / (cpu_b - cpu_a) / 1e6, 1)
         print("whole cascade, .jsonl.zst shards -> attributes, one worker (MB/s per core):")
         for r in cascade:
             n = r["documents"]
-            print(f"  {r['raw_mb']:6.1f} MB {n:7,} docs: {r['mb_per_s']:6.1f} MB/s, peak RSS "
+            print(f"  {r['raw_mb']:6.1f} MB {n:7,} docs: {r['mb_per_s']:6.1f} MB/s wall, "
+                  f"{r['mb_per_cpu_s']:6.1f} MB per CPU second, peak RSS "
                   f"{r['peak_rss_mb']:6.1f} MB; rules flag {r['rules_flagged'] / n:.2%}, route "
                   f"{r['routed'] / n:.2%}, cascade flags {r['flagged'] / n:.2%}")
         print(f"  steady state (marginal rate between 1x and 4x): "
-              f"{results['cascade_steady_mb_per_s']} MB/s")
+              f"{results['cascade_steady_mb_per_s']} MB/s wall, "
+              f"{results['cascade_steady_mb_per_cpu_s']} MB per CPU second")
         two = run_cascade(tmp / "in-4", tmp / "out-4w", 2)
         results["cascade_2_workers"] = {"mb_per_s": round(two["bytes_in"] / two["wall"] / 1e6, 1)}
         print(f"  4 shards on 2 workers: {results['cascade_2_workers']['mb_per_s']} MB/s")

@@ -40,6 +40,11 @@ def test_dev_set_shape():
         assert hard in cases
     assert {y: heldout.labels.count(y) for y in LABELS} == {
         "non_ai": 22, "ai_neutral": 20, "ai_aligned": 18, "ai_misaligned": 20}
+    # the test split was written apart from everything else and is never trained or tuned on
+    with resources.as_file(DEV) as path:
+        test = load_labelled(path, "test")
+    assert {y: test.labels.count(y) for y in LABELS} == dict.fromkeys(LABELS, 60)
+    assert {r["split"] for r in rows} == {"train", "heldout", "test"}
 
 
 def test_training_metadata(small_model):

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from alignpt.errors import ConfigError
-from alignpt.tag.rules import expand_braces, literal_pattern, load_rules, parse_rules
+from alignpt.tag.rules import default_rules, expand_braces, literal_pattern, load_rules, parse_rules
 from alignpt.tag.tagger import RuleTagger
 
 from .helpers import CRAFTED
@@ -40,12 +40,14 @@ def test_literal_pattern_boundaries_and_spacing():
 def test_shipped_rules_structure():
     rs = load_rules()
     assert {"scifi_agents", "ai_labs", "safety_orgs", "general_ai", "entities",
-            "generic_entities", "negative_verbs", "negative_adjectives", "negative_nouns",
-            "xrisk"} == set(rs.categories)
+            "generic_entities", "roles", "broad_roles", "negative_verbs", "negative_adjectives",
+            "negative_nouns", "xrisk"} == set(rs.categories)
     by_name = {r.name: r for r in rs.rules}
     assert by_name["instant"].type == "any" and by_name["instant"].flag
     assert by_name["entity_negative"].window_bytes == 250
-    assert not by_name["ai_mention"].flag
+    assert not any(by_name[n].flag for n in ("ai_mention", "role_mention", "broad_mention"))
+    assert [r.name for r in default_rules().rules] == [
+        "instant", "entity_negative", "ai_mention", "role_mention"]
     assert rs.scan_groups()[1] == ["negative_verbs", "negative_adjectives", "negative_nouns",
                                    "xrisk"]
 
@@ -89,11 +91,26 @@ def test_two_stage_rule_each_near_category(tagger, near_category, text, term):
     assert pair["near_category"] == near_category and pair["near"] == term
 
 
-def test_generic_entity_anchors_but_does_not_route(tagger):
+def test_generic_entity_anchors_and_routes_only_through_role_mention(tagger):
     res = tagger.tag("the model deceived the auditors")
-    assert res.fired == {"instant": False, "entity_negative": True, "ai_mention": False}
+    assert res.fired == {"instant": False, "entity_negative": True, "ai_mention": False,
+                         "role_mention": True}
     quiet = tagger.tag("the model was trained on Tuesday")
-    assert not quiet.routed
+    assert quiet.routed and not quiet.flagged and quiet.fired["role_mention"]
+    assert not tagger.tag("a model of the bridge was built on Tuesday").routed
+
+
+def test_broad_routing_is_off_by_default_and_can_be_switched_on():
+    from alignpt.tag.cascade import RulesConfig
+
+    text = "A model of the bridge was built on Tuesday."
+    assert not RuleTagger(RulesConfig().load()).tag(text).routed
+    broad = RuleTagger(RulesConfig(disable=[]).load()).tag(text)
+    assert broad.routed and broad.fired["broad_mention"] and not broad.flagged
+    only_names = RuleTagger(RulesConfig(disable=["role_mention", "broad_mention"]).load())
+    assert not only_names.tag("the model was trained on Tuesday").routed
+    with pytest.raises(ConfigError, match="no rule named 'nope' to disable"):
+        RulesConfig(disable=["nope"]).load()
 
 
 def test_window_is_exact_in_bytes(tagger):

@@ -25,7 +25,7 @@ from pydantic import Field, field_validator
 from alignpt.config import StrictModel
 from alignpt.tag.classifier import MISALIGNED, TagClassifier
 from alignpt.tag.judge import Completer, Judge, OpenAIChatCompleter
-from alignpt.tag.rules import load_rules
+from alignpt.tag.rules import DEFAULT_DISABLED, load_rules
 from alignpt.tag.tagger import RuleResult, RuleTagger
 
 __all__ = ["RulesConfig", "ClassifierConfig", "JudgeConfig", "TagConfig", "Cascade", "excerpt",
@@ -35,6 +35,19 @@ __all__ = ["RulesConfig", "ClassifierConfig", "JudgeConfig", "TagConfig", "Casca
 class RulesConfig(StrictModel):
     path: str | None = Field(None, description="rules YAML; null = the shipped default")
     engine: Literal["auto", "re2", "hyperscan", "re"] = "auto"
+    disable: list[str] = Field(list(DEFAULT_DISABLED), description="rules switched off; "
+                               "the default leaves out the shipped rules' broad routing rule "
+                               "(twice the classifier's work for its recall); [] = all on")
+
+    def load(self):
+        """The rule set this config selects (the shipped rules unless ``path``)."""
+        rules = load_rules(self.path)
+        names = list(self.disable)
+        if self.path is not None:
+            # the default entry names a shipped rule a user's own file need not have
+            present = {r.name for r in rules.rules}
+            names = [n for n in names if n in present or n not in DEFAULT_DISABLED]
+        return rules.without(names) if names else rules
 
 
 class ClassifierConfig(StrictModel):
@@ -104,11 +117,16 @@ def excerpt_bytes(data: bytes, offsets: Sequence[int], max_bytes: int) -> bytes:
         return _whole_chars(data, 0, max_bytes)
     radius = max(100, max_bytes // (2 * min(len(offsets), 8)))
     spans: list[list[int]] = []
+    covered = 0  # bytes in the spans closed so far: past max_bytes, later hits are not used
     for off in offsets:
         lo, hi = max(0, off - radius), min(len(data), off + radius)
         if spans and lo <= spans[-1][1]:
             spans[-1][1] = max(spans[-1][1], hi)
         else:
+            if spans:
+                covered += spans[-1][1] - spans[-1][0]
+                if covered >= max_bytes:
+                    break
             spans.append([lo, hi])
     out, used = [], 0
     for lo, hi in spans:
@@ -156,7 +174,7 @@ class Cascade:
     def tagger(self) -> RuleTagger:
         if self._tagger is None:
             rc = self.config.rules
-            self._tagger = RuleTagger(load_rules(rc.path), rc.engine)
+            self._tagger = RuleTagger(rc.load(), rc.engine)
         return self._tagger
 
     @property

@@ -92,6 +92,8 @@ def train_cmd(
     heldout = load_labelled(labels, heldout_split) if heldout_split else None
     routed = None
     if not all_docs:
+        # every routing rule of the file, the optional broad one included: the
+        # classifier then serves the default routing and the broad one alike
         tagger = RuleTagger(load_rules(rules))
         routed = [tagger.tag(t).routed for t in train.texts]
     clf = train_classifier(train, backend=backend, heldout=heldout, recall_target=recall_target,

@@ -23,8 +23,8 @@ from alignpt.config import atomic_write_text
 from alignpt.errors import DataError
 from alignpt.executor import expand_inputs, plan_tasks
 from alignpt.shards import read_documents
+from alignpt.tag.cascade import RulesConfig
 from alignpt.tag.classifier import LABELS
-from alignpt.tag.rules import load_rules
 from alignpt.tag.tagger import RuleTagger
 
 __all__ = ["summarize", "sample_documents", "write_review"]
@@ -122,7 +122,8 @@ def write_review(tag_dir: str | Path, out: str | Path | None = None, fmt: str = 
     summary = summarize(tag_dir)
     samples = sample_documents(tag_dir, per_label, seed)
     rules_cfg = _rules_config(tag_dir)
-    tagger = RuleTagger(load_rules(rules_cfg.get("path")), rules_cfg.get("engine", "auto"))
+    rc = RulesConfig(**rules_cfg)
+    tagger = RuleTagger(rc.load(), rc.engine)
     as_html = fmt == "html"
     lines = [f"# Tag review: {tag_dir}", "",
              f"{summary['documents']:,} documents. Rules flag {summary['rules_flag_rate']:.2%}, "

@@ -33,19 +33,21 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import yaml
 
 from alignpt.errors import ConfigError
 
-__all__ = ["Term", "Category", "Rule", "RuleSet", "load_rules", "expand_braces",
-           "literal_pattern", "normalize", "DEFAULT_RULES"]
+__all__ = ["Term", "Category", "Rule", "RuleSet", "load_rules", "default_rules", "expand_braces",
+           "literal_pattern", "normalize", "DEFAULT_RULES", "DEFAULT_DISABLED"]
 
 DEFAULT_RULES = "rules.yaml"
+#: shipped rules that are off unless asked for (``TagConfig`` ``rules.disable``)
+DEFAULT_DISABLED = ("broad_mention",)
 _WS = rb"[\t\n\x0b\x0c\r ]+"
 _WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
@@ -165,6 +167,18 @@ class RuleSet:
         second = [c for r in self.rules for c in r.near if c not in first]
         return [first, list(dict.fromkeys(second))] if second else [first]
 
+    def without(self, names: Sequence[str]) -> "RuleSet":
+        """The rule set with the named rules switched off (``TagConfig`` ``rules.disable``)."""
+        known = {r.name for r in self.rules}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(f"{self.source}: no rule named '{unknown[0]}' to disable "
+                              f"(rules: {', '.join(sorted(known))})")
+        kept = tuple(r for r in self.rules if r.name not in set(names))
+        if not kept:
+            raise ConfigError(f"{self.source}: every rule is disabled")
+        return replace(self, rules=kept)
+
     def term_count(self) -> int:
         return sum(len(c.terms) for c in self.categories.values())
 
@@ -278,3 +292,8 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping")
     return parse_rules(data, source, hashlib.sha256(raw).hexdigest()[:16])
+
+
+def default_rules() -> RuleSet:
+    """The shipped rules as the cascade uses them by default (``DEFAULT_DISABLED`` off)."""
+    return load_rules().without(DEFAULT_DISABLED)

@@ -16,7 +16,7 @@ from itertools import accumulate
 from typing import Any, Sequence
 
 from alignpt.tag.matchers import EngineName, Hits, Matcher, make_matcher
-from alignpt.tag.rules import Rule, RuleSet, load_rules
+from alignpt.tag.rules import Rule, RuleSet, default_rules
 
 __all__ = ["RuleTagger", "RuleResult", "Hit"]
 
@@ -78,7 +78,7 @@ class RuleTagger:
     """Rules + matcher. Picklable: the matcher is compiled on first use in each process."""
 
     def __init__(self, rules: RuleSet | None = None, engine: EngineName = "auto"):
-        self.rules = rules if rules is not None else load_rules()
+        self.rules = rules if rules is not None else default_rules()
         self.engine = engine
         self._matcher: Matcher | None = None
         self._empty_result: RuleResult | None = None
