@@ -7,7 +7,8 @@ import re
 import pytest
 
 from alignpt.errors import ConfigError
-from alignpt.tag.rules import default_rules, expand_braces, literal_pattern, load_rules, parse_rules
+from alignpt.tag.rules import (default_rules, expand_braces, literal_pattern, load_rules,
+                               parse_rules)
 from alignpt.tag.tagger import RuleTagger
 
 from .helpers import CRAFTED

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import zlib
-from itertools import chain
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Sequence
 
