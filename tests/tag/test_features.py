@@ -153,3 +153,20 @@ def test_excerpt_bytes_keeps_whole_characters():
     assert excerpt_bytes(b"short", [0], 100) == b"short"
     head = excerpt_bytes("ä".encode() * 100, [], 51)
     assert head == "ä".encode() * 25
+
+
+def test_operating_points_by_hand():
+    from alignpt.tag.evaluate import operating_points
+
+    # positives score 0.9, 0.7, 0.4, 0.2 and one unrouted (-1); negatives 0.8, 0.5, 0.3, 0.1
+    scores = [0.9, 0.8, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1, -1.0]
+    truth = [True, False, True, False, True, False, True, False, True]
+    pts = operating_points(scores, truth, rules_flagged=4, targets=(0.4, 0.6, 0.8, 1.0))
+    # 0.4 of 5 positives -> 2 -> threshold 0.7 -> flags 0.9, 0.8, 0.7
+    assert pts[0] == {"recall": 0.4, "reachable": True, "threshold": 0.7, "flagged": 3,
+                      "precision": round(2 / 3, 4), "flag_ratio": 0.75}
+    # 0.6 -> 3 -> threshold 0.4 -> 5 flags; 0.8 -> 4 -> threshold 0.2 -> 7 flags
+    assert (pts[1]["flagged"], pts[1]["precision"]) == (5, 0.6)
+    assert (pts[2]["threshold"], pts[2]["flagged"], pts[2]["flag_ratio"]) == (0.2, 7, 1.75)
+    # the fifth positive was never routed: recall 1.0 cannot be reached
+    assert pts[3] == {"recall": 1.0, "reachable": False}

@@ -162,8 +162,9 @@ def evaluate_cmd(
     if "cascade" in report:
         _print_labels("cascade, per label", report["cascade"]["per_label"])
         points = ", ".join(
-            f"recall {op['recall']:.2f}: {op['flagged']} ({op['flag_ratio']:.2f}x rules)"
-            if op["reachable"] else f"recall {op['recall']:.2f}: unreachable"
+            f"recall {op['recall']:.2f}: unreachable" if not op["reachable"] else
+            f"recall {op['recall']:.2f}: {op['flagged']}" + (
+                f" ({op['flag_ratio']:.2f}x rules)" if op["flag_ratio"] is not None else "")
             for op in report["operating_points"])
         _console().print(f"cascade flags needed, threshold chosen on these documents "
                          f"(best case): {points}", highlight=False)
