@@ -167,3 +167,17 @@ def test_rule_file_errors_name_the_problem(body, message):
 def test_missing_rules_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_rules(tmp_path / "nope.yaml")
+
+
+def test_a_user_rule_file_without_the_optional_rule_loads_with_the_default_config(tmp_path):
+    from alignpt.tag.cascade import RulesConfig
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("categories:\n  a: {terms: [rogue AI]}\nrules:\n"
+                    "  r: {type: any, categories: [a]}\n")
+    rules = RulesConfig(path=str(path)).load()  # disable defaults to [broad_mention]
+    assert [r.name for r in rules.rules] == ["r"]
+    with pytest.raises(ConfigError, match="no rule named 'other'"):
+        RulesConfig(path=str(path), disable=["other"]).load()
+    with pytest.raises(ConfigError, match="every rule is disabled"):
+        RulesConfig(path=str(path), disable=["r"]).load()
