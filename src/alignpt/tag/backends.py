@@ -73,12 +73,16 @@ def tokenize(text: str | bytes) -> list[bytes]:
     [b'the', b'ai', b's', b'goal', b'obey']
     """
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    return _words_and_spaces(data).split()
+
+
+def _words_and_spaces(data: bytes) -> bytes:
+    """``data`` with word bytes lower-cased and every separator turned into a space."""
     if not data.isascii():
         data = _UNICODE_PUNCT.sub(b" ", data)
-    return data.translate(_TABLE).split()
+    return data.translate(_TABLE)
 
 
-_M64 = (1 << 64) - 1
 _BASE = 0x100000001B3  # odd, so it has an inverse modulo 2**64
 _BASE_INV = pow(_BASE, -1, 1 << 64)
 #: per feature kind, XORed into the hash before mixing, so a word and its
@@ -184,8 +188,8 @@ class HashedFeatures:
         return np.concatenate(docs), np.concatenate(cols)
 
     def _chunk(self, datas: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        datas = [d if d.isascii() else _UNICODE_PUNCT.sub(b" ", d) for d in datas]
-        joined = b" ".join(datas).translate(_TABLE)  # the space keeps documents apart
+        datas = [_words_and_spaces(d) for d in datas]
+        joined = b" ".join(datas)  # the space keeps documents apart
         arr = np.frombuffer(joined, dtype=np.uint8)
         edges = np.diff(np.concatenate(([0], (arr != 32).view(np.int8), [0])))
         starts = np.flatnonzero(edges == 1)
@@ -232,7 +236,7 @@ class HashedFeatures:
         feature vectors). It is linear in the occurrences, so with
         ``canonical=False`` a repeated column is left as separate entries
         (which a matrix product sums) and nothing is sorted: the fast path of
-        :meth:`HashedLinear.logits`.
+        :meth:`HashedLinear.logits`. ``log_l2`` rows are always canonical.
         """
         import scipy.sparse as sp
 
@@ -332,10 +336,8 @@ class HashedLinear:
             # sparse features times dense weights is one pass of scipy's C loop;
             # sparse times sparse cost more than the featurising (4 MB at 2^18 x 4)
             self._dense = np.ascontiguousarray(self.weights.toarray(), dtype=np.float32)
-        if self.weighting != "mean":
-            return (self.features(texts) @ self._dense).astype(np.float64) + self.bias
-        # mean weighting: no counting, no sort (see HashedFeatures.transform)
-        x = self.featurizer.transform(texts, "mean", canonical=False)
+        # canonical=False: with mean weighting, no counting and no sort (see transform)
+        x = self.featurizer.transform(texts, self.weighting, canonical=False)
         return (x @ self._dense).astype(np.float64) + self.bias
 
     def save(self, folder: Path) -> None:

@@ -224,6 +224,7 @@ class Cascade:
             return records
         clf = self.classifier
         cap = cfg.classifier.max_chars
+        # offsets() sorts every hit: only documents longer than the cap need them
         inputs = [datas[i] if len(datas[i]) <= cap else
                   excerpt_bytes(datas[i], results[i].offsets(), cap) for i in routed]
         probs = clf.predict_proba(inputs)

@@ -16,7 +16,7 @@ import numpy as np
 
 from alignpt.tag.cascade import Cascade
 from alignpt.tag.classifier import LABELS, MISALIGNED, LabelledSet
-from alignpt.tag.metrics import _ratio, binary, confusion, macro_f1, per_label
+from alignpt.tag.metrics import binary, confusion, macro_f1, per_label
 
 __all__ = ["evaluate_cascade", "operating_points", "AIMS"]
 
@@ -38,8 +38,7 @@ def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256)
                   "names_ai": binary([y != "non_ai" for y in data.labels], routed),
                   "routed": sum(routed),
                   # the cascade's ceiling: a document the rules do not route is never flagged
-                  "routed_misaligned": _ratio(sum(r and t for r, t in zip(routed, truth_mis)),
-                                              sum(truth_mis))},
+                  "routed_misaligned": binary(truth_mis, routed)["recall"]},
     }
     if cascade.config.classifier.enabled:
         flagged = [r["flagged"] for r in records]
@@ -94,7 +93,8 @@ def operating_points(p_mis: Sequence[float], truth: Sequence[bool], rules_flagge
             continue
         thr = float(pos[k - 1])
         n = int((scores >= thr).sum())
+        hits = int((pos >= thr).sum())  # more than k when positives tie at the threshold
         out.append({"recall": target, "reachable": True, "threshold": round(thr, 4),
-                    "flagged": n, "precision": round(k / n, 4),
+                    "flagged": n, "precision": round(hits / n, 4),
                     "flag_ratio": round(n / rules_flagged, 4) if rules_flagged else None})
     return out
