@@ -238,6 +238,11 @@ def _record_to_document(rec: Any, opts: ReadOptions, prefix: str, row: int) -> D
     """Turn one parsed record into a Document; ``prefix:row`` is the id if it has none."""
     if not isinstance(rec, dict):
         raise _Bad("not_an_object", f"expected a JSON object, got {type(rec).__name__}")
+    if len(rec) == 3:
+        # the shape this project writes, {id, text, metadata: {...}}: one check, no copying
+        doc_id, text, meta = rec.get(opts.id_field), rec.get(opts.text_field), rec.get("metadata")
+        if type(text) is str and type(doc_id) is str and type(meta) is dict:
+            return Document(doc_id, text, meta)
     text = rec.get(opts.text_field)
     if text is None:
         if opts.text_field in rec:
@@ -435,6 +440,16 @@ class _PartFile:
                                          compresslevel=level, mtime=0)
         else:
             self._stream = self._raw
+        # lines are handed to the (compressing) stream a megabyte at a time: one
+        # call per document cost more than the compression of a short record
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+
+    def _flush_pending(self) -> None:
+        if self._pending:
+            self._stream.write(b"".join(self._pending))
+            self._pending.clear()
+            self._pending_bytes = 0
 
     def write(self, doc: Document) -> int:
         rec: dict[str, Any] = {self.id_field: doc.id, self.text_field: doc.text}
@@ -444,7 +459,10 @@ class _PartFile:
         if self.container == "parquet":
             self._rows.append(rec)
         else:
-            self._stream.write(line)
+            self._pending.append(line)
+            self._pending_bytes += len(line)
+            if self._pending_bytes >= _CHUNK:
+                self._flush_pending()
         self.bytes += len(line)
         self.documents += 1
         return len(line)
@@ -468,8 +486,10 @@ class _PartFile:
         """Flush, compress and fsync under the temporary name."""
         if self.container == "parquet":
             self._write_parquet()
-        elif self._stream is not self._raw:
-            self._stream.close()
+        else:
+            self._flush_pending()
+            if self._stream is not self._raw:
+                self._stream.close()
         self._raw.flush()
         os.fsync(self._raw.fileno())
         self._raw.close()

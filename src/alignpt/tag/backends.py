@@ -78,9 +78,12 @@ def tokenize(text: str | bytes) -> list[bytes]:
 
 def _words_and_spaces(data: bytes) -> bytes:
     """``data`` with word bytes lower-cased and every separator turned into a space."""
-    if not data.isascii():
-        data = _UNICODE_PUNCT.sub(b" ", data)
-    return data.translate(_TABLE)
+    return _unicode_spaces(data).translate(_TABLE)
+
+
+def _unicode_spaces(data: bytes) -> bytes:
+    """The first step of :func:`_words_and_spaces`, the only one that changes the length."""
+    return data if data.isascii() else _UNICODE_PUNCT.sub(b" ", data)
 
 
 _BASE = 0x100000001B3  # odd, so it has an inverse modulo 2**64
@@ -168,8 +171,14 @@ class HashedFeatures:
         """``(document, column)`` of every feature occurrence, ordered by document.
 
         Columns may repeat within a document (a word used twice); within a
-        document the order is token by token.
+        document the order is token by token (word, prefixes, suffixes, bigram).
         """
+        return self._collect(texts, interleave=True)
+
+    def _collect(self, texts: Sequence[str | bytes], interleave: bool):
+        """:meth:`entries`, or with ``interleave=False`` the same multiset of
+        ``(document, column)`` pairs grouped by feature kind: what a sort
+        reorders anyway, without the cost of interleaving."""
         datas = [t.encode("utf-8", "surrogatepass") if isinstance(t, str) else t for t in texts]
         docs, cols = [], []
         lo = 0
@@ -178,7 +187,7 @@ class HashedFeatures:
             while hi < len(datas) and (hi == lo or size + len(datas[hi]) < self.CHUNK_BYTES):
                 size += len(datas[hi]) + 1
                 hi += 1
-            d, c = self._chunk(datas[lo:hi])
+            d, c = self._chunk(datas[lo:hi], interleave)
             docs.append(d + lo)
             cols.append(c)
             lo = hi
@@ -187,45 +196,63 @@ class HashedFeatures:
             return empty, empty
         return np.concatenate(docs), np.concatenate(cols)
 
-    def _chunk(self, datas: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        datas = [_words_and_spaces(d) for d in datas]
-        joined = b" ".join(datas)  # the space keeps documents apart
+    def _chunk(self, datas: Sequence[bytes], interleave: bool) -> tuple[np.ndarray, np.ndarray]:
+        # the length-changing step per document (few are not ASCII), the byte table
+        # once over the batch
+        datas = [_unicode_spaces(d) for d in datas]
+        # documents joined by a space, with a space before the first and after the
+        # last: every token is then bounded by two word/space transitions, found
+        # by one comparison of the array with itself shifted
+        joined = (b" " + b" ".join(datas) + b" ").translate(_TABLE)
         arr = np.frombuffer(joined, dtype=np.uint8)
-        edges = np.diff(np.concatenate(([0], (arr != 32).view(np.int8), [0])))
-        starts = np.flatnonzero(edges == 1)
-        ends = np.flatnonzero(edges == -1)
-        offsets = np.cumsum([0] + [len(d) + 1 for d in datas[:-1]])
-        doc = np.searchsorted(offsets, starts, side="right") - 1
+        word_byte = arr != 32
+        edges = np.flatnonzero(word_byte[1:] != word_byte[:-1]) + 1
+        starts, ends = edges[0::2], edges[1::2]
+        doc_starts = np.cumsum([1] + [len(d) + 1 for d in datas[:-1]])
+        doc = np.searchsorted(doc_starts, starts, side="right") - 1
         up, down = self._powers.get(len(arr) + 1)
         length = ends - starts
-        # one row per token, one column per feature kind; `valid` marks those that exist
-        hashes = np.empty((len(starts), self.width), dtype=np.uint64)
-        valid = np.ones(hashes.shape, dtype=bool)
+        mask = np.uint64(self.n_features - 1)
+        # per feature kind: its columns, and which tokens have one (None = all)
+        kinds: list[tuple[np.ndarray, np.ndarray | None]] = []
         with np.errstate(over="ignore"):
             csum = np.zeros(len(arr) + 1, dtype=np.uint64)
             np.cumsum(arr * up[:len(arr)], out=csum[1:])
             norm = down[starts]
-            word = (csum[ends] - csum[starts]) * norm
-            hashes[:, 0] = _fmix64(word ^ np.uint64(_SEED_WORD))
-            j = 1
+            at_start = csum[starts]
+            word = (csum[ends] - at_start) * norm
+            kinds.append((_fmix64(word ^ np.uint64(_SEED_WORD)) & mask, None))
+            # affixes are hashed for every token (contiguous arithmetic), then the
+            # tokens too short to have one are dropped: cheaper than gathering first
             for k in self.prefixes:
-                cut = np.minimum(starts + k, ends)
-                hashes[:, j] = _fmix64(((csum[cut] - csum[starts]) * norm)
-                                       ^ np.uint64(_SEED_PREFIX + k))
-                valid[:, j] = length > k
-                j += 1
+                keep = length > k
+                h = (csum[np.minimum(starts + k, ends)] - at_start) * norm
+                kinds.append(((_fmix64(h ^ np.uint64(_SEED_PREFIX + k)) & mask)[keep], keep))
             for k in self.suffixes:
+                keep = length > k
                 cut = np.maximum(ends - k, starts)
-                hashes[:, j] = _fmix64(((csum[ends] - csum[cut]) * down[cut])
-                                       ^ np.uint64(_SEED_SUFFIX + k))
-                valid[:, j] = length > k
-                j += 1
+                h = (csum[ends] - csum[cut]) * down[cut]
+                kinds.append(((_fmix64(h ^ np.uint64(_SEED_SUFFIX + k)) & mask)[keep], keep))
             if self.bigrams:
-                pair = np.append(word[:-1] * np.uint64(_BASE) + word[1:], np.uint64(0))
-                hashes[:, j] = _fmix64(pair ^ np.uint64(_SEED_BIGRAM))
-                valid[:, j] = np.append(doc[:-1] == doc[1:], False)
-        col = (hashes[valid] & np.uint64(self.n_features - 1)).astype(np.int64)
-        return np.broadcast_to(doc[:, None], valid.shape)[valid], col
+                keep = np.zeros(len(doc), dtype=bool)
+                keep[:-1] = doc[:-1] == doc[1:]
+                first = np.flatnonzero(keep)
+                pair = word[first] * np.uint64(_BASE) + word[first + 1]
+                kinds.append((_fmix64(pair ^ np.uint64(_SEED_BIGRAM)) & mask, keep))
+        if not interleave:
+            cols = np.concatenate([c for c, _ in kinds]).astype(np.int64)
+            docs = np.concatenate([doc if keep is None else doc[keep] for _, keep in kinds])
+            return docs, cols
+        # token by token: a (tokens x kinds) table, read row-wise where a feature exists
+        table = np.zeros((len(starts), len(kinds)), dtype=np.uint64)
+        valid = np.ones(table.shape, dtype=bool)
+        for j, (c, keep) in enumerate(kinds):
+            if keep is None:
+                table[:, j] = c
+            else:
+                table[keep, j] = c
+                valid[:, j] = keep
+        return np.broadcast_to(doc[:, None], valid.shape)[valid], table[valid].astype(np.int64)
 
     def transform(self, texts: Sequence[str | bytes], weighting: str = "log_l2",
                   canonical: bool = True):
@@ -241,7 +268,8 @@ class HashedFeatures:
         import scipy.sparse as sp
 
         n = len(texts)
-        doc, col = self.entries(texts)
+        # log_l2 sorts the entries itself; mean's CSR rows need them by document
+        doc, col = self._collect(texts, interleave=weighting == "mean")
         if weighting == "mean":
             per_doc = np.bincount(doc, minlength=n)
             indptr = np.concatenate(([0], np.cumsum(per_doc)))

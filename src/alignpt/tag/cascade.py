@@ -206,20 +206,17 @@ class Cascade:
         cfg = self.config
         datas = [t.encode("utf-8", "surrogatepass") for t in texts]
         results: list[RuleResult] = self.tagger.tag_many(datas)
-        records = []
         empty = self.tagger.empty
         empty_attrs = empty.to_attributes()
-        for res in results:
-            # documents without a hit (most of a corpus) share one attributes
-            # mapping: records are read-only once made
-            attrs = empty_attrs if res is empty else res.to_attributes()
-            rec: dict[str, Any] = {"flagged": res.flagged if not cfg.classifier.enabled else False,
-                                   "label": None if not cfg.classifier.enabled else "non_ai",
-                                   "stage": "rules", "rules": attrs}
-            records.append(rec)
+        # documents without a hit (most of a corpus) share one attributes
+        # mapping: records are read-only once made
+        attrs = [empty_attrs if res is empty else res.to_attributes() for res in results]
         if not cfg.classifier.enabled:
-            return records
-        routed = [i for i, r in enumerate(results) if r.routed]
+            return [{"flagged": a["flagged"], "label": None, "stage": "rules", "rules": a}
+                    for a in attrs]
+        records = [{"flagged": False, "label": "non_ai", "stage": "rules", "rules": a}
+                   for a in attrs]
+        routed = [i for i, a in enumerate(attrs) if a["routed"]]
         if not routed:
             return records
         clf = self.classifier
@@ -230,15 +227,14 @@ class Cascade:
         probs = clf.predict_proba(inputs)
         mis = clf.labels.index(MISALIGNED)
         decided = clf.decide(probs, self.threshold)
+        labels = clf.labels
+        for i, label, row in zip(routed, decided, probs.round(5).tolist()):
+            records[i].update(stage="classifier", label=label, flagged=label == MISALIGNED,
+                              probs=dict(zip(labels, row)))
         ask: list[int] = []
-        for k, i in enumerate(routed):
-            row, label = probs[k], decided[k]
-            rec = records[i]
-            rec.update(stage="classifier", label=label, flagged=label == MISALIGNED,
-                       probs={lab: round(float(p), 5) for lab, p in zip(clf.labels, row)})
+        if cfg.judge.enabled:
             lo, hi = cfg.judge.band
-            if cfg.judge.enabled and lo <= row[mis] < hi:
-                ask.append(k)
+            ask = [k for k, p in enumerate(probs[:, mis].tolist()) if lo <= p < hi]
         if ask:
             verdicts = self.judge.label([inputs[k].decode("utf-8", "ignore") for k in ask])
             for k, verdict in zip(ask, verdicts):

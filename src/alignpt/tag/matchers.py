@@ -60,7 +60,8 @@ class Matcher:
         self.rules = rules
         self.groups = rules.scan_groups()
         self._credit = {name: cat.credit_table() for name, cat in rules.categories.items()}
-        self._credit_memo: dict[tuple[str, bytes], str] = {}
+        #: per category: matched bytes -> term (distinct spans are few)
+        self._credit_memo: dict[str, dict[bytes, str]] = {name: {} for name in rules.categories}
 
     def scan(self, data: bytes, group: int) -> Hits:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -68,17 +69,30 @@ class Matcher:
     def credit(self, category: str, span: bytes) -> str:
         """The listed term (brace-expanded) a matched span is credited to; a
         case-sensitive entry wins over a case-insensitive one for the same text."""
-        memo = self._credit_memo
-        term = memo.get((category, span))
+        term = self._credit_memo[category].get(span)
+        return self._credit_slow(category, span) if term is None else term
+
+    def credit_spans(self, category: str, data: bytes,
+                     spans: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+        """``[(start, end, credit(category, data[start:end])), ...]``: the per-hit loop of
+        every document with a hit, kept to one dict lookup per span."""
+        memo = self._credit_memo[category]
+        out = []
+        for s, e in spans:
+            term = memo.get(data[s:e])
+            out.append((s, e, self._credit_slow(category, data[s:e]) if term is None else term))
+        return out
+
+    def _credit_slow(self, category: str, span: bytes) -> str:
+        exact, folded = self._credit[category]
+        key = normalize(span)
+        term = exact.get(key)
         if term is None:
-            exact, folded = self._credit[category]
-            key = normalize(span)
-            term = exact.get(key)
-            if term is None:
-                term = folded[key.lower()]
-            if len(memo) > 100_000:  # distinct spans are few; bound it all the same
-                memo.clear()
-            memo[(category, span)] = term
+            term = folded[key.lower()]
+        memo = self._credit_memo[category]
+        if len(memo) > 100_000:  # bounded all the same
+            memo.clear()
+        memo[span] = term
         return term
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -66,14 +67,21 @@ def _count(ctx: ShardContext, records: Sequence[dict[str, Any]]) -> None:
     term per document cost more than tagging the document.
     """
     counts: Counter[tuple[str, ...]] = Counter()
+    # Attributes objects by identity, counted in C (map + Counter). An object
+    # seen once belongs to one document; one seen many times is the shared
+    # no-hit record, whose documents all ended at the rules stage unflagged.
+    rules_of = list(map(itemgetter("rules"), records))
+    seen = Counter(map(id, rules_of))
     groups: dict[int, tuple[dict[str, Any], dict[tuple[Any, ...], int]]] = {}
-    for rec in records:
-        rules = rec["rules"]
-        entry = groups.get(id(rules))
+    for rec, rules in zip(records, rules_of):
+        rid = id(rules)
+        entry = groups.get(rid)
         if entry is None:
-            entry = groups[id(rules)] = (rules, {})
+            entry = groups[rid] = (rules, {})
+        elif seen[rid] > 1:
+            continue  # outcome already taken from the first of these documents
         key = (rec["flagged"], rec["label"], rec["stage"])
-        entry[1][key] = entry[1].get(key, 0) + 1
+        entry[1][key] = seen[rid] if seen[rid] > 1 else entry[1].get(key, 0) + 1
     for rules, outcomes in groups.values():
         n = sum(outcomes.values())
         counts[("documents",)] += n

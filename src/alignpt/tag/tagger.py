@@ -153,20 +153,24 @@ class RuleTagger:
         return self._empty_result
 
     def _result(self, data: bytes, spans: Hits) -> RuleResult:
-        m = self.matcher
-        hits = {name: [(s, e, m.credit(name, data[s:e])) for s, e in found]
-                for name, found in spans.items() if found}
+        credit = self.matcher.credit_spans
+        hits = {name: credit(name, data, found) for name, found in spans.items() if found}
         fired: dict[str, bool] = {}
         pairs: dict[str, tuple[str, str, str, str, int]] = {}
         for rule in self.rules.rules:
             if rule.type == "any":
-                fired[rule.name] = sum(len(hits.get(c, ())) for c in rule.categories) \
-                    >= rule.min_hits
-            else:
+                n = 0
+                for c in rule.categories:
+                    if c in hits:
+                        n += len(hits[c])
+                fired[rule.name] = n >= rule.min_hits
+            elif any(c in hits for c in rule.near) and any(c in hits for c in rule.anchor):
                 pair = _closest_pair(rule, hits)
                 fired[rule.name] = pair is not None
                 if pair is not None:
                     pairs[rule.name] = pair
+            else:
+                fired[rule.name] = False
         return RuleResult(hits, fired, pairs, self._route_only)
 
 
