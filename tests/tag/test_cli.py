@@ -72,6 +72,22 @@ def test_train_and_evaluate(tmp_path):
     assert "rules alone" in res.output and "cascade" in res.output
 
 
+def test_aims_are_not_evaluable_without_misaligned_documents(tmp_path):
+    # nothing to find: recall and the flag ratio are undefined, not "met at 0"
+    labels = tmp_path / "benign.jsonl"
+    labels.write_text("".join(json.dumps({"text": t, "label": y, "split": "heldout"}) + "\n"
+                              for t, y in [("Bake the bread at 220 C.", "non_ai"),
+                                           ("The AI lab released a new model.", "ai_neutral"),
+                                           ("The robot helped the nurse lift him.", "ai_aligned")]))
+    report = json.loads(invoke("tag", "evaluate", "--labels", str(labels), "--json", *RE2).output)
+    assert report["flag_ratio"] is None
+    assert report["aims"]["misaligned_recall"] == {"target": 0.95, "value": None, "met": None}
+    assert report["aims"]["flag_ratio"]["met"] is None
+    res = invoke("tag", "evaluate", "--labels", str(labels), *RE2)
+    assert res.exit_code == 0, res.output
+    assert "recall n/a" in res.output and "flags n/a" in res.output
+
+
 def test_bad_input_is_a_config_error(tmp_path):
     res = invoke("tag", "--set", "nonsense=1", str(tmp_path), "--out", str(tmp_path / "o"))
     assert isinstance(res.exception, ConfigError)

@@ -123,6 +123,7 @@ def test_leak_keeps_an_exact_count(tagged, tmp_path, fraction):
     assert len(leaked) == s["leaked"] and sum(s["dropped"].values()) == matched - s["leaked"]
     again = run_filter(tagged / "tag", tmp_path / "g", FilterConfig(
         drop=["rules.flagged"], leak_fraction=fraction, seed=11), progress=False)
+    assert (again["leaked"], again["dropped"]) == (s["leaked"], s["dropped"])
     assert [d.id for d in _docs(str(tmp_path / "g" / "part-*.jsonl.zst"))
             if "filter" in d.metadata] == [d.id for d in leaked]
 

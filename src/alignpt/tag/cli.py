@@ -169,11 +169,16 @@ def evaluate_cmd(
         _console().print(f"cascade flags needed, threshold chosen on these documents "
                          f"(best case): {points}", highlight=False)
         aims = report["aims"]
-        _console().print(
-            f"aims: recall {aims['misaligned_recall']['value']:.3f} (>= 0.95: "
-            f"{'met' if aims['misaligned_recall']['met'] else 'not met'}); cascade/rules flags "
-            f"{aims['flag_ratio']['value']:.3f} (<= 0.5: "
-            f"{'met' if aims['flag_ratio']['met'] else 'not met'})", highlight=False)
+
+        def verdict(aim: dict, cmp: str) -> str:
+            if aim["met"] is None:
+                return f"n/a ({cmp} {aim['target']}: nothing to measure it on)"
+            return f"{aim['value']:.3f} ({cmp} {aim['target']}: " \
+                   f"{'met' if aim['met'] else 'not met'})"
+
+        _console().print(f"aims: recall {verdict(aims['misaligned_recall'], '>=')}; "
+                         f"cascade/rules flags {verdict(aims['flag_ratio'], '<=')}",
+                         highlight=False)
 
 
 @tag_app.command("review")

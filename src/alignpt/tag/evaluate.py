@@ -59,15 +59,20 @@ def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256)
             "misaligned": binary(truth_mis, [p == MISALIGNED for p in alone]),
             "per_label": per_label(data.labels, alone, LABELS)}
         rules_n = report["rules"]["misaligned"]["flagged"]
-        ratio = report["cascade"]["misaligned"]["flagged"] / rules_n if rules_n else 0.0
-        report["flag_ratio"] = round(ratio, 4)
+        positives = report["cascade"]["misaligned"]["positives"]
+        recall = report["cascade"]["misaligned"]["recall"]
+        # neither aim means anything without misaligned documents to find, and the
+        # ratio nothing when the rules flag none: reported as not evaluable (None)
+        ratio = (round(report["cascade"]["misaligned"]["flagged"] / rules_n, 4)
+                 if rules_n and positives else None)
+        report["flag_ratio"] = ratio
         report["aims"] = {
             "misaligned_recall": {"target": AIMS["misaligned_recall"],
-                                  "value": report["cascade"]["misaligned"]["recall"],
-                                  "met": report["cascade"]["misaligned"]["recall"]
-                                  >= AIMS["misaligned_recall"]},
-            "flag_ratio": {"target": AIMS["flag_ratio"], "value": round(ratio, 4),
-                           "met": ratio <= AIMS["flag_ratio"]}}
+                                  "value": recall if positives else None,
+                                  "met": recall >= AIMS["misaligned_recall"] if positives
+                                  else None},
+            "flag_ratio": {"target": AIMS["flag_ratio"], "value": ratio,
+                           "met": ratio <= AIMS["flag_ratio"] if ratio is not None else None}}
     misses = [data.ids[i] for i, r in enumerate(records) if truth_mis[i] and not
               (r["flagged"] if cascade.config.classifier.enabled else r["rules"]["flagged"])]
     report["missed_misaligned"] = misses
