@@ -455,7 +455,7 @@ class _PartFile:
         rec: dict[str, Any] = {self.id_field: doc.id, self.text_field: doc.text}
         if doc.metadata:
             rec["metadata"] = doc.metadata
-        line = orjson.dumps(rec, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+        line = orjson.dumps(rec, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
         if self.container == "parquet":
             self._rows.append(rec)
         else:

@@ -116,18 +116,31 @@ def excerpt_bytes(data: bytes, offsets: Sequence[int], max_bytes: int) -> bytes:
     if not offsets:
         return _whole_chars(data, 0, max_bytes)
     radius = max(100, max_bytes // (2 * min(len(offsets), 8)))
-    spans: list[list[int]] = []
-    covered = 0  # bytes in the spans closed so far: past max_bytes, later hits are not used
+    n = len(data)
+    spans: list[tuple[int, int]] = []
+    # the open span is kept in two locals (this loop runs once per hit of every
+    # long routed document); ``covered`` counts the bytes of the spans closed so
+    # far: past max_bytes, later hits are not used
+    cur_lo = cur_hi = -1
+    covered = 0
     for off in offsets:
-        lo, hi = max(0, off - radius), min(len(data), off + radius)
-        if spans and lo <= spans[-1][1]:
-            spans[-1][1] = max(spans[-1][1], hi)
-        else:
-            if spans:
-                covered += spans[-1][1] - spans[-1][0]
-                if covered >= max_bytes:
-                    break
-            spans.append([lo, hi])
+        lo = off - radius if off > radius else 0
+        hi = off + radius
+        if hi > n:
+            hi = n
+        if cur_hi >= 0 and lo <= cur_hi:
+            if hi > cur_hi:
+                cur_hi = hi
+            continue
+        if cur_hi >= 0:
+            spans.append((cur_lo, cur_hi))
+            covered += cur_hi - cur_lo
+            if covered >= max_bytes:
+                cur_hi = -1
+                break
+        cur_lo, cur_hi = lo, hi
+    if cur_hi >= 0:
+        spans.append((cur_lo, cur_hi))
     out, used = [], 0
     for lo, hi in spans:
         take = min(hi - lo, max_bytes - used)

@@ -67,21 +67,18 @@ def _count(ctx: ShardContext, records: Sequence[dict[str, Any]]) -> None:
     term per document cost more than tagging the document.
     """
     counts: Counter[tuple[str, ...]] = Counter()
-    # Attributes objects by identity, counted in C (map + Counter). An object
-    # seen once belongs to one document; one seen many times is the shared
-    # no-hit record, whose documents all ended at the rules stage unflagged.
+    # Documents grouped by the identity of their attributes object, in C (map,
+    # Counter, dict over zip): Python then runs once per distinct object. An
+    # object seen once belongs to one document; the one seen many times is the
+    # shared no-hit record, whose documents all stop at the rules stage with
+    # the same outcome, so any of them (here the last) stands for all.
     rules_of = list(map(itemgetter("rules"), records))
     seen = Counter(map(id, rules_of))
+    last = dict(zip(map(id, rules_of), records))
     groups: dict[int, tuple[dict[str, Any], dict[tuple[Any, ...], int]]] = {}
-    for rec, rules in zip(records, rules_of):
-        rid = id(rules)
-        entry = groups.get(rid)
-        if entry is None:
-            entry = groups[rid] = (rules, {})
-        elif seen[rid] > 1:
-            continue  # outcome already taken from the first of these documents
-        key = (rec["flagged"], rec["label"], rec["stage"])
-        entry[1][key] = seen[rid] if seen[rid] > 1 else entry[1].get(key, 0) + 1
+    for rid, n in seen.items():
+        rec = last[rid]
+        groups[rid] = (rec["rules"], {(rec["flagged"], rec["label"], rec["stage"]): n})
     for rules, outcomes in groups.values():
         n = sum(outcomes.values())
         counts[("documents",)] += n

@@ -50,21 +50,26 @@ class RuleResult:
 
     def offsets(self) -> list[int]:
         """Start offsets of all hits, sorted (where to look when excerpting a long text)."""
-        return sorted(h[0] for spans in self.hits.values() for h in spans)
+        return sorted([h[0] for spans in self.hits.values() for h in spans])
 
     def to_attributes(self) -> dict[str, Any]:
         """The JSON-ready record kept per document (counts, not offsets)."""
         terms: dict[str, dict[str, int]] = {}
+        categories: dict[str, int] = {}
         for name, spans in self.hits.items():
             counts: dict[str, int] = {}
-            for _, _, term in spans:
-                counts[term] = counts.get(term, 0) + 1
+            for span in spans:
+                term = span[2]
+                counts[term] = counts[term] + 1 if term in counts else 1
             terms[name] = counts
+            categories[name] = len(spans)
+        fired = self.fired
+        route_only = self.route_only
         out: dict[str, Any] = {
-            "flagged": self.flagged,
-            "routed": self.routed,
-            "rules": dict(self.fired),
-            "categories": {name: len(spans) for name, spans in self.hits.items()},
+            "flagged": any([v for k, v in fired.items() if k not in route_only]),
+            "routed": any(fired.values()),
+            "rules": dict(fired),
+            "categories": categories,
             "terms": terms,
         }
         if self.pairs:
