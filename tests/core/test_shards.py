@@ -91,6 +91,40 @@ def test_fields_ids_and_extra_columns(tmp_path):
     assert docs == [Document("x.jsonl:1", "a", {"url": "u1"}), Document("7", "b", {})]
 
 
+def test_three_field_records_take_the_fast_path_only_when_it_is_exact(tmp_path):
+    # {id, text, metadata: {...}} with a string id is read without copying; every
+    # other three-field shape goes through the general rules and reads the same
+    p = tmp_path / "x.jsonl"
+    p.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in [
+        {"id": "a", "text": "t1", "metadata": {"k": 1}},
+        {"id": 7, "text": "t2", "metadata": {"k": 2}},          # id is not a string
+        {"id": "c", "text": "t3", "url": "u"},                   # no metadata field
+        {"id": "d", "text": "t4", "metadata": "m"},              # metadata is not an object
+        {"text": "t5", "metadata": {"k": 5}, "lang": "en"},      # no id
+        {"id": "f", "metadata": {"k": 6}, "body": "t6"},         # no text field
+    ]))
+    opts = ReadOptions(on_error="skip")
+    stats = ReadStats()
+    docs = list(read_documents(p, opts, stats))
+    assert docs == [Document("a", "t1", {"k": 1}), Document("7", "t2", {"k": 2}),
+                    Document("c", "t3", {"url": "u"}), Document("d", "t4", {"metadata": "m"}),
+                    Document("x.jsonl:5", "t5", {"k": 5, "lang": "en"})]
+    assert dict(stats.skipped) == {"missing_text": 1}
+
+
+@pytest.mark.parametrize("ext", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+def test_lines_buffered_past_a_megabyte_round_trip_and_count(tmp_path, ext):
+    # the writer hands lines to the compressor in megabyte batches: several
+    # flushes, a partial last batch, and byte counts that match the file
+    docs = [Document(str(i), f"document {i} " * (i % 97), {"i": i}) for i in range(9000)]
+    with ShardWriter(tmp_path, "s", ext) as w:
+        w.write_all(docs)
+    assert w.bytes > 3 * (1 << 20) and w.documents == 9000
+    stats = ReadStats()
+    assert [d for d in read_documents(tmp_path / f"s{ext}", stats=stats)] == docs
+    assert stats.record_bytes + stats.documents == w.bytes  # lines read without their newline
+
+
 def test_detect_format():
     assert detect_format("a/b.JSONL.ZST") == ("jsonl", "zstd")
     assert set(FORMATS) >= {".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet"}
