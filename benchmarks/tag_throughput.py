@@ -90,9 +90,7 @@ def web_density(pool: list[str], share: float) -> list[str]:
     the published filter flagged 9.3%. Every document the rules do not route is
     kept, and routed ones are kept in their order until they are ``share``.
     """
-    from alignpt.tag.cascade import RulesConfig
-
-    tagger = RuleTagger(RulesConfig().load())
+    tagger = RuleTagger()  # the rules as the cascade runs them by default
     routed = [r.routed for r in tagger.tag_many([d.encode() for d in pool])]
     plain = sum(not r for r in routed)
     budget = int(share / (1 - share) * plain)
@@ -202,6 +200,13 @@ print(json.dumps({"bytes_in": res.stats["bytes_in"], "wall": wall, "cpu": cpu,
 """
 
 
+def rates(runs: list[dict]) -> dict:
+    """MB/s wall and MB per CPU second, each from the best of ``runs`` (same input)."""
+    size = runs[0]["bytes_in"]
+    return {"mb_per_s": round(size / min(x["wall"] for x in runs) / 1e6, 1),
+            "mb_per_cpu_s": round(size / min(x["cpu"] for x in runs) / 1e6, 1)}
+
+
 def run_cascade(shards: Path, out: Path, workers: int, warm: Path | None = None) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     args = [sys.executable, "-c", _CHILD, str(shards), str(out), str(workers)]
@@ -243,8 +248,7 @@ def main() -> None:
             cascade_runs.append(runs)
             r = min(runs, key=lambda x: x["wall"])
             r["raw_mb"] = round(raw / 1e6, 1)
-            r["mb_per_s"] = round(r["bytes_in"] / r["wall"] / 1e6, 1)
-            r["mb_per_cpu_s"] = round(r["bytes_in"] / min(x["cpu"] for x in runs) / 1e6, 1)
+            r.update(rates(runs))
             r["peak_rss_mb"] = round(max(x["maxrss_mb"] for x in runs), 1)
             cascade.append(r)
         results["cascade"] = cascade
@@ -261,10 +265,9 @@ def main() -> None:
         # the warm rate without differencing two noisy timings
         warm = [run_cascade(tmp / "in-4", tmp / "out-warm", 1, warm=tmp / "in-1")
                 for _ in range(args.repeat)]
-        results["cascade_warm_mb_per_cpu_s"] = round(
-            warm[0]["bytes_in"] / min(x["cpu"] for x in warm) / 1e6, 1)
-        results["cascade_warm_mb_per_s"] = round(
-            warm[0]["bytes_in"] / min(x["wall"] for x in warm) / 1e6, 1)
+        warm_rates = rates(warm)
+        results["cascade_warm_mb_per_cpu_s"] = warm_rates["mb_per_cpu_s"]
+        results["cascade_warm_mb_per_s"] = warm_rates["mb_per_s"]
         if args.web_share:
             web = tmp / "in-web"
             web_pool = web_density(pool, args.web_share)
@@ -273,11 +276,9 @@ def main() -> None:
             write_shards(corpus(web_pool[::-1], args.shard_mb), warm_in, 1)
             runs = [run_cascade(web, tmp / "out-web", 1, warm=warm_in)
                     for _ in range(args.repeat)]
-            r = min(runs, key=lambda x: x["cpu"])
             results["cascade_web_density"] = {
-                "routed_share": round(r["routed"] / r["documents"], 4),
-                "mb_per_cpu_s": round(r["bytes_in"] / r["cpu"] / 1e6, 1),
-                "mb_per_s": round(r["bytes_in"] / min(x["wall"] for x in runs) / 1e6, 1)}
+                "routed_share": round(runs[0]["routed"] / runs[0]["documents"], 4),
+                **rates(runs)}
         print("whole cascade, .jsonl.zst shards -> attributes, one worker (MB/s per core):")
         for r in cascade:
             n = r["documents"]

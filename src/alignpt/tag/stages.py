@@ -75,12 +75,9 @@ def _count(ctx: ShardContext, records: Sequence[dict[str, Any]]) -> None:
     rules_of = list(map(itemgetter("rules"), records))
     seen = Counter(map(id, rules_of))
     last = dict(zip(map(id, rules_of), records))
-    groups: dict[int, tuple[dict[str, Any], dict[tuple[Any, ...], int]]] = {}
     for rid, n in seen.items():
         rec = last[rid]
-        groups[rid] = (rec["rules"], {(rec["flagged"], rec["label"], rec["stage"]): n})
-    for rules, outcomes in groups.values():
-        n = sum(outcomes.values())
+        rules = rec["rules"]
         counts[("documents",)] += n
         counts[("rules_flagged",)] += n * int(rules["flagged"])
         counts[("routed",)] += n * int(rules["routed"])
@@ -91,11 +88,10 @@ def _count(ctx: ShardContext, records: Sequence[dict[str, Any]]) -> None:
             counts[("category", cat)] += n
             for term, hits in terms.items():
                 counts[("term", cat, term)] += n * hits
-        for (flagged, label, stage), k in outcomes.items():
-            counts[("flagged",)] += k * int(flagged)
-            if label is not None:
-                counts[("label", label)] += k
-            counts[("stage", stage)] += k
+        counts[("flagged",)] += n * int(rec["flagged"])
+        if rec["label"] is not None:
+            counts[("label", rec["label"])] += n
+        counts[("stage", rec["stage"])] += n
     for key, n in counts.items():
         ctx.count("tag/" + "/".join(key), n)
 

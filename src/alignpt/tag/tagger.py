@@ -41,7 +41,8 @@ class RuleResult:
     @property
     def flagged(self) -> bool:
         """A flagging rule fired: what the published blocklist would remove."""
-        return any(v for k, v in self.fired.items() if k not in self.route_only)
+        # a list, not a generator: this runs once per document with a hit
+        return any([v for k, v in self.fired.items() if k not in self.route_only])
 
     @property
     def routed(self) -> bool:
@@ -63,12 +64,10 @@ class RuleResult:
                 counts[term] = counts[term] + 1 if term in counts else 1
             terms[name] = counts
             categories[name] = len(spans)
-        fired = self.fired
-        route_only = self.route_only
         out: dict[str, Any] = {
-            "flagged": any([v for k, v in fired.items() if k not in route_only]),
-            "routed": any(fired.values()),
-            "rules": dict(fired),
+            "flagged": self.flagged,
+            "routed": self.routed,
+            "rules": dict(self.fired),
             "categories": categories,
             "terms": terms,
         }
@@ -169,13 +168,11 @@ class RuleTagger:
                     if c in hits:
                         n += len(hits[c])
                 fired[rule.name] = n >= rule.min_hits
-            elif any(c in hits for c in rule.near) and any(c in hits for c in rule.anchor):
+            else:
                 pair = _closest_pair(rule, hits)
                 fired[rule.name] = pair is not None
                 if pair is not None:
                     pairs[rule.name] = pair
-            else:
-                fired[rule.name] = False
         return RuleResult(hits, fired, pairs, self._route_only)
 
 
@@ -186,6 +183,9 @@ def _closest_pair(rule: Rule, hits: dict[str, list[Hit]]) -> tuple[str, str, str
     overlap). Near hits are merged and sorted once; each anchor then looks only
     at near hits whose start lies in ``[a.start - window - longest, a.end + window]``.
     """
+    # most documents with a hit have none on one side: answer before building lists
+    if not any(c in hits for c in rule.near) or not any(c in hits for c in rule.anchor):
+        return None
     anchors = [(s, e, t, c) for c in rule.anchor for s, e, t in hits.get(c, ())]
     near = sorted((s, e, t, c) for c in rule.near for s, e, t in hits.get(c, ()))
     if not anchors or not near:
