@@ -137,13 +137,14 @@ def test_grounding_never_uses_held_out_items(tmp_path):
         b"{not json",
         {"id": "a1", "scenario": "duplicate id", "split": "train"},
     ])
-    items, skipped = load_grounding_items(GroundingConfig(path=str(path)))
+    items, skipped = load_grounding_items(GroundingConfig(path=str(path), on_error="skip"))
     assert [i["id"] for i in items] == ["a1", "q1"]
     assert items[0]["aligned_action"] == "Report it"
     assert items[1]["misaligned_action"] == "Evade"
     assert skipped == {"held_out_split": 2, "no_split": 1, "invalid_json": 1,
                        "duplicate_id": 1}
-    specs = sample_scenarios(GridConfig(grounding={"path": str(path), "per_item": 3}), None, 0)
+    specs = sample_scenarios(GridConfig(grounding={"path": str(path), "per_item": 3,
+                                                   "on_error": "skip"}), None, 0)
     assert Counter(s.item["id"] for s in specs) == {"a1": 3, "q1": 3}
     assert {s.axes["opportunity"] for s in specs} == {"power_seeking", "evading_monitoring"}
     assert all(s.item["split"] not in ("test", "textbook") for s in specs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -55,6 +56,16 @@ def _load(config: Optional[Path], overrides: List[str], flags: dict[str, Any]):
             node = node[p]
         node[last] = None if value == "__none__" else value
     return build_config(GenerateConfig, data, overrides, source=str(config) if config else None)
+
+
+def _check_apart(config: Path, out: Path, cfg: Any) -> None:
+    """Refuse an output folder that is, contains or lies inside an input. The one input a
+    run may find inside it is its own resolved OUT/config.yaml (rerun from it to resume)."""
+    from alignpt.generate.pipeline import input_paths
+    from alignpt.outdir import check_output_apart
+
+    own = config.resolve() == (out / "config.yaml").resolve()
+    check_output_apart(out, ([] if own else [config]) + input_paths(cfg))
 
 
 def _log_to(out: Path) -> logging.Handler:
@@ -109,6 +120,7 @@ def run_cmd(config: Path = _CONFIG, out: Path = _OUT, n: Optional[int] = _N,
     if dry_run:
         _dry_run(cfg)
         return
+    _check_apart(config, out, cfg)  # before the log file: nothing is written into an input
     handler = _log_to(out)
     try:
         if quiet or not sys.stderr.isatty():
@@ -137,6 +149,8 @@ def _summary(st: dict[str, Any], out: Path) -> str:
            f", retries {be.get('retries_total', 0):,}, failed {run.get('failed', 0):,}, "
            f"tokens {st['tokens']['prompt'] + st['tokens']['completion']:,}, "
            f"cost ${st['cost_usd']:,.4f}")
+    if (grounding := st.get("grounding")) and grounding["skipped"]:
+        msg += "\n" + _grounding_line(grounding)
     if run.get("stopped"):
         msg += f"\n[yellow]stopped: {run['stopped']}[/]; rerun with a larger budget to continue"
     elif st["pending"]:
@@ -144,13 +158,20 @@ def _summary(st: dict[str, Any], out: Path) -> str:
     return msg
 
 
+def _grounding_line(grounding: dict[str, Any]) -> str:
+    reasons = ", ".join(f"{k}={v:,}" for k, v in grounding["skipped_by_reason"].items())
+    return f"grounding records left out: {grounding['skipped']:,}" + \
+        (f" ({reasons})" if reasons else "")
+
+
 def _dry_run(cfg) -> None:
     from alignpt.console import console
     from alignpt.generate.longform import chapter_count
     from alignpt.generate.diversity import coverage
-    from alignpt.generate.pipeline import _factory, plan, requested_values
+    from alignpt.generate.pipeline import _factory, grounding_stats, plan, requested_values
 
-    specs = plan(cfg)
+    skipped: Counter[str] = Counter()
+    specs = plan(cfg, skipped)
     factory = _factory(cfg)
     requests = tokens = 0
     usd = 0.0
@@ -169,12 +190,12 @@ def _dry_run(cfg) -> None:
         tokens += steps * (pt + ct)
         usd += steps * (pt * cfg.backend.price_input_per_mtok
                         + ct * cfg.backend.price_output_per_mtok) / 1e6
-    from collections import Counter
-
     cov = coverage({a: Counter(v) for a, v in counts.items()}, requested_values(cfg, specs))
     console.print(f"{len(specs):,} documents planned; coverage of requested axis values "
                   f"{cov['overall']:.0%}; at most {requests:,} requests, {tokens:,} tokens, "
                   f"${usd:,.2f} (upper bounds: max_tokens on every response)", highlight=False)
+    if cfg.grid.grounding is not None:
+        console.print(_grounding_line(grounding_stats(skipped)), highlight=False)
     if specs:
         p = factory.document(specs[0]).prompt
         console.print(f"\n[bold]system[/]\n{p.system}\n\n[bold]user[/]\n{p.user}",
@@ -185,21 +206,26 @@ def _dry_run(cfg) -> None:
 def batch_export_cmd(config: Path = _CONFIG, out: Path = _OUT, n: Optional[int] = _N,
                      model: Optional[str] = _MODEL, api: Optional[str] = _API,
                      seed: Optional[int] = _SEED, overrides: List[str] = _SET,
-                     max_requests: int = typer.Option(50_000, help="Lines per file.")) -> None:
+                     max_requests: int = typer.Option(50_000, min=1, help="Lines per file.")
+                     ) -> None:
     """Write batch-API request files (OUT/batch/) for every document's next missing step."""
     from alignpt.config import write_resolved_config
     from alignpt.console import console
     from alignpt.generate.batch import export_batch
     from alignpt.generate.pipeline import _factory, open_cache, plan
+    from alignpt.outdir import OutputLock, clean_stale_temporaries
 
     cfg = _load(config, overrides, _flags(n, "openai", None, model, api, None, None, seed))
+    _check_apart(config, out, cfg)
     out.mkdir(parents=True, exist_ok=True)
-    write_resolved_config(out, cfg, extra={"stage": "generate"})
-    cache = open_cache(cfg, out)
-    try:
-        res = export_batch(cfg, out, plan(cfg), _factory(cfg), cache, max_requests)
-    finally:
-        cache.close()
+    with OutputLock(out):
+        clean_stale_temporaries(out)
+        write_resolved_config(out, cfg, extra={"stage": "generate"})
+        cache = open_cache(cfg, out)
+        try:
+            res = export_batch(cfg, out, plan(cfg), _factory(cfg), cache, max_requests)
+        finally:
+            cache.close()
     console.print(f"{res.requests:,} requests in {len(res.files)} file(s) under {out / 'batch'}"
                   f" ({res.complete_documents:,} documents already complete)", highlight=False)
 
@@ -207,23 +233,26 @@ def batch_export_cmd(config: Path = _CONFIG, out: Path = _OUT, n: Optional[int] 
 @generate_app.command("batch-import")
 def batch_import_cmd(out: Path = typer.Argument(..., help="The run folder (holds config.yaml)."),
                      results: List[Path] = typer.Argument(..., help="Batch output JSONL files."),
-                     price_factor: float = typer.Option(0.5, help="Batch price / normal price.")
+                     price_factor: float = typer.Option(0.5, min=0.0,
+                                                        help="Batch price / normal price.")
                      ) -> None:
     """Store batch results in the cache, then write every document they complete."""
     from alignpt.console import console
     from alignpt.errors import ConfigError
     from alignpt.generate.batch import import_batch
     from alignpt.generate.pipeline import generate, open_cache
+    from alignpt.outdir import OutputLock
 
     if not (out / "config.yaml").is_file():
         raise ConfigError(f"{out}: no config.yaml (run batch-export into this folder first)")
     cfg = _load(out / "config.yaml", [], {})
-    cache = open_cache(cfg, out)
-    try:
-        res = import_batch(cfg, results, cache, price_factor)
-    finally:
-        cache.close()
-    result = generate(cfg, out, cache_only=True)
+    with OutputLock(out):  # held across the import and the finalize that follows it
+        cache = open_cache(cfg, out)
+        try:
+            res = import_batch(cfg, results, cache, price_factor)
+        finally:
+            cache.close()
+        result = generate(cfg, out, cache_only=True)
     errors = ", ".join(f"{k}={v}" for k, v in res.errors.items()) or "none"
     console.print(f"imported {res.imported:,} results ({res.already_cached:,} already cached; "
                   f"errors: {errors})\n" + _summary(result.stats, out), highlight=False)

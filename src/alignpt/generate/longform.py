@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import Field
+
 from alignpt.config import StrictModel
 from alignpt.errors import ConfigError
 
@@ -33,8 +35,8 @@ class LongformConfig(StrictModel):
     chapters_max: int = 12
     summary: Literal["model", "outline"] = "model"
     #: tokens allowed for an outline and for a summary (chapters use the length axis)
-    outline_max_tokens: int = 1200
-    summary_max_tokens: int = 500
+    outline_max_tokens: int = Field(1200, ge=1)
+    summary_max_tokens: int = Field(500, ge=1)
 
     def model_post_init(self, _: Any) -> None:
         if not 1 <= self.chapters_min <= self.chapters_max:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from alignpt.config import StrictModel, atomic_write_text, write_resolved_config
 from alignpt.documents import Document
@@ -43,11 +43,12 @@ from alignpt.generate.quality import QualityConfig, QualityFilter
 from alignpt.generate.runner import (Budget, BudgetConfig, Pending, Requester, RequestFactory,
                                      produce, run_plan)
 from alignpt.generate.scenarios import GridConfig, ScenarioSpec, sample_scenarios
+from alignpt.outdir import OutputLock, check_output_apart, clean_stale_temporaries
 from alignpt.shards import ShardWriter
 from alignpt.units import parse_size
 
 __all__ = ["OutputConfig", "GenerateConfig", "GenerateResult", "generate", "plan", "finalize",
-           "open_cache"]
+           "open_cache", "input_paths", "grounding_stats"]
 
 log = logging.getLogger("alignpt.generate")
 
@@ -61,14 +62,17 @@ class OutputConfig(StrictModel):
     @field_validator("max_bytes")
     @classmethod
     def _size(cls, v: Any) -> int | None:
-        return parse_size(v)
+        size = parse_size(v)
+        if size is not None and size < 1:
+            raise ValueError("must be a size >= 1 byte, or null for one part")
+        return size
 
 
 class GenerateConfig(StrictModel):
     """Everything a generation run needs (see ``recipes/generate/*.yaml``)."""
 
     name: str = "generate"
-    n: int | None = None
+    n: int | None = Field(None, ge=0)
     seed: int = 0
     grid: GridConfig = GridConfig()
     prompts: PromptConfig = PromptConfig()
@@ -83,8 +87,8 @@ class GenerateConfig(StrictModel):
     #: response cache folder (default OUT/cache); share one across runs to reuse responses
     cache_dir: str | None = None
     #: completion budget per requested word (max_tokens = words x this)
-    max_tokens_per_word: float = 2.0
-    max_tokens_cap: int | None = None
+    max_tokens_per_word: float = Field(2.0, gt=0)
+    max_tokens_cap: int | None = Field(None, ge=1)
 
 
 @dataclass
@@ -104,8 +108,23 @@ class GenerateResult:
         return sorted(p for p in self.outputs if p.parent.name == "docs")
 
 
-def plan(cfg: GenerateConfig) -> list[ScenarioSpec]:
-    return sample_scenarios(cfg.grid, cfg.n, cfg.seed)
+def plan(cfg: GenerateConfig, skipped: Counter[str] | None = None) -> list[ScenarioSpec]:
+    """The run's specs; ``skipped`` receives the grounding records left out, by reason."""
+    return sample_scenarios(cfg.grid, cfg.n, cfg.seed, skipped=skipped)
+
+
+def input_paths(cfg: GenerateConfig) -> list[str]:
+    """Files and folders a run reads besides its config: its output folder must lie apart."""
+    paths = [cfg.grid.grounding.path] if cfg.grid.grounding is not None else []
+    paths += [p for p in (cfg.template_dir, cfg.prompts.dir) if p]
+    if cfg.quality.classifier not in (None, "default"):
+        paths.append(cfg.quality.classifier)
+    return paths
+
+
+def grounding_stats(skipped: Counter[str]) -> dict[str, Any]:
+    """What ``stats.json`` says about grounding records left out."""
+    return {"skipped": sum(skipped.values()), "skipped_by_reason": dict(sorted(skipped.items()))}
 
 
 def requested_values(cfg: GenerateConfig, specs: list[ScenarioSpec]) -> dict[str, list[str]]:
@@ -135,9 +154,23 @@ def generate(cfg: GenerateConfig, out_dir: str | Path, *, cache_only: bool = Fal
              progress: Callable[[int, int], None] | None = None) -> GenerateResult:
     """Plan, generate what the cache lacks, finalize. See the module docstring."""
     out = Path(out_dir)
+    check_output_apart(out, input_paths(cfg))
     out.mkdir(parents=True, exist_ok=True)
+    with OutputLock(out):
+        removed = clean_stale_temporaries(out)
+        if removed:
+            log.info("removed %d temporary file(s) left by runs that died", removed)
+        return _generate(cfg, out, cache_only, progress)
+
+
+def _generate(cfg: GenerateConfig, out: Path, cache_only: bool,
+              progress: Callable[[int, int], None] | None) -> GenerateResult:
     t0 = time.perf_counter()
-    specs = plan(cfg)
+    skipped: Counter[str] = Counter()
+    specs = plan(cfg, skipped)
+    if skipped:
+        log.warning("grounding: %d record(s) left out %s", sum(skipped.values()),
+                    dict(sorted(skipped.items())))
     write_resolved_config(out, cfg, extra={"stage": "generate"})
     _write_specs(out, specs)
     cache = open_cache(cfg, out)
@@ -181,6 +214,8 @@ def generate(cfg: GenerateConfig, out_dir: str | Path, *, cache_only: bool = Fal
         result = finalize(cfg, out, specs, cache)
     finally:
         cache.close()
+    if cfg.grid.grounding is not None:
+        result.stats["grounding"] = grounding_stats(skipped)
     result.stats["run"] = run
     result.stats["seconds"] = round(time.perf_counter() - t0, 3)
     st = result.stats

@@ -29,6 +29,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import Field
+
 from alignpt.config import StrictModel
 from alignpt.generate.backfire import BackfireScorer
 
@@ -61,13 +63,13 @@ _DUP_NGRAM = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
 
 
 class QualityConfig(StrictModel):
-    min_words: int = 100
+    min_words: int = Field(100, ge=0)
     drop_truncated: bool = True
     #: "en" checks the English stopword share; "any" skips the language check
     language: Literal["en", "any"] = "en"
-    min_stopword_ratio: float = 0.2
-    max_dup_line_frac: float = 0.3
-    max_dup_para_frac: float = 0.3
+    min_stopword_ratio: float = Field(0.2, ge=0)
+    max_dup_line_frac: float = Field(0.3, ge=0)
+    max_dup_para_frac: float = Field(0.3, ge=0)
     repetition: bool = True
     strip_boilerplate: bool = True
     #: drop | flag (keep, mark in metadata) | off

@@ -36,6 +36,10 @@ def render_tables(stats: dict[str, Any], report: dict[str, Any]) -> list[Table]:
               f"{stats['planned']:,} / {stats['kept']:,} / {stats['pending']:,}")
     t.add_row("dropped", ", ".join(f"{k}={v:,}" for k, v in stats["dropped_by_reason"].items())
               or "none")
+    if "grounding" in stats:
+        g = stats["grounding"]
+        t.add_row("grounding records left out", ", ".join(
+            f"{k}={v:,}" for k, v in g["skipped_by_reason"].items()) or "none")
     t.add_row("tokens (prompt + completion)",
               f"{stats['tokens']['prompt']:,} + {stats['tokens']['completion']:,}")
     t.add_row("cost", f"${stats['cost_usd']:,.4f}")

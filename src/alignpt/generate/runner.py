@@ -22,6 +22,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from pydantic import Field
+
 from alignpt.config import StrictModel
 from alignpt.errors import BackendError
 from alignpt.generate.backends import BackendConfig
@@ -38,9 +40,9 @@ __all__ = ["BudgetConfig", "Budget", "BudgetExhausted", "Pending", "Requester",
 
 class BudgetConfig(StrictModel):
     #: prompt + completion tokens this run may send (cached responses are free)
-    max_tokens: int | None = None
+    max_tokens: int | None = Field(None, ge=0)
     #: dollars this run may spend, priced with backend.price_*_per_mtok
-    max_usd: float | None = None
+    max_usd: float | None = Field(None, ge=0)
 
 
 class BudgetExhausted(Exception):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -235,11 +236,17 @@ def _column(name: str, ax: AxisConfig, grid: GridConfig, rows: list[dict[str, st
     return out
 
 
-def sample_scenarios(grid: GridConfig, n: int | None, seed: int) -> list[ScenarioSpec]:
-    """``n`` specs (or one per eval item x ``per_item`` when grounded and ``n`` is None)."""
+def sample_scenarios(grid: GridConfig, n: int | None, seed: int, *,
+                     skipped: Counter[str] | None = None) -> list[ScenarioSpec]:
+    """``n`` specs (or one per eval item x ``per_item`` when grounded and ``n`` is None).
+
+    ``skipped``, when given, receives the grounding records left out, by reason (what a
+    run reports in ``stats.json``)."""
     items: list[dict[str, Any]] = []
     if grid.grounding is not None:
-        items, _ = load_grounding_items(grid.grounding)
+        items, left_out = load_grounding_items(grid.grounding)
+        if skipped is not None:
+            skipped.update(left_out)
         pool = [it for it in items for _ in range(grid.grounding.per_item)]
         n = len(pool) if n is None else n
         rng = random.Random(f"{seed}:items")

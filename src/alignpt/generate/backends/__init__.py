@@ -20,7 +20,7 @@ import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from alignpt.config import StrictModel
 from alignpt.errors import ConfigError
@@ -50,19 +50,19 @@ class BackendConfig(StrictModel):
     api_key_env: str | None = "OPENAI_API_KEY"
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     concurrency: int = 16
-    timeout_s: float = 300.0
-    connect_timeout_s: float = 10.0
+    timeout_s: float = Field(300.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
     max_attempts: int = 8
-    backoff_base_s: float = 1.0
-    backoff_cap_s: float = 60.0
-    max_retry_after_s: float = 300.0
+    backoff_base_s: float = Field(1.0, ge=0)
+    backoff_cap_s: float = Field(60.0, ge=0)
+    max_retry_after_s: float = Field(300.0, ge=0)
     #: stop the run after this many requests have failed for good
-    max_failures: int = 20
+    max_failures: int = Field(20, ge=0)
     transport: Literal["auto", "aiohttp", "httpx"] = "auto"
     #: honour HTTP(S)_PROXY from the environment (auto: not for loopback servers)
     trust_env: bool | None = None
-    price_input_per_mtok: float = 0.0
-    price_output_per_mtok: float = 0.0
+    price_input_per_mtok: float = Field(0.0, ge=0)
+    price_output_per_mtok: float = Field(0.0, ge=0)
     # -- hf ------------------------------------------------------------------
     device: str = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
