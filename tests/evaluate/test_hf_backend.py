@@ -180,3 +180,22 @@ def test_alignpt_and_lm_eval_pick_the_same_option(tiny, tmp_path):
     for cond in ("neutral", "tested", "untested"):
         rate = res["metrics"]["conditions"][cond]["value"]
         assert lm[f"alignpt_starter_heldout_{cond}"]["acc,none"] == pytest.approx(rate, abs=1e-12)
+
+
+@pytest.mark.parametrize("options, message", [
+    # "save" is a torch attribute (a function), not a dtype: the table refuses it by name.
+    ({"dtype": "save"}, "unknown --dtype 'save' (choose from float32, bfloat16, float16, "
+                        "float64)"),
+    ({"device": "gpu"}, "unknown --device 'gpu' (e.g. cpu, cuda, cuda:1, mps)"),
+    ({"device": f"cuda:{torch.cuda.device_count()}"},
+     f"--device cuda:{torch.cuda.device_count()}: this machine has "
+     f"{torch.cuda.device_count()} CUDA device(s)"),
+])
+def test_bad_dtype_or_device_is_refused_before_loading(tmp_path, options, message):
+    from alignpt.errors import ConfigError
+    from alignpt.evaluate.backends.hf import HFBackend
+
+    (tmp_path / "config.json").write_text("{}")      # nothing loadable: refused first
+    with pytest.raises(ConfigError) as exc:
+        HFBackend(tmp_path, **options)
+    assert str(exc.value) == message

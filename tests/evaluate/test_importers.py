@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from alignpt.errors import DataError
+from alignpt.errors import ConfigError, DataError
 from alignpt.evaluate.importers import (ATTRIBUTION, MISALIGNED_ANSWER, NOT_IMPORTED,
                                         default_aair_dir, import_advanced_ai_risk, parse_question)
 
@@ -49,7 +49,7 @@ def test_direction_table_applies_per_set(tmp_path):
     assert "myopic-reward" not in MISALIGNED_ANSWER and "myopic-reward" in NOT_IMPORTED
     with pytest.raises(DataError, match="not found"):
         import_advanced_ai_risk(tmp_path / "missing")
-    with pytest.raises(DataError, match="without a misaligned direction: one-box-tendency"):
+    with pytest.raises(ConfigError, match="without a misaligned direction: one-box-tendency"):
         import_advanced_ai_risk(tmp_path, categories=["one-box-tendency"])
 
 

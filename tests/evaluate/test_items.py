@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alignpt.errors import DataError
+from alignpt.errors import ConfigError, DataError
 from alignpt.evaluate.items import Item, dump_items, items_digest, load_items, select_items
 from alignpt.evaluate.suites import STARTER_TOPICS, get_suite, list_suites
 
@@ -87,8 +87,17 @@ def test_select_items():
     assert {i.split for i in held} == {"heldout"}
     two = select_items(items, topics=["sandbagging", "deception"], limit=30)
     assert len(two) == 30 and all({"sandbagging", "deception"} & set(i.topics) for i in two)
-    with pytest.raises(DataError, match="no items left"):
+    with pytest.raises(ConfigError, match=r"unknown split 'nope' \(the items have: heldout, "
+                       r"train\)"):
         select_items(items, split="nope")
+    with pytest.raises(ConfigError, match=r"unknown topic\(s\) 'decepton' \(the items have: "
+                       r"ai_coordination, deception,"):
+        select_items(items, topics=["deception", "decepton"])
+    with pytest.raises(ConfigError, match="--limit must be at least 1, got -3"):
+        select_items(items, limit=-3)
+    with pytest.raises(ConfigError, match="no item of split 'heldout' has topic"):
+        select_items([i for i in items if i.split == "train" or "deception" not in i.topics],
+                     split="heldout", topics=["deception"])
 
 
 def test_starter_suite_shape():

@@ -14,9 +14,11 @@ from typing import List, Optional
 
 import typer
 from rich.table import Table
+from typer._click.core import ParameterSource
 
 from alignpt.console import console, err_console
 from alignpt.errors import ConfigError
+from alignpt.evaluate.options import local_inputs, output_file, output_folder, validated
 
 __all__ = ["eval_command", "eval_app"]
 
@@ -29,7 +31,14 @@ _MODEL_HELP = ("A Hugging Face model folder, an alignpt checkpoint or run folder
                "or fake:always-A / fake:hashed.")
 
 
+#: Options only one kind of suite reads; given for the other kind they would do nothing.
+_WORLD_ONLY = ("world", "heldout", "heldout_recipe")
+_TEXT_ONLY = ("framings", "formats", "scoring", "split", "topic", "limit", "data", "batch_size",
+              "dtype")
+
+
 def eval_command(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help=_MODEL_HELP),
     suite: str = typer.Option("starter", "--suite", "-s",
                               help="Suite name (alignpt eval-suite list) or an items .jsonl file."),
@@ -48,8 +57,10 @@ def eval_command(
                                        "(advanced-ai-risk; default ../shared/data/...)."),
     batch_size: int = typer.Option(32, help="Rows per forward pass / prompts per request."),
     device: str = typer.Option("cpu", help="Torch device (cpu, cuda, cuda:1)."),
-    dtype: str = typer.Option("float32", help="Weights dtype for Hugging Face models."),
-    n_boot: int = typer.Option(2000, help="Bootstrap replicates for confidence intervals."),
+    dtype: str = typer.Option("float32", help="Weights dtype for Hugging Face models "
+                              "(float32, bfloat16, float16, float64)."),
+    n_boot: int = typer.Option(2000, help="Bootstrap replicates for confidence intervals "
+                               "(at least 100)."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots (matplotlib)."),
     world: Optional[str] = typer.Option(None, help="persona-world suite: the world recipe the "
@@ -57,27 +68,41 @@ def eval_command(
     heldout: Optional[str] = typer.Option(None, help="persona-world suite: held-out token shard."),
     heldout_recipe: Optional[str] = typer.Option(None, help="persona-world suite: recipe of the "
                                                  "held-out documents, if different."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score MODEL on a suite: misalignment rate per framing, compliance gap, history curve."""
-    from alignpt.evaluate.report import print_report, write_plots
+    from alignpt.evaluate.report import print_report
     from alignpt.evaluate.run import EvalConfig, run_eval
-    from alignpt.evaluate.suites import get_suite
+    from alignpt.evaluate.suites import SUITES, get_suite
+    from alignpt.outdir import check_output_apart
 
-    if get_suite(suite).kind == "world":
+    output_folder(out)
+    kind = get_suite(suite).kind
+    _refuse_unused(ctx, _TEXT_ONLY if kind == "world" else _WORLD_ONLY, suite)
+    check_output_apart(out, local_inputs(model, None if suite in SUITES else suite, data,
+                                         heldout))
+    if kind == "world":
         _world(model, out, world, heldout, heldout_recipe, device, n_boot, seed)
         return
     if scoring not in ("letter", "text"):
         raise ConfigError(f"--scoring must be letter or text, got {scoring!r}")
-    cfg = EvalConfig(model=model, suite=suite, framings=framings, formats=formats, mode=scoring,
-                     split=split, topics=topic or None, limit=limit, data=data,
-                     batch_size=batch_size, device=device, dtype=dtype, n_boot=n_boot, seed=seed)
-    results = run_eval(cfg, out=out, progress=True)
+    cfg = validated(EvalConfig, dict(
+        model=model, suite=suite, framings=framings, formats=formats, mode=scoring, split=split,
+        topics=topic or None, limit=limit, data=data, batch_size=batch_size, device=device,
+        dtype=dtype, n_boot=n_boot, seed=seed), {"mode": "--scoring", "topics": "--topic"})
+    results = run_eval(cfg, out=out, progress=not quiet, plots=plots)
     print_report(results, console)
-    if plots:
-        write_plots(results, out / "plots")
     t = results["timing"]
     err_console.print(f"{t['prompts']:,} prompts in {t['score_seconds']:.1f} s; wrote "
                       f"{out}/results.json, records.jsonl" + (", plots/" if plots else ""))
+
+
+def _refuse_unused(ctx: typer.Context, names: tuple[str, ...], suite: str) -> None:
+    """A typed option the chosen suite never reads is an error, not a silent no-op."""
+    given = [n for n in names if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise ConfigError(f"{flags}: not used by suite {suite!r}")
 
 
 def _world(model: str, out: Path, recipe: str | None, heldout: str | None,
@@ -86,14 +111,18 @@ def _world(model: str, out: Path, recipe: str | None, heldout: str | None,
     from alignpt.evaluate.run import json_safe
     from alignpt.evaluate.world_suite import (WorldSuiteConfig, checkpoint_world_model,
                                               run_world_suite)
+    from alignpt.outdir import OutputLock, clean_stale_temporaries
 
     if not recipe:
         raise ConfigError("--suite persona-world needs --world RECIPE (the training world)")
-    cfg = WorldSuiteConfig(recipe=recipe, heldout=heldout, eval_recipe=heldout_recipe,
-                           n_boot=n_boot, seed=seed)
-    res = run_world_suite(checkpoint_world_model(model, device), cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.json", json.dumps(json_safe(res), indent=2) + "\n")
+    cfg = validated(WorldSuiteConfig, dict(
+        recipe=recipe, heldout=heldout, eval_recipe=heldout_recipe, n_boot=n_boot, seed=seed),
+        {"recipe": "--world", "eval_recipe": "--heldout-recipe"})
+    world_model = checkpoint_world_model(model, device)
+    with OutputLock(out):
+        clean_stale_temporaries(out)
+        res = run_world_suite(world_model, cfg)
+        atomic_write_text(out / "results.json", json.dumps(json_safe(res), indent=2) + "\n")
     _print_world(res)
 
 
@@ -184,13 +213,18 @@ def export_cmd(
     from alignpt.evaluate.formats import parse_formats
     from alignpt.evaluate.framings import parse_conditions
     from alignpt.evaluate.items import select_items
-    from alignpt.evaluate.suites import get_suite
+    from alignpt.evaluate.suites import SUITES, get_suite
+    from alignpt.outdir import OutputLock, check_output_apart
 
+    output_folder(out)
     s = get_suite(suite)
+    check_output_apart(out, local_inputs(None if suite in SUITES else suite, data))
     items = select_items(s.load(data), split, None, limit)
-    tasks = export_lmeval(items, parse_conditions(framings or s.default_framings),
-                          parse_formats(formats), out, suite=s.name, version=s.version,
-                          mode=scoring)
+    conditions = parse_conditions(framings or s.default_framings)
+    chosen_formats = parse_formats(formats)
+    with OutputLock(out):
+        tasks = export_lmeval(items, conditions, chosen_formats, out, suite=s.name,
+                              version=s.version, mode=scoring)
     console.print(f"wrote {len(tasks)} task(s) to {out} (tag: "
                   f"{next(iter(tasks)).rsplit('_', 1)[0] if tasks else '-'}); see {out}/README.md")
 
@@ -208,12 +242,17 @@ def import_cmd(
 ) -> None:
     """Convert an outside benchmark to alignpt items (attribution kept in metadata)."""
     from alignpt.config import atomic_write_text
-    from alignpt.evaluate.importers import import_advanced_ai_risk
+    from alignpt.evaluate.importers import default_aair_dir, import_advanced_ai_risk
     from alignpt.evaluate.items import dump_items
 
     if source != "advanced-ai-risk":
         raise ConfigError(f"unknown source {source!r} (advanced-ai-risk)")
-    res = import_advanced_ai_risk(data, [s.strip() for s in sets.split(",") if s.strip()],
+    output_file(out)
+    root = Path(data) if data is not None else default_aair_dir()
+    if out.resolve().is_relative_to(root.resolve()):
+        raise ConfigError(f"--out {out}: lies inside the data folder {root}, whose files are "
+                          "the input; write the items elsewhere")
+    res = import_advanced_ai_risk(root, [s.strip() for s in sets.split(",") if s.strip()],
                                   category or None, contested)
     atomic_write_text(out, dump_items(res.items))
     t = Table(title=f"imported {len(res.items):,} items -> {out}")
@@ -235,11 +274,23 @@ def report_cmd(results: Path = typer.Argument(..., help="An eval output folder o
 
     path = results / "results.json" if results.is_dir() else results
     try:
-        res = json.loads(path.read_text())
+        res = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError("results file not found", str(path)) from None
+    except IsADirectoryError:
+        raise DataError("is a folder, expected an eval results.json", str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})",
+                        str(path)) from None
     except json.JSONDecodeError as exc:
         raise DataError(f"invalid JSON ({exc.msg})", str(path), exc.lineno) from None
+    suite = res.get("suite") if isinstance(res, dict) else None
+    if isinstance(suite, dict) and suite.get("name") == "persona-world":
+        raise DataError("persona-world results have no report tables (alignpt eval prints "
+                        "them as it runs)", str(path))
+    if not isinstance(res, dict) or not {"suite", "model", "metrics"} <= set(res):
+        raise DataError("not the results.json of an alignpt eval run (needs suite, model and "
+                        "metrics)", str(path))
     print_report(res, console)
     if plots:
         write_plots(res, path.parent / "plots")

@@ -41,7 +41,6 @@ and misaligned options according to the table, and the rest count as "other".
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import Counter
@@ -49,8 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from alignpt.errors import DataError
-from alignpt.evaluate.items import MAX_CHOICES, Item
+from alignpt.errors import ConfigError, DataError
+from alignpt.evaluate.items import MAX_CHOICES, Item, read_json_lines
 
 __all__ = ["AAIR_SETS", "MISALIGNED_ANSWER", "NOT_IMPORTED", "ATTRIBUTION", "ImportResult",
            "default_aair_dir", "import_advanced_ai_risk", "parse_question"]
@@ -133,18 +132,23 @@ def import_advanced_ai_risk(root: str | Path | None = None, sets: Iterable[str] 
     """Read the JSONL files of the chosen sets and categories into items."""
     root = Path(root) if root is not None else default_aair_dir()
     if not root.is_dir():
-        raise DataError("advanced-ai-risk folder not found (set --data or $ALIGNPT_AAIR_DIR)",
-                        str(root))
+        problem = ("advanced-ai-risk folder not found" if not root.exists()
+                   else "is a file, expected the advanced-ai-risk folder")
+        raise DataError(f"{problem} (set --data or $ALIGNPT_AAIR_DIR)", str(root))
     wanted = set(categories) if categories else set(MISALIGNED_ANSWER)
     unknown = wanted - set(MISALIGNED_ANSWER)
     if unknown:
-        raise DataError(f"categories without a misaligned direction: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"categories without a misaligned direction: "
+                          f"{', '.join(sorted(unknown))} (choose from "
+                          f"{', '.join(MISALIGNED_ANSWER)})")
+    sets = list(sets)
+    bad_sets = [name for name in sets if name not in AAIR_SETS]
+    if bad_sets:
+        raise ConfigError(f"unknown set(s) {', '.join(map(repr, bad_sets))} (human or lm)")
     if not include_contested:
         wanted -= CONTESTED
     result = ImportResult([])
     for set_name in sets:
-        if set_name not in AAIR_SETS:
-            raise DataError(f"unknown set {set_name!r} (human or lm)")
         for cat in sorted(wanted):
             path = root / AAIR_SETS[set_name] / f"{cat}.jsonl"
             if path.exists():
@@ -156,13 +160,10 @@ def import_advanced_ai_risk(root: str | Path | None = None, sets: Iterable[str] 
 
 def _read_file(path: Path, set_name: str, cat: str, result: ImportResult) -> None:
     direction = MISALIGNED_ANSWER[cat][set_name]
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON ({exc.msg})", str(path), lineno) from None
+    for lineno, rec in read_json_lines(path, "advanced-ai-risk file"):
+        if not isinstance(rec, dict):
+            raise DataError(f"expected a JSON object, got {type(rec).__name__}", str(path),
+                            lineno)
         parsed = parse_question(str(rec.get("question", "")))
         match, other = _letter(rec.get("answer_matching_behavior")), _letter(
             rec.get("answer_not_matching_behavior"))

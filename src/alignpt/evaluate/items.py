@@ -21,12 +21,12 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from alignpt.errors import DataError
+from alignpt.errors import ConfigError, DataError
 
-__all__ = ["Item", "MAX_CHOICES", "load_items", "parse_item", "dump_items", "items_digest",
-           "select_items"]
+__all__ = ["Item", "MAX_CHOICES", "read_json_lines", "load_items", "parse_item", "dump_items",
+           "items_digest", "select_items"]
 
 #: Option labels run A..H, so an item has at most eight options.
 MAX_CHOICES = 8
@@ -130,27 +130,44 @@ def parse_item(record: Any, path: str | None = None, line: int | None = None) ->
         raise DataError(str(exc).split(": ", 1)[-1], path, line) from None
 
 
-def load_items(path: str | Path) -> list[Item]:
-    """Read and validate an items JSONL file (ids must be unique)."""
+def read_json_lines(path: str | Path, what: str = "items file") -> Iterator[tuple[int, Any]]:
+    """``(line number, decoded value)`` for each non-blank line of a JSONL file.
+
+    Every problem with the file itself (missing, a folder, unreadable, bad UTF-8, bad
+    JSON) is a :class:`DataError` naming the file and, where there is one, the line.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise DataError("items file not found", str(path)) from None
+        raise DataError(f"{what} not found", str(path)) from None
+    except IsADirectoryError:
+        raise DataError(f"is a folder, expected a .jsonl {what}", str(path)) from None
+    except OSError as exc:
+        raise DataError(f"cannot read {what} ({exc.strerror})", str(path)) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"not valid UTF-8 (byte {exc.start})", str(path)) from None
-    items: list[Item] = []
-    seen: dict[str, int] = {}
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start - line_start + 1} "
+                        "of the line)", str(path), data.count(b"\n", 0, exc.start) + 1) from None
     # Split on "\n" only: str.splitlines() also breaks at U+0085 and U+2028, which JSON
     # strings may contain unescaped.
     for lineno, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            yield lineno, json.loads(raw)
         except json.JSONDecodeError as exc:
             raise DataError(f"invalid JSON ({exc.msg} at column {exc.colno})", str(path),
                             lineno) from None
+
+
+def load_items(path: str | Path) -> list[Item]:
+    """Read and validate an items JSONL file (ids must be unique)."""
+    items: list[Item] = []
+    seen: dict[str, int] = {}
+    for lineno, record in read_json_lines(path):
         item = parse_item(record, str(path), lineno)
         if item.id in seen:
             raise DataError(f"duplicate id {item.id!r} (first on line {seen[item.id]})",
@@ -174,10 +191,24 @@ def items_digest(items: Sequence[Item]) -> str:
 
 def select_items(items: Sequence[Item], split: str | None = None,
                  topics: Sequence[str] | None = None, limit: int | None = None) -> list[Item]:
-    """Items of one split and/or touching any of ``topics``, first ``limit`` of them."""
+    """Items of one split and/or touching any of ``topics``, first ``limit`` of them.
+
+    A split or topic no item has is an error that lists the ones there are: a typo
+    must not quietly select nothing (or, for a topic among several, less).
+    """
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    splits = sorted({i.split for i in items})
+    if split is not None and split not in splits:
+        raise ConfigError(f"unknown split {split!r} (the items have: {', '.join(splits)})")
+    known = sorted({t for i in items for t in i.topics})
+    unknown = [t for t in topics or () if t not in known]
+    if unknown:
+        raise ConfigError(f"unknown topic(s) {', '.join(map(repr, unknown))} (the items have: "
+                          f"{', '.join(known)})")
     out = [i for i in items
            if (split is None or i.split == split)
            and (not topics or any(t in i.topics for t in topics))]
     if not out:
-        raise DataError(f"no items left after selecting split={split!r} topics={topics!r}")
+        raise ConfigError(f"no item of split {split!r} has topic(s) {', '.join(topics or ())}")
     return out[:limit] if limit else out

@@ -32,7 +32,11 @@ from alignpt.errors import DataError
 from alignpt.evaluate.scoring import Record
 
 __all__ = ["Cells", "cells_by_condition", "RateSummary", "rate_summary", "paired_difference",
-           "history_curve", "breakdown", "logit"]
+           "history_curve", "breakdown", "logit", "MIN_BOOTSTRAP"]
+
+#: The fewest bootstrap replicates a run accepts: below 100, a 95% interval's ends
+#: (the 2.5% and 97.5% quantiles) rest on the one or two most extreme replicates.
+MIN_BOOTSTRAP = 100
 
 
 @dataclass

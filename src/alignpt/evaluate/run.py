@@ -29,11 +29,13 @@ from pydantic import Field
 from alignpt.config import StrictModel, atomic_write_text, provenance, write_resolved_config
 from alignpt.evaluate import metrics as M
 from alignpt.evaluate.backends import Backend, load_backend
-from alignpt.evaluate.formats import parse_formats
+from alignpt.evaluate.backends.hf import WeightDtype
+from alignpt.evaluate.formats import Format, parse_formats
 from alignpt.evaluate.framings import Condition, n_wordings, parse_conditions
 from alignpt.evaluate.items import Item, items_digest, select_items
 from alignpt.evaluate.scoring import Record, score
-from alignpt.evaluate.suites import get_suite
+from alignpt.evaluate.suites import Suite, get_suite
+from alignpt.outdir import OutputLock, clean_stale_temporaries
 
 __all__ = ["EvalConfig", "run_eval", "summarise", "write_outputs", "json_safe"]
 
@@ -50,12 +52,12 @@ class EvalConfig(StrictModel):
     topics: list[str] | None = None
     limit: int | None = Field(None, ge=1)
     data: str | None = Field(None, description="folder for suites read from external data")
-    n_boot: int = Field(2000, ge=100)
-    seed: int = 0
+    n_boot: int = Field(2000, ge=M.MIN_BOOTSTRAP)
+    seed: int = Field(0, ge=0)
     ci_level: float = Field(0.95, gt=0.5, lt=1.0)
     batch_size: int = Field(32, ge=1)
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: WeightDtype = "float32"
 
 
 def summarise(records: list[Record], items: list[Item], conditions: list[Condition],
@@ -87,7 +89,7 @@ def summarise(records: list[Record], items: list[Item], conditions: list[Conditi
         for t in it.topics:
             groups["by_topic"].setdefault(t, []).append(it.id)
         groups["by_split"].setdefault(it.split, []).append(it.id)
-    small = {**kw, "n_boot": max(100, n_boot // 2)}
+    small = {**kw, "n_boot": max(M.MIN_BOOTSTRAP, n_boot // 2)}
     for key, grp in groups.items():
         out[key] = {name: {c.name: s for c in conditions
                            for s in [M.breakdown(cells[c.name], {name: ids}, **small).get(name)]
@@ -101,8 +103,15 @@ def summarise(records: list[Record], items: list[Item], conditions: list[Conditi
 
 
 def run_eval(cfg: EvalConfig, out: str | Path | None = None, backend: Backend | None = None,
-             progress: bool = False) -> dict[str, Any]:
-    """Score ``cfg.suite`` with ``cfg.model`` (or a ready ``backend``); write ``out`` if given."""
+             progress: bool = False, plots: bool = False) -> dict[str, Any]:
+    """Score ``cfg.suite`` with ``cfg.model`` (or a ready ``backend``); write ``out`` if given
+    (with ``plots/`` if ``plots``).
+
+    ``out`` is locked (:class:`alignpt.outdir.OutputLock`) from scoring to the last file
+    written, so a second run into the same folder stops at once with one line. The lock
+    comes after the suite, conditions, formats and model have loaded: a mistake in any
+    of them leaves no folder behind.
+    """
     suite = get_suite(cfg.suite)
     items = select_items(suite.load(cfg.data), cfg.split, cfg.topics, cfg.limit)
     conditions = list(parse_conditions(cfg.framings or suite.default_framings))
@@ -110,6 +119,22 @@ def run_eval(cfg: EvalConfig, out: str | Path | None = None, backend: Backend | 
     if backend is None:
         backend = load_backend(cfg.model, device=cfg.device, dtype=cfg.dtype,
                                batch_size=cfg.batch_size)
+    if out is None:
+        return _score(cfg, suite, items, conditions, formats, backend, progress)[0]
+    with OutputLock(out):
+        clean_stale_temporaries(out)       # of an earlier run that was killed mid-write
+        results, records = _score(cfg, suite, items, conditions, formats, backend, progress)
+        write_outputs(Path(out), cfg, results, records)
+        if plots:
+            from alignpt.evaluate.report import write_plots
+
+            write_plots(results, Path(out) / "plots")
+    return results
+
+
+def _score(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Condition],
+           formats: list[Format], backend: Backend, progress: bool
+           ) -> tuple[dict[str, Any], list[Record]]:
     n_prompts = len(items) * len(conditions) * len(formats)
     t0 = time.perf_counter()
     if progress:
@@ -133,9 +158,7 @@ def run_eval(cfg: EvalConfig, out: str | Path | None = None, backend: Backend | 
                    "prompts_per_second": round(n_prompts / seconds, 2) if seconds else None},
         "metrics": summarise(records, items, conditions, cfg.n_boot, cfg.seed, cfg.ci_level),
     }
-    if out is not None:
-        write_outputs(Path(out), cfg, results, records)
-    return results
+    return results, records
 
 
 def write_outputs(out: Path, cfg: EvalConfig, results: dict, records: list[Record]) -> None:

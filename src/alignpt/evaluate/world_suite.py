@@ -32,6 +32,8 @@ from pydantic import Field
 
 from alignpt.config import StrictModel
 from alignpt.errors import AlignptError, require
+from alignpt.evaluate.backends.torch_lm import check_device
+from alignpt.evaluate.metrics import MIN_BOOTSTRAP
 
 __all__ = ["WorldModel", "WorldSuiteConfig", "checkpoint_world_model", "bayes_world_model",
            "probe_report", "posterior_report", "kl_report", "run_world_suite"]
@@ -78,6 +80,7 @@ def checkpoint_world_model(path: str, device: str = "cpu", batch_size: int = 64)
     from alignpt.train.inference import load_model, next_token_logprobs
     from alignpt.world.vocab import VOCAB_SIZE
 
+    check_device(torch, device)
     model, cfg = load_model(path, device)
 
     def norm(logp: np.ndarray) -> np.ndarray:
@@ -110,8 +113,8 @@ class WorldSuiteConfig(StrictModel):
     header: str | None = None
     min_probe_support: float = Field(1e-3, ge=0)
     max_docs: int = Field(2000, ge=1)
-    n_boot: int = Field(1000, ge=100)
-    seed: int = 0
+    n_boot: int = Field(1000, ge=MIN_BOOTSTRAP)
+    seed: int = Field(0, ge=0)
 
 
 def probe_report(model: Predictor, bayes: Any, ks: Sequence[int], era: int = 0,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from alignpt.errors import DataError, require
-from alignpt.evaluate.backends.torch_lm import TorchLMBackend
+from alignpt.evaluate.backends.torch_lm import TorchLMBackend, check_device
 
 __all__ = ["CheckpointBackend", "is_checkpoint"]
 
@@ -36,6 +36,7 @@ class CheckpointBackend(TorchLMBackend):
         from alignpt.train.export import build_tokenizer
         from alignpt.train.inference import load_model_with_meta, resolve_checkpoint
 
+        check_device(self.torch, device)
         self.path = Path(path)
         self.checkpoint = resolve_checkpoint(self.path)
         self.model, self.cfg, self.meta = load_model_with_meta(self.checkpoint, device)

@@ -16,13 +16,17 @@ from __future__ import annotations
 import copy
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-from alignpt.errors import BackendError, DataError, require
+from alignpt.errors import ConfigError, DataError, require
 from alignpt.evaluate.backends.base import GenerateRequest
-from alignpt.evaluate.backends.torch_lm import TorchLMBackend
+from alignpt.evaluate.backends.torch_lm import TorchLMBackend, check_device
 
-__all__ = ["HFBackend", "hf_max_length"]
+__all__ = ["HFBackend", "hf_max_length", "WeightDtype", "WEIGHT_DTYPES"]
+
+#: Weight dtypes a model folder may be loaded in (names of torch dtypes).
+WeightDtype = Literal["float32", "bfloat16", "float16", "float64"]
+WEIGHT_DTYPES: tuple[str, ...] = get_args(WeightDtype)
 
 _DEFAULT_MAX_LENGTH = 2048        # lm-eval's fallback when neither config nor tokenizer says
 _HUGE = 10 ** 20                  # tokenizers report ~1e30 when they have no limit
@@ -54,10 +58,12 @@ class HFBackend(TorchLMBackend):
         self.path = Path(path)
         if not (self.path / "config.json").exists():
             raise DataError("not a Hugging Face model folder (no config.json)", str(self.path))
-        try:
-            torch_dtype = getattr(torch, dtype)
-        except AttributeError:
-            raise BackendError(f"unknown dtype {dtype!r} (e.g. float32, bfloat16)") from None
+        # A table, not getattr(torch, dtype): "save" or "nn" are torch attributes too.
+        if dtype not in WEIGHT_DTYPES:
+            raise ConfigError(f"unknown --dtype {dtype!r} (choose from "
+                              f"{', '.join(WEIGHT_DTYPES)})")
+        check_device(torch, device)
+        torch_dtype = getattr(torch, dtype)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.path,
                                                                     local_files_only=True)
         self.model = transformers.AutoModelForCausalLM.from_pretrained(
