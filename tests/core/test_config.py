@@ -97,3 +97,13 @@ def test_parse_size(text, value):
 def test_parse_size_error():
     with pytest.raises(ConfigError, match="invalid size '12 parsecs'"):
         parse_size("12 parsecs")
+
+
+def test_atomic_write_text_leaves_no_temporary_when_the_rename_fails(tmp_path):
+    from alignpt.config import atomic_write_text
+
+    (tmp_path / "out.json").mkdir()  # a folder where the file should go: os.replace fails
+    with pytest.raises(OSError):
+        atomic_write_text(tmp_path / "out.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+    assert (tmp_path / "out.json").is_dir()
