@@ -33,11 +33,14 @@ from pydantic import Field
 
 from alignpt.config import StrictModel, atomic_write_text
 from alignpt.documents import Document
-from alignpt.errors import ConfigError, DataError
-from alignpt.executor import OutputSpec, ShardContext, expand_inputs, plan_tasks, run_stage
+from alignpt.errors import DataError
+from alignpt.executor import (OutputSpec, ShardContext, ShardTask, expand_inputs, plan_tasks,
+                              run_stage)
+from alignpt.outdir import OutputLock, check_output_apart
 from alignpt.shards import ReadOptions, read_documents, strip_format_suffix
 from alignpt.tag.conditions import Condition, first_match, parse_condition
 from alignpt.tag.refill import TokenCounter, make_counter, plan_refill
+from alignpt.tag.vocabulary import TagVocabulary
 
 __all__ = ["FilterConfig", "FilterStage", "RefillStage", "run_filter", "TagRun"]
 
@@ -77,37 +80,65 @@ class TagRun:
                                 cfg.get("on_error", "fail"))
 
     def documents(self) -> list[str]:
-        """The shards holding the documents: the originals, or the inline-tagged copies."""
-        return self.inputs if self.mode == "attributes" else [str(p) for p in expand_inputs(
-            [self.dir])]
+        """The shards holding the documents: the originals, or the inline-tagged copies
+        (not the raw records tag quarantined: they are not documents)."""
+        if self.mode == "attributes":
+            return self.inputs
+        quarantine = (self.dir / "quarantine").resolve()
+        return [str(p) for p in expand_inputs([self.dir])
+                if quarantine not in p.resolve().parents]
 
-    def attributes_for(self, task_name: str) -> Path | None:
+    def attributes_path(self, task: ShardTask) -> Path:
+        return self.dir / f"{task.name}.jsonl.zst"
+
+    def attributes_for(self, task: ShardTask) -> Iterator[Document] | None:
+        """The attributes rows of one task's shard, in order; None when tags are inline.
+
+        A shard without a document (blank, or every record skipped) has no
+        attributes shard: tag writes none for it. A missing one is an error
+        only when the shard has a document to pair with it.
+        """
         if self.mode != "attributes":
             return None
-        path = self.dir / f"{task_name}.jsonl.zst"
-        if not path.exists():
-            raise DataError(f"no attributes for shard '{task_name}' (did alignpt tag finish? "
-                            "rerun it to complete)", str(path))
-        return path
+        path = self.attributes_path(task)
+        if path.exists():
+            return read_documents(path, ReadOptions(self.read.text_field, self.read.id_field))
+        if next(read_documents(task.inputs[0], self.read), None) is None:
+            return iter(())
+        raise DataError(f"no attributes for shard '{task.name}' (did alignpt tag finish? "
+                        "rerun it to complete)", str(path))
+
+    def records(self, task: ShardTask) -> Iterator[dict[str, Any] | None]:
+        """The tag record of each document of one task, in order."""
+        rows = self.attributes_for(task)
+        if rows is None:
+            rows = read_documents(task.inputs[0], self.read)
+        return (row.metadata.get(self.field) for row in rows)
+
+    def vocabulary(self, tasks: list[ShardTask]) -> TagVocabulary:
+        """The names the tagger knew (old folders: rebuilt, see :class:`TagVocabulary`)."""
+        def first_record() -> dict[str, Any] | None:
+            return next((r for t in tasks for r in self.records(t)), None)
+
+        return TagVocabulary.load(self.dir, first_record)
 
 
-def _records(docs: Iterator[Document], attributes: Path | None, field: str,
-             read: ReadOptions) -> Iterator[tuple[Document, dict[str, Any] | None]]:
+def _records(docs: Iterator[Document], attrs: Iterator[Document] | None, field: str,
+             where: str) -> Iterator[tuple[Document, dict[str, Any] | None]]:
     """Pair each document with its tag record, checking the attributes stay aligned."""
-    if attributes is None:
+    if attrs is None:
         for doc in docs:
             yield doc, doc.metadata.get(field)
         return
-    attrs = read_documents(attributes, ReadOptions(read.text_field, read.id_field))
     for doc in docs:
         row = next(attrs, None)
         if row is None or row.id != doc.id:
             found = "end of file" if row is None else f"id {row.id!r}"
             raise DataError(f"attributes out of step with the documents: expected id "
-                            f"{doc.id!r}, found {found}", str(attributes))
+                            f"{doc.id!r}, found {found}", where)
         yield doc, row.metadata.get(field)
     if next(attrs, None) is not None:
-        raise DataError("attributes shard has more rows than its input shard", str(attributes))
+        raise DataError("attributes shard has more rows than its input shard", where)
 
 
 def _atomic_npy(path: Path, array: np.ndarray) -> None:
@@ -140,9 +171,11 @@ class FilterStage:
             leaked = set(np.load(out / SELECT_DIR / f"leak-{side}").tolist())
         lengths: list[int] = []
         matched = 0
-        pairs = _records(docs, self.run.attributes_for(ctx.task.name), self.run.field,
-                         self.run.read)
+        pairs = _records(docs, self.run.attributes_for(ctx.task), self.run.field,
+                         str(self.run.attributes_path(ctx.task)))
+        empty = True
         for doc, rec in pairs:
+            empty = False
             n = self.counter.count(doc.text)
             ctx.count("filter/tokens_in", n)
             reason = first_match(self.conditions, rec)
@@ -159,6 +192,8 @@ class FilterStage:
             ctx.count("filter/tokens_kept", n)
             lengths.append(n)
             yield doc
+        if empty:
+            ctx.count("filter/empty_shards")
         _atomic_npy(out / TOKENS_DIR / side, np.asarray(lengths, dtype=np.int64))
 
 
@@ -196,12 +231,8 @@ def _leak_selection(run: TagRun, tasks, conditions: list[Condition], fraction: f
     """Count matching documents per task, then choose exactly round(fraction * total)."""
     counts: dict[str, int] = {}
     for task in tasks:
-        attrs = run.attributes_for(task.name)
-        source = attrs if attrs is not None else task.inputs[0]
-        n = 0
-        for row in read_documents(source, ReadOptions(run.read.text_field, run.read.id_field)):
-            n += first_match(conditions, row.metadata.get(run.field)) is not None
-        counts[task.name] = n
+        counts[task.name] = sum(first_match(conditions, rec) is not None
+                                for rec in run.records(task))
     total = sum(counts.values())
     k = math.floor(fraction * total + 0.5)
     chosen = np.sort(np.random.default_rng([seed, 1]).choice(total, size=k, replace=False))
@@ -221,12 +252,24 @@ def run_filter(tag_dir: str | Path, out_dir: str | Path, config: FilterConfig | 
     conditions = [parse_condition(c) for c in cfg.drop]
     run = TagRun(tag_dir)
     out = Path(out_dir)
-    if out.resolve() == run.dir.resolve():
-        raise ConfigError("--out must differ from the tag folder")
+    check_output_apart(out, [run.dir], what="tag folder")
+    check_output_apart(out, run.inputs)
     counter = make_counter(cfg.tokenizer)
     paths = expand_inputs(run.documents())
     tasks = plan_tasks(paths)
+    if any(c.names() for c in conditions):
+        vocabulary = run.vocabulary(tasks)
+        for cond in conditions:
+            vocabulary.check(cond)
     out.mkdir(parents=True, exist_ok=True)
+    # one lock across both stages and the selection files written between them
+    with OutputLock(out):
+        return _filter(run, out, cfg, conditions, counter, paths, tasks, progress)
+
+
+def _filter(run: TagRun, out: Path, cfg: FilterConfig, conditions: list[Condition],
+            counter: TokenCounter, paths: list[Path], tasks: list[ShardTask],
+            progress: bool) -> dict[str, Any]:
     leak = {"matched": None, "leaked": 0}
     if cfg.leak_fraction > 0:
         leak = _leak_selection(run, tasks, conditions, cfg.leak_fraction, cfg.seed, out)
@@ -244,6 +287,7 @@ def run_filter(tag_dir: str | Path, out_dir: str | Path, config: FilterConfig | 
         "tokens_kept": c.get("filter/tokens_kept", 0),
         "tokens_dropped": c.get("filter/tokens_dropped", 0), "token_counter": counter.name,
         "matched": c.get("filter/matched", 0), "leaked": c.get("filter/leaked", 0),
+        "empty_shards": c.get("filter/empty_shards", 0),
         "leak_fraction": cfg.leak_fraction, "seed": cfg.seed, "refill": None}
     if cfg.refill:
         kept = [o for o in first.outputs if not o.startswith("excluded/")]

@@ -37,8 +37,9 @@ from alignpt.errors import ConfigError
 from alignpt.mix.recipe import MixRecipe, OutputSpec, SourceSpec, TokenizerSpec, load_recipe
 from alignpt.mix.run import MixResult, run_mix
 from alignpt.mix.select import Condition
-from alignpt.mix.sources import prepare_sources
+from alignpt.mix.sources import prepare_sources, source_inputs
 from alignpt.mix.tokenizer import load_tokenizer
+from alignpt.outdir import OutputLock, check_output_apart
 from alignpt.train.config import WindowConfig, parse_count
 
 __all__ = ["CONDITIONS", "ConditionsConfig", "condition_recipes", "build_conditions",
@@ -158,6 +159,32 @@ def build_conditions(cfg: ConditionsConfig, out_dir: str | Path, *, workers: int
                      ) -> dict[str, MixResult]:
     """Write every condition's mix under ``out_dir``; returns each one's result."""
     out = Path(out_dir)
+    check_output_apart(out, _inputs(cfg))
+    _check_selections(cfg)
+    with OutputLock(out):
+        return _build(cfg, out, workers, progress, only)
+
+
+def _inputs(cfg: ConditionsConfig) -> list[str]:
+    specs = [s for s in (cfg.base, cfg.aligned, cfg.misaligned) if s is not None]
+    return [p for s in specs for p in [*(s.paths or [s.stage]), s.attributes] if p]
+
+
+def _check_selections(cfg: ConditionsConfig) -> None:
+    """Each corpus's where / exclude and the flag, on the records they read, before
+    anything is written (a misspelt field or label would select nothing)."""
+    for name in ("base", "aligned", "misaligned"):
+        spec = getattr(cfg, name)
+        if spec is None:
+            continue
+        files, root = source_inputs(name, spec)
+        spec.check_selection(name, files, root)
+        if name == "base" and cfg.flag is not None:
+            spec.check_selection(name, files, root, {"flag": cfg.flag})
+
+
+def _build(cfg: ConditionsConfig, out: Path, workers: int, progress: bool,
+           only: list[str] | None) -> dict[str, MixResult]:
     cache = out / "cache"
     t = cfg.tokenizer
     tok = load_tokenizer(t.path, t.eos_token, t.split_special_tokens)

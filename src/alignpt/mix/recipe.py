@@ -86,6 +86,27 @@ class SourceSpec(StrictModel):
             raise ValueError("paths is empty")
         return self
 
+    def check_selection(self, name: str, files: list[Path], root: Path,
+                        conditions: Optional[dict[str, Optional[Condition]]] = None) -> None:
+        """Refuse a ``where`` / ``exclude`` (or the named ``conditions``) that reads a field
+        no record of the source has, or names a tag label, rule or category its tagger
+        never wrote (one line, listing what exists). Reads records only until the fields
+        are found: usually one."""
+        from alignpt.mix.select import attributes_file, check_selection, source_views
+        from alignpt.shards import ReadOptions
+
+        read = ReadOptions(self.text_field, self.id_field)
+        attr_root = Path(self.attributes) if self.attributes else None
+        named = {"where": self.where, "exclude": self.exclude} if conditions is None \
+            else conditions
+        for key, cond in named.items():
+            if cond is None:
+                continue
+            views = source_views(files, read, lambda f: attributes_file(attr_root, f, root)
+                                 if attr_root else None)
+            check_selection(f"source {name}: {key}", cond, views,
+                            tag_folder=self.attributes or self.stage)
+
     @property
     def selection(self) -> Optional[Condition]:
         """``where`` and ``not exclude`` folded into one condition (None: keep all)."""

@@ -20,23 +20,28 @@ the contents of its ``metadata`` / ``attributes`` mappings are merged (a ``text`
 field is ignored), so ``{"id": .., "tag": {..}}``, ``{"id": .., "attributes":
 {"tag": {..}}}`` and a document-shaped ``{"id": .., "text": "", "metadata":
 {"tag": {..}}}`` all give ``tag.label``. A missing field makes every comparison false except
-``not_equals`` and ``exists: false``.
+``not_equals`` and ``exists: false``; so before a source is selected,
+:func:`check_selection` refuses a field that no record has (a misspelt
+``tag.lable`` would select nothing or everything) and a label, rule or category
+its tagger never wrote, naming the ones that exist.
 """
 
 from __future__ import annotations
 
 import hashlib
+from itertools import zip_longest
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import orjson
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from alignpt.config import StrictModel
-from alignpt.errors import DataError
-from alignpt.shards import FORMATS, strip_format_suffix
+from alignpt.errors import ConfigError, DataError
+from alignpt.shards import FORMATS, ReadOptions, read_documents, strip_format_suffix
 
-__all__ = ["Condition", "attributes_file", "load_attributes", "document_view"]
+__all__ = ["Condition", "attributes_file", "load_attributes", "document_view",
+           "check_selection", "source_views"]
 
 _MISSING = object()
 _OPS = ("equals", "not_equals", "in_", "gte", "gt", "lte", "lt", "exists")
@@ -90,6 +95,23 @@ class Condition(StrictModel):
         elif ops or len(groups) != 1:
             raise ValueError("a condition is {field: ..., <op>: value} or one of any / all / not")
         return self
+
+    def _children(self) -> list["Condition"]:
+        return [*(self.any or ()), *(self.all or ()), *([self.not_] if self.not_ else [])]
+
+    def field_paths(self) -> list[str]:
+        """Every field the condition reads (``tag`` for one in filter's language)."""
+        if self._parsed is not None:
+            return ["tag"]
+        if self.field is not None:
+            return [self.field]
+        return list(dict.fromkeys(p for c in self._children() for p in c.field_paths()))
+
+    def tag_conditions(self) -> list[Any]:
+        """The conditions in filter's language inside this one (their names get checked)."""
+        if self._parsed is not None:
+            return [self._parsed]
+        return [t for c in self._children() for t in c.tag_conditions()]
 
     def key(self) -> str:
         """A short stable hash (names cache files of this condition's results)."""
@@ -182,14 +204,19 @@ def load_attributes(path: Path, id_field: str = "id") -> dict[str, dict[str, Any
         doc_id = rec.pop(id_field, None)
         if doc_id is None:
             raise DataError(f"attributes record without '{id_field}'", str(path))
-        rec.pop("text", None)
-        view = {k: v for k, v in rec.items()
-                if not (k in ("attributes", "metadata") and isinstance(v, dict))}
-        for nested in ("metadata", "attributes"):
-            if isinstance(rec.get(nested), dict):
-                view.update(rec[nested])
-        out[str(doc_id)] = view
+        out[str(doc_id)] = _attributes_view(rec)
     return out
+
+
+def _attributes_view(rec: dict[str, Any]) -> dict[str, Any]:
+    """What one attributes record (id already taken out) adds to its document's view."""
+    rec.pop("text", None)
+    view = {k: v for k, v in rec.items()
+            if not (k in ("attributes", "metadata") and isinstance(v, dict))}
+    for nested in ("metadata", "attributes"):
+        if isinstance(rec.get(nested), dict):
+            view.update(rec[nested])
+    return view
 
 
 def document_view(metadata: dict[str, Any], attributes: dict[str, Any] | None) -> dict[str, Any]:
@@ -197,3 +224,66 @@ def document_view(metadata: dict[str, Any], attributes: dict[str, Any] | None) -
     if not attributes:
         return metadata
     return {**metadata, **attributes}
+
+
+def source_views(files: Iterable[Path], read: ReadOptions,
+                 attributes_of: Callable[[Path], Path | None]) -> Iterator[dict[str, Any]]:
+    """Documents' metadata and attributes records of a source, alternating, file by file.
+
+    For checking which fields exist, not for selecting: a field exists in some
+    view exactly when it is in some document's metadata or some attributes
+    record, so the two need not be joined, and a check that finds its fields in
+    the first few records reads no further.
+    """
+    for path in files:
+        attr = attributes_of(path)
+        docs = (d.metadata for d in read_documents(path, read))
+        rows = (_attributes_view({k: v for k, v in r.items() if k != read.id_field})
+                for r in (_iter_records(attr) if attr is not None else ()))
+        for pair in zip_longest(rows, docs):
+            yield from (v for v in pair if v is not None)
+
+
+def check_selection(what: str, condition: Condition, views: Iterable[dict[str, Any]],
+                    tag_folder: str | Path | None = None) -> None:
+    """Raise :class:`ConfigError` when ``condition`` reads a field no view has, or names a
+    label, rule or category its tagger never wrote: the tagger of ``tag_folder`` (a tag
+    run's output, or a filter run's) if it is one, else what the tag records show.
+
+    Reads ``views`` only until every field the condition reads has been seen.
+    """
+    from alignpt.tag.vocabulary import TagVocabulary
+
+    wanted = condition.field_paths()
+    missing = dict.fromkeys(wanted)
+    depth = max((p.count(".") + 1 for p in wanted), default=1)
+    present: set[str] = set()
+    tag_records: list[Any] = []
+    for view in views:
+        _collect_paths(view, depth, "", present)
+        for path in [p for p in missing if _lookup(view, p) is not _MISSING]:
+            del missing[path]
+        if not tag_records and isinstance(view.get("tag"), dict):
+            tag_records.append(view["tag"])
+        if not missing:
+            break
+    for path in missing:
+        shown = sorted(p for p in present if p.count(".") <= path.count("."))
+        listed = ", ".join(shown[:40]) + (", ..." if len(shown) > 40 else "")
+        raise ConfigError(f"{what}: field '{path}' occurs in no record of the source "
+                          f"({f'fields: {listed}' if shown else 'it has no records'})")
+    tag_conditions = condition.tag_conditions()
+    if tag_conditions:
+        first = tag_records[0] if tag_records else None
+        vocab = TagVocabulary.of_folder(tag_folder, lambda: first) if tag_folder else None
+        vocab = vocab or TagVocabulary.of_records(tag_records)
+        for cond in tag_conditions:
+            vocab.check(cond, what=f"{what}: condition")
+
+
+def _collect_paths(node: dict[str, Any], depth: int, prefix: str, out: set[str]) -> None:
+    for key, value in node.items():
+        path = prefix + str(key)
+        out.add(path)
+        if depth > 1 and isinstance(value, dict):
+            _collect_paths(value, depth - 1, path + ".", out)

@@ -84,22 +84,29 @@ def train_cmd(
 ) -> None:
     """Train the classifier; save it with its training metadata and measured P/R."""
     from alignpt.config import parse_overrides
+    from alignpt.errors import ConfigError
+    from alignpt.outdir import OutputLock, check_output_apart
     from alignpt.tag.classifier import load_labelled, train_classifier
     from alignpt.tag.rules import load_rules
     from alignpt.tag.tagger import RuleTagger
 
-    train = load_labelled(labels, split or None)
-    heldout = load_labelled(labels, heldout_split) if heldout_split else None
-    routed = None
-    if not all_docs:
-        # every routing rule of the file, the optional broad one included: the
-        # classifier then serves the default routing and the broad one alike
-        tagger = RuleTagger(load_rules(rules))
-        routed = [tagger.tag(t).routed for t in train.texts]
-    clf = train_classifier(train, backend=backend, heldout=heldout, recall_target=recall_target,
-                           seed=seed, routed=routed, params=dict(parse_overrides(params)),
-                           folds=folds)
-    clf.save(out)
+    check_output_apart(out, [labels, *([rules] if rules else [])])
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file; the model is a folder")
+    # held from the start: a second trainer into this folder stops before training
+    with OutputLock(out):
+        train = load_labelled(labels, split or None)
+        heldout = load_labelled(labels, heldout_split) if heldout_split else None
+        routed = None
+        if not all_docs:
+            # every routing rule of the file, the optional broad one included: the
+            # classifier then serves the default routing and the broad one alike
+            tagger = RuleTagger(load_rules(rules))
+            routed = [tagger.tag(t).routed for t in train.texts]
+        clf = train_classifier(train, backend=backend, heldout=heldout,
+                               recall_target=recall_target, seed=seed, routed=routed,
+                               params=dict(parse_overrides(params)), folds=folds)
+        clf.save(out)
     _console().print(f"saved {backend} classifier -> {out} (threshold "
                      f"{clf.threshold:.4f}, temperature {clf.temperature:.3f})", highlight=False)
     for name in ("cross_validation", "heldout"):

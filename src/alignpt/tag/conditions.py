@@ -15,6 +15,10 @@ drop reason written to the exclusion shard. Terms:
 ``not TERM``                   negation of any term above
 =============================  ==========================================
 
+Names are checked where the data is known: ``alignpt filter`` and mix's
+``exclude`` refuse a label, rule or category the tagger did not know
+(:mod:`alignpt.tag.vocabulary`), since a misspelt one would match nothing.
+
 >>> c = parse_condition("label=ai_misaligned and p(ai_misaligned)>=0.5")
 >>> c.matches({"label": "ai_misaligned", "probs": {"ai_misaligned": 0.7}})
 True
@@ -29,7 +33,10 @@ from typing import Any, Callable
 
 from alignpt.errors import ConfigError
 
-__all__ = ["Condition", "parse_condition", "first_match"]
+__all__ = ["Condition", "parse_condition", "first_match", "STAGES"]
+
+#: the stages a record's ``stage`` can name (the cascade's own order)
+STAGES = ("rules", "classifier", "judge")
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
@@ -91,6 +98,23 @@ class Condition:
     def matches(self, record: dict[str, Any] | None) -> bool:
         return record is not None and all(t.test(record) for t in self.terms)
 
+    def names(self) -> list[tuple[str, str]]:
+        """``(kind, name)`` of every label, rule and category the condition names.
+
+        A tagger's vocabulary checks them (:mod:`alignpt.tag.vocabulary`): a
+        misspelt name matches no document, which would make the filter a silent no-op.
+        """
+        kinds = {"prob": "label", "label_in": "label", "label_ne": "label", "label": "label",
+                 "rule": "rule", "category": "category", "hits": "category"}
+        out = []
+        for term in self.terms:
+            kind = kinds.get(term.kind)
+            if kind is None:
+                continue
+            named = term.args if term.kind == "label_in" else term.args[:1]
+            out.extend((kind, name) for name in named)
+        return out
+
 
 def _parse_term(raw: str, whole: str) -> _Term:
     text = raw.strip()
@@ -106,6 +130,9 @@ def _parse_term(raw: str, whole: str) -> _Term:
             return _Term(kind, (g[0], g[1], float(g[2])), negate)
         if kind == "label_in":
             return _Term(kind, tuple(x.strip() for x in g[0].split(",") if x.strip()), negate)
+        if kind == "stage" and g[0] not in STAGES:
+            raise ConfigError(f"drop condition '{whole}': unknown stage '{g[0]}' (stages: "
+                              f"{', '.join(STAGES)})")
         return _Term(kind, g, negate)
     raise ConfigError(f"drop condition '{whole}': cannot read '{text}' (examples: flagged, "
                       "label=ai_misaligned, p(ai_misaligned)>=0.5, rule=entity_negative, "

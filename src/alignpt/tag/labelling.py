@@ -18,7 +18,9 @@ from typing import Any, Sequence
 import orjson
 
 from alignpt.config import atomic_write_text
+from alignpt.errors import ConfigError
 from alignpt.executor import expand_inputs
+from alignpt.outdir import check_output_apart
 from alignpt.shards import ReadOptions, read_documents
 from alignpt.tag.judge import Judge
 from alignpt.tag.tagger import RuleTagger
@@ -57,6 +59,10 @@ def label_sample(shards: Sequence[str | Path], out: str | Path, judge: Judge, *,
 
     Replies that cannot be parsed are counted and left out rather than guessed.
     """
+    # before any judge call: the labelled file must not replace a shard it samples
+    check_output_apart(out, shards, what="shard")
+    if Path(out).is_dir():
+        raise ConfigError(f"--out {out}: is a folder; give the labelled file's name")
     sample = sample_for_labelling(shards, n, seed, routed_only, tagger)
     lines: list[bytes] = []
     labels: Counter = Counter()

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from alignpt.config import atomic_write_text
-from alignpt.errors import DataError
+from alignpt.errors import ConfigError, DataError
 from alignpt.executor import expand_inputs, plan_tasks
 from alignpt.shards import read_documents
 from alignpt.tag.cascade import RulesConfig
@@ -81,7 +81,8 @@ def sample_documents(tag_dir: str | Path, per_label: int = 5,
     paths = expand_inputs(run.documents())
     for task in plan_tasks(paths):
         docs = read_documents(task.inputs[0], run.read)
-        for doc, rec in _records(docs, run.attributes_for(task.name), run.field, run.read):
+        for doc, rec in _records(docs, run.attributes_for(task), run.field,
+                                 str(run.attributes_path(task))):
             if rec is None:
                 continue
             label = rec.get("label") or ("rules_flagged" if rec["rules"]["flagged"]
@@ -119,6 +120,8 @@ def write_review(tag_dir: str | Path, out: str | Path | None = None, fmt: str = 
     if fmt not in ("md", "html"):
         raise DataError(f"review format must be md or html, got {fmt!r}")
     tag_dir = Path(tag_dir)
+    path = Path(out) if out else tag_dir / "review" / f"review.{fmt}"
+    _check_page_path(path, tag_dir)
     summary = summarize(tag_dir)
     samples = sample_documents(tag_dir, per_label, seed)
     rules_cfg = _rules_config(tag_dir)
@@ -150,9 +153,20 @@ def write_review(tag_dir: str | Path, out: str | Path | None = None, fmt: str = 
     text = "\n".join(lines) + "\n"
     if as_html:
         text = _markdown_to_html(text)
-    path = Path(out) if out else tag_dir / "review" / f"review.{fmt}"
     atomic_write_text(path, text)
     return path
+
+
+def _check_page_path(path: Path, tag_dir: Path) -> None:
+    """The page may replace an earlier page, never a file the tag run wrote or read."""
+    from alignpt.filter import TagRun
+    from alignpt.outdir import check_output_apart
+
+    if path.is_dir():
+        raise ConfigError(f"--out {path}: is a folder; give the review page's file name")
+    if not path.resolve().is_relative_to((tag_dir / "review").resolve()):
+        check_output_apart(path, [tag_dir], what="tag folder")
+    check_output_apart(path, TagRun(tag_dir).inputs)
 
 
 def _rules_config(tag_dir: Path) -> dict[str, Any]:

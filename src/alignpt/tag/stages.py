@@ -11,7 +11,11 @@ with the record added under ``metadata["tag"]``.
 Counters (merged into ``OUT/stats.json``) feed ``alignpt tag review``:
 ``tag/documents``, ``tag/rules_flagged``, ``tag/routed``, ``tag/flagged``,
 ``tag/rule/<name>``, ``tag/category/<name>`` (documents with a hit),
-``tag/term/<category>/<term>`` (hits), ``tag/label/<label>``, ``tag/stage/<stage>``.
+``tag/term/<category>/<term>`` (hits), ``tag/label/<label>``, ``tag/stage/<stage>``,
+``tag/empty_shards`` (input shards without a document: they have no attributes shard).
+
+The names the run can write (labels, rules, categories) go to
+``OUT/.alignpt/tagger.json``, against which ``alignpt filter`` checks its conditions.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from typing import Any, Iterator, Sequence
 
 from alignpt.documents import Document
 from alignpt.executor import OutputSpec, ShardContext, StageResult, run_stage
+from alignpt.outdir import OutputLock, check_output_apart
 from alignpt.shards import ReadOptions
 from alignpt.tag.cascade import Cascade, TagConfig
+from alignpt.tag.vocabulary import TagVocabulary
 
 __all__ = ["TagStage", "run_tag", "ATTRIBUTES_FORMAT"]
 
@@ -42,10 +48,14 @@ class TagStage:
     def __call__(self, docs: Iterator[Document], ctx: ShardContext) -> Iterator[Document]:
         cfg = self.config
         key = cfg.field
+        first = True
         while True:
             batch = list(islice(docs, cfg.batch_size))
             if not batch:
+                if first:
+                    ctx.count("tag/empty_shards")
                 return
+            first = False
             records = self.cascade.tag_batch([d.text for d in batch])
             _count(ctx, records)
             if cfg.output == "inline":
@@ -106,10 +116,16 @@ def run_tag(inputs: Sequence[str | Path], out_dir: str | Path, config: TagConfig
     from alignpt.executor import expand_inputs
 
     cfg = config or TagConfig()
+    check_output_apart(out_dir, inputs)
     paths = [str(Path(p).resolve()) for p in expand_inputs(inputs)]
     fmt = ATTRIBUTES_FORMAT if cfg.output == "attributes" else None
     read = ReadOptions(cfg.text_field, cfg.id_field, cfg.on_error)
     stage = TagStage(cfg, cascade)
-    return run_stage(stage, paths, OutputSpec(str(out_dir), fmt=fmt, quarantine=True),
-                     config=cfg, read=read, workers=cfg.workers, executor=cfg.executor,
-                     ray_address=cfg.ray_address, progress=progress, description="tag")
+    # loads the rules and the model's labels: a bad path fails before any tagging
+    vocabulary = TagVocabulary.of_cascade(stage.cascade)
+    with OutputLock(out_dir):
+        result = run_stage(stage, paths, OutputSpec(str(out_dir), fmt=fmt, quarantine=True),
+                           config=cfg, read=read, workers=cfg.workers, executor=cfg.executor,
+                           ray_address=cfg.ray_address, progress=progress, description="tag")
+        vocabulary.save(out_dir)
+    return result
