@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ class DefaultRunGroup(TyperGroup):
     ``alignpt train run PLAN.yaml`` when the first argument is not a subcommand
     and is either an option of ``run`` (options may come first) or looks like a
     path (an existing file or folder, or anything with a dot, slash or glob
-    character). A bare word is left to click, so a typo still gets
-    "No such command 'inspct'. Did you mean 'inspect'?".
+    character). A bare word close to a subcommand is left to click, so a typo still
+    gets "No such command 'inspct'. Did you mean 'inspect'?"; any other bare word is
+    neither (every ``run`` takes a path first), and the one-line error says so.
     """
 
     default_command = "run"
@@ -36,6 +38,13 @@ class DefaultRunGroup(TyperGroup):
         # reaches `run` instead of failing as an unknown group option.
         if args and self._routes(args[0]):
             args = [self.default_command, *args]
+        elif args and args[0] not in self.commands and not args[0].startswith("-"):
+            # the same closeness test click uses for its "Did you mean" suggestion
+            if not difflib.get_close_matches(args[0], list(self.commands)):
+                from alignpt.errors import AlignptError
+
+                raise AlignptError(f"no such command or path '{args[0]}' (commands: "
+                                   f"{', '.join(self.commands)})")
         return super().parse_args(ctx, args)
 
 

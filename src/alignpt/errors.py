@@ -30,12 +30,15 @@ class DataError(AlignptError):
         self.line = line
         self.where = where
         self.reason = reason
-        loc = path or "<input>"
+        # Without a path the problem speaks for itself (a placeholder such as "<input>"
+        # names nothing a user could open).
         if line is not None:
-            loc += f":{line}"
+            loc = f"{path}:{line}" if path else f"line {line}"
         elif where is not None:
-            loc += f" ({where})"
-        super().__init__(f"{loc}: {problem}")
+            loc = f"{path} ({where})" if path else where
+        else:
+            loc = path
+        super().__init__(f"{loc}: {problem}" if loc else problem)
 
 
 class BackendError(AlignptError):

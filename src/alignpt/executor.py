@@ -9,6 +9,11 @@ whose marker matches and redoes the rest from scratch. Outputs are written
 under temporary names and published only when the whole task is done, so a
 killed run never leaves a half-written shard that looks finished.
 
+The output folder must lie apart from every input, one run at a time holds it
+(:mod:`alignpt.outdir`), and redoing a task removes only the files its own markers
+name: the done marker of an outdated attempt, or the pending list a task writes
+just before it publishes (so a kill during the renames is undone too).
+
 Workers are spawned processes (safe with CUDA, threads and macOS), or Ray
 tasks (``executor="ray"``) on a local or existing cluster with the same code.
 """
@@ -30,9 +35,11 @@ from pydantic import BaseModel
 from alignpt.config import atomic_write_text, write_resolved_config
 from alignpt.documents import Document
 from alignpt.errors import ConfigError, DataError
+from alignpt.outdir import OutputLock, check_output_apart, clean_stale_temporaries
 from alignpt.parallel import map_in_processes
 from alignpt.shards import (FORMATS, Quarantine, ReadOptions, ReadStats, ShardWriter,
-                            detect_format, read_documents, strip_format_suffix)
+                            check_compression_level, detect_format, read_documents,
+                            strip_format_suffix)
 
 __all__ = [
     "Stage",
@@ -47,6 +54,8 @@ __all__ = [
 ]
 
 MARKER_DIR = ".alignpt/done"
+#: what a task is about to publish, written just before the renames
+PENDING_DIR = ".alignpt/pending"
 ExecutorKind = Literal["local", "ray"]
 
 
@@ -114,6 +123,7 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     """Files, folders (searched recursively for known shard extensions) and globs."""
     import glob
 
+    paths = list(paths)
     found: list[Path] = []
     for raw in paths:
         p = Path(raw)
@@ -131,7 +141,9 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
         else:
             raise DataError("no such file or folder", str(raw))
     if not found:
-        raise DataError("no input shards found (extensions: " + ", ".join(FORMATS) + ")")
+        given = ", ".join(str(p) for p in paths)
+        raise DataError("no input shards found (extensions: " + ", ".join(FORMATS) + ")",
+                        given)
     seen: set[Path] = set()
     unique = []
     for q in found:
@@ -166,8 +178,10 @@ def plan_tasks(inputs: Sequence[Path], group_bytes: int | None = None) -> list[S
     names = [strip_format_suffix(str(p.resolve().relative_to(root))) for p in inputs]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
-        raise DataError(f"two inputs would write the same output '{sorted(dupes)[0]}' "
-                        "(same name, different formats); rename one")
+        first = sorted(dupes)[0]
+        clash = " and ".join(str(p) for n, p in zip(names, inputs) if n == first)
+        raise DataError(f"two inputs would write the same output '{first}' "
+                        "(same name, different formats); rename one", clash)
     if not group_bytes:
         return [ShardTask(n, [str(p)]) for n, p in zip(names, inputs)]
     tasks: list[ShardTask] = []
@@ -222,23 +236,22 @@ def _task_done(out_dir: Path, task: ShardTask, config_hash: str) -> dict[str, An
     return marker
 
 
+def _pending_path(out_dir: Path, task: ShardTask) -> Path:
+    return out_dir / PENDING_DIR / (task.name.replace("/", "__") + ".json")
+
+
 def _clean_task_outputs(out_dir: Path, task: ShardTask) -> None:
-    """Remove whatever an earlier, unfinished attempt at this task left behind."""
-    _marker_path(out_dir, task).unlink(missing_ok=True)
-    rel = Path(task.name)
-    for base in (out_dir, out_dir / "excluded", out_dir / "quarantine"):
-        folder = (base / rel).parent
-        if not folder.is_dir():
-            continue
-        stem = rel.name
-        for f in folder.iterdir():
-            n = f.name
-            body = n[1:] if n.startswith(".") else n
-            if not (body.startswith(stem + ".") or body.startswith(stem + "-")):
-                continue
-            rest = strip_format_suffix(body.split(".tmp-")[0])
-            if rest == stem or (rest.startswith(stem + "-") and rest[len(stem) + 1:].isdigit()):
-                f.unlink()
+    """Remove what an earlier attempt at this task published: only the files its own
+    markers name (a done marker of an outdated run, or the pending marker written just
+    before publishing), never anything else that happens to share a name."""
+    for marker_path in (_pending_path(out_dir, task), _marker_path(out_dir, task)):
+        marker = _read_marker(marker_path) or {}
+        for name in [*marker.get("outputs", []), *marker.get("side_outputs", [])]:
+            target = out_dir / name
+            # A marker is our own file, but never follow one out of the folder.
+            if target.resolve().is_relative_to(out_dir.resolve()):
+                target.unlink(missing_ok=True)
+        marker_path.unlink(missing_ok=True)
 
 
 # -- one task ---------------------------------------------------------------
@@ -287,8 +300,6 @@ def _process_task(job: _Job, task: ShardTask, report: Callable[[int, int], None]
             writer.write(doc)
         outputs = writer.close(commit=False)
         excl_out = excl.close(commit=False) if excl else []
-        if quarantine:
-            quarantine.close()
     except BaseException:
         writer.abort()
         if excl:
@@ -296,6 +307,14 @@ def _process_task(job: _Job, task: ShardTask, report: Callable[[int, int], None]
         if quarantine:
             quarantine.abort()
         raise
+    published = [*outputs, *excl_out]
+    side = [quarantine.path] if quarantine and quarantine.count else []
+    # Name what is about to appear before it appears: a kill during the renames leaves
+    # visible files that a rerun can find and remove by this list alone.
+    atomic_write_text(_pending_path(out_dir, task), orjson.dumps(
+        {"outputs": [str(p.relative_to(out_dir)) for p in [*published, *side]]}).decode())
+    if quarantine:
+        quarantine.close()
     writer.publish()
     if excl:
         excl.publish()
@@ -309,18 +328,22 @@ def _process_task(job: _Job, task: ShardTask, report: Callable[[int, int], None]
         "bytes_out": writer.bytes,
         "dropped": dict(ctx.dropped),
         "skipped_input": dict(read_stats.skipped),
+        "skipped_rows": dict(read_stats.skipped_rows),
         "quarantined": quarantine.count if quarantine else 0,
         "blank_lines": read_stats.blank_lines,
+        "empty_files": read_stats.empty_files,
         "counters": dict(ctx.counters),
         "seconds": round(time.perf_counter() - started, 4),
     }
     marker = {
         "config_hash": job.config_hash,
         "input_fingerprint": _fingerprint(task.inputs),
-        "outputs": [str(p.relative_to(out_dir)) for p in [*outputs, *excl_out]],
+        "outputs": [str(p.relative_to(out_dir)) for p in published],
+        "side_outputs": [str(p.relative_to(out_dir)) for p in side],
         "stats": stats,
     }
     atomic_write_text(_marker_path(out_dir, task), orjson.dumps(marker).decode())
+    _pending_path(out_dir, task).unlink()
     return marker
 
 
@@ -356,35 +379,63 @@ def run_stage(stage: Callable[..., Iterator[Document]], inputs: Sequence[str | P
         raise ConfigError(f"workers must be >= 1, got {workers}")
     read = read or ReadOptions()
     out_dir = Path(output.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = expand_inputs(inputs)
+    # Before anything is created or removed: clean-up must never reach an input.
+    check_output_apart(out_dir, inputs)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: exists and is not a folder")
     tasks = plan_tasks(paths, group_bytes)
-    body = _config_body(config)
-    config_hash = _hash_json({"stage": body, "stage_type": type(stage).__qualname__,
-                              "read": read.__dict__,
-                              "output": {k: v for k, v in output.__dict__.items()
-                                         if k != "out_dir"}})
-    write_resolved_config(out_dir, body, [str(p) for p in paths],
-                          extra={"stage": type(stage).__qualname__, "config_hash": config_hash,
-                                 "executor": executor, "workers": workers})
-    job = _Job(stage, read, output, config_hash)
+    for fmt in {output.fmt or _ext_of(t.inputs[0]) for t in tasks}:
+        check_compression_level(fmt, output.compression_level)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # One writer per folder for the whole run (re-entrant: a command running several
+    # stages into one folder may hold it already).
+    with OutputLock(out_dir):
+        stale = clean_stale_temporaries(out_dir)
+        body = _config_body(config)
+        config_hash = _hash_json({"stage": body, "stage_type": type(stage).__qualname__,
+                                  "read": read.__dict__,
+                                  "output": {k: v for k, v in output.__dict__.items()
+                                             if k != "out_dir"}})
+        write_resolved_config(out_dir, body, [str(p) for p in paths],
+                              extra={"stage": type(stage).__qualname__,
+                                     "config_hash": config_hash,
+                                     "executor": executor, "workers": workers})
+        job = _Job(stage, read, output, config_hash)
+        markers: dict[str, dict[str, Any]] = {}
+        todo: list[ShardTask] = []
+        for task in tasks:
+            done = _task_done(out_dir, task, config_hash)
+            if done is not None:
+                markers[task.name] = done
+            else:
+                todo.append(task)
+        resumed = len(markers)
+        started = time.perf_counter()
+        _execute(job, todo, len(tasks), markers, workers, executor, ray_address,
+                 progress, description)
+        elapsed = time.perf_counter() - started
 
-    markers: dict[str, dict[str, Any]] = {}
-    todo: list[ShardTask] = []
-    for task in tasks:
-        done = _task_done(out_dir, task, config_hash)
-        if done is not None:
-            markers[task.name] = done
-        else:
-            todo.append(task)
-    resumed = len(markers)
+        ordered = [markers[t.name] for t in tasks]
+        stats = _merge_stats([m["stats"] for m in ordered])
+        stats.update({"tasks": len(tasks), "tasks_run": len(todo), "tasks_resumed": resumed,
+                      "stale_temporaries_removed": stale, "wall_seconds": round(elapsed, 4)})
+        atomic_write_text(out_dir / "stats.json",
+                          orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode())
+    outputs = [o for m in ordered for o in m["outputs"]]
+    return StageResult(stats, out_dir, len(todo), resumed, outputs)
 
+
+def _execute(job: _Job, todo: list[ShardTask], total: int, markers: dict[str, dict[str, Any]],
+             workers: int, executor: ExecutorKind, ray_address: str | None, progress: bool,
+             description: str) -> None:
+    """Run the unfinished tasks with a progress bar; each finished marker lands in ``markers``."""
     from alignpt.console import RateColumn, progress_bar
 
-    started = time.perf_counter()
     with progress_bar(RateColumn("docs", "docs/s"), RateColumn("bytes", "MB/s", 1e6),
                       disable=not progress) as bar:
-        tid = bar.add_task(description, total=len(tasks), completed=resumed, docs=0, bytes=0)
+        tid = bar.add_task(description, total=total, completed=total - len(todo), docs=0,
+                           bytes=0)
 
         def on_progress(docs: int, nbytes: int) -> None:
             t = bar.tasks[tid]
@@ -402,16 +453,6 @@ def run_stage(stage: Callable[..., Iterator[Document]], inputs: Sequence[str | P
         else:
             map_in_processes(partial(_process_task, job), todo, workers, on_progress,
                              lambda _task, marker: on_done(marker))
-    elapsed = time.perf_counter() - started
-
-    ordered = [markers[t.name] for t in tasks]
-    stats = _merge_stats([m["stats"] for m in ordered])
-    stats.update({"tasks": len(tasks), "tasks_run": len(todo), "tasks_resumed": resumed,
-                  "wall_seconds": round(elapsed, 4)})
-    atomic_write_text(out_dir / "stats.json",
-                      orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode())
-    outputs = [o for m in ordered for o in m["outputs"]]
-    return StageResult(stats, out_dir, len(todo), resumed, outputs)
 
 
 def _run_ray(job: _Job, todo: list[ShardTask], workers: int, address: str | None,
@@ -435,18 +476,21 @@ def _run_ray(job: _Job, todo: list[ShardTask], workers: int, address: str | None
 def _merge_stats(per_task: list[dict[str, Any]]) -> dict[str, Any]:
     total: dict[str, Any] = {"documents_in": 0, "documents_out": 0, "bytes_in": 0,
                              "file_bytes_in": 0, "bytes_out": 0, "quarantined": 0,
-                             "blank_lines": 0, "seconds": 0.0}
+                             "blank_lines": 0, "empty_files": 0, "seconds": 0.0}
     dropped: Counter = Counter()
     skipped: Counter = Counter()
+    skipped_rows: Counter = Counter()
     counters: Counter = Counter()
     for st in per_task:
         for key in total:
             total[key] += st.get(key, 0)
         dropped.update(st.get("dropped", {}))
         skipped.update(st.get("skipped_input", {}))
+        skipped_rows.update(st.get("skipped_rows", {}))
         counters.update(st.get("counters", {}))
     total["seconds"] = round(total["seconds"], 4)
     total["dropped"] = dict(sorted(dropped.items()))
     total["skipped_input"] = dict(sorted(skipped.items()))
+    total["skipped_rows"] = dict(sorted(skipped_rows.items()))
     total["counters"] = dict(sorted(counters.items()))
     return total

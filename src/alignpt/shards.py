@@ -7,7 +7,12 @@ The format is chosen by extension (``.jsonl``, ``.jsonl.gz``, ``.jsonl.zst``,
   the line (or Parquet row group and row) and the problem;
 * ``on_error="skip"`` drops the bad record, counts it under its reason in
   :class:`ReadStats` and, when a quarantine file is given, keeps the raw line
-  there so nothing is lost silently.
+  there so nothing is lost silently (an unreadable Parquet row group counts once, with
+  the rows it held in ``skipped_rows``; a stream cut short quarantines its partial line).
+
+A file with no records (0 bytes, only blank lines, an empty compressed stream, a
+Parquet file of 0 rows) is a valid shard of zero documents, counted in ``empty_files``:
+an earlier stage that kept nothing of a shard may leave one.
 
 Writers are atomic (temporary name, fsync, rename) and roll over to a new part
 when a part reaches ``max_bytes`` of uncompressed JSON, a measure that does not
@@ -28,13 +33,14 @@ from typing import Any, BinaryIO, Iterable, Iterator, Literal
 import orjson
 
 from alignpt.documents import Document
-from alignpt.errors import DataError
+from alignpt.errors import ConfigError, DataError
 
 __all__ = [
     "FORMATS",
     "OnError",
     "ReadOptions",
     "ReadStats",
+    "check_compression_level",
     "detect_format",
     "strip_format_suffix",
     "read_documents",
@@ -62,6 +68,19 @@ def detect_format(path: str | Path) -> tuple[str, str | None]:
         if name.endswith(ext):
             return FORMATS[ext]
     raise DataError(f"unknown shard format (expected one of {', '.join(FORMATS)})", str(path))
+
+
+#: valid compression levels per compressor (its library rejects the rest with a traceback)
+LEVELS: dict[str, range] = {"zstd": range(1, 23), "gzip": range(0, 10)}
+
+
+def check_compression_level(fmt: str, level: int | None) -> None:
+    """Raise :class:`ConfigError` when ``level`` is outside what ``fmt``'s compressor takes."""
+    _container, compression = detect_format(fmt if fmt.startswith(".") else f".{fmt}")
+    valid = LEVELS.get(compression or "")
+    if level is not None and valid is not None and level not in valid:
+        raise ConfigError(f"--level {level}: {compression} compression levels are "
+                          f"{valid.start}..{valid.stop - 1}")
 
 
 def strip_format_suffix(name: str) -> str:
@@ -93,14 +112,21 @@ class ReadStats:
     #: bytes of the files on disk (compressed size)
     file_bytes: int = 0
     skipped: Counter = field(default_factory=Counter)
+    #: rows held by skipped units of many records (an unreadable Parquet row group), by reason
+    skipped_rows: Counter = field(default_factory=Counter)
     blank_lines: int = 0
+    #: files holding no records (0 bytes, only blank lines, an empty stream, 0 rows): valid
+    #: zero-document shards, as an earlier stage that kept nothing may leave
+    empty_files: int = 0
 
     def merge(self, other: "ReadStats") -> None:
         self.documents += other.documents
         self.record_bytes += other.record_bytes
         self.file_bytes += other.file_bytes
         self.skipped.update(other.skipped)
+        self.skipped_rows.update(other.skipped_rows)
         self.blank_lines += other.blank_lines
+        self.empty_files += other.empty_files
 
 
 class Quarantine:
@@ -151,7 +177,9 @@ class _Bad(Exception):
 
 
 class _Truncated(Exception):
-    pass
+    """A compressed stream cut short; ``tail`` is the partial line decoded before the cut."""
+
+    tail = b""
 
 
 # -- decompression ---------------------------------------------------------
@@ -221,14 +249,18 @@ def _plain_chunks(fh: BinaryIO) -> Iterator[bytes]:
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
     rest = b""
-    for chunk in chunks:
-        parts = chunk.split(b"\n")
-        if rest:
-            # Join the carried-over tail to the first piece only, not to the whole
-            # chunk: copying megabytes per chunk cost a third of the split time.
-            parts[0] = rest + parts[0]
-        rest = parts.pop()
-        yield from parts
+    try:
+        for chunk in chunks:
+            parts = chunk.split(b"\n")
+            if rest:
+                # Join the carried-over tail to the first piece only, not to the whole
+                # chunk: copying megabytes per chunk cost a third of the split time.
+                parts[0] = rest + parts[0]
+            rest = parts.pop()
+            yield from parts
+    except _Truncated as exc:
+        exc.tail = rest  # the cut-off line: the reader quarantines it
+        raise
     if rest:
         yield rest
 
@@ -284,12 +316,11 @@ def _iter_jsonl(path: Path, compression: str | None, opts: ReadOptions, stats: R
                 quarantine: Quarantine | None, prefix: str) -> Iterator[Document]:
     chunker = {None: _plain_chunks, "gzip": _gzip_chunks, "zstd": _zstd_chunks}[compression]
     lineno = 0
-    seen_any = False
+    blank_before = stats.blank_lines
     with open(path, "rb") as fh:
         stats.file_bytes += os.fstat(fh.fileno()).st_size
         try:
             for lineno, line in enumerate(_lines(chunker(fh)), start=1):
-                seen_any = True
                 try:
                     rec = orjson.loads(line)
                 except orjson.JSONDecodeError:
@@ -310,12 +341,11 @@ def _iter_jsonl(path: Path, compression: str | None, opts: ReadOptions, stats: R
                 stats.record_bytes += len(line)
                 yield doc
         except _Truncated as exc:
-            _handle_bad(_Bad("truncated_stream", f"{exc} after line {lineno}"), path, None,
-                        None, opts, stats, quarantine, None)
+            _handle_bad(_Bad("truncated_stream", f"{exc} after line {lineno}", exc.tail or None),
+                        path, None, None, opts, stats, quarantine, None)
             return
-    if not seen_any:
-        _handle_bad(_Bad("empty_file", "empty file (no records)"), path, None, None, opts,
-                    stats, quarantine, None)
+    if lineno == stats.blank_lines - blank_before:  # no lines, or only blank ones
+        stats.empty_files += 1
 
 
 def _handle_bad(bad: _Bad, path: Path, line: int | None, where: str | None, opts: ReadOptions,
@@ -343,8 +373,7 @@ def _iter_parquet(path: Path, opts: ReadOptions, stats: ReadStats,
         return
     stats.file_bytes += path.stat().st_size
     if pf.metadata.num_rows == 0:
-        _handle_bad(_Bad("empty_file", "empty file (no rows)"), path, None, None, opts, stats,
-                    quarantine, None)
+        stats.empty_files += 1
         return
     if opts.text_field not in pf.schema_arrow.names:
         _handle_bad(_Bad("missing_text", f"missing text column '{opts.text_field}' (columns: "
@@ -357,9 +386,12 @@ def _iter_parquet(path: Path, opts: ReadOptions, stats: ReadStats,
             table = pf.read_row_group(rg)
         except (pa.ArrowException, OSError) as exc:
             first = str(exc).splitlines()[0]
-            _handle_bad(_Bad("unreadable_parquet", f"unreadable row group ({first})"), path,
-                        None, f"row group {rg}", opts, stats, quarantine, None)
-            row_base += pf.metadata.row_group(rg).num_rows
+            rows = pf.metadata.row_group(rg).num_rows
+            _handle_bad(_Bad("unreadable_parquet", f"unreadable row group of {rows:,} rows "
+                             f"({first})"), path, None, f"row group {rg}", opts, stats,
+                        quarantine, None)
+            stats.skipped_rows["unreadable_parquet"] += rows
+            row_base += rows
             continue
         names = table.column_names
         meta_is_json = "metadata" in names and pa.types.is_string(
@@ -404,8 +436,7 @@ def read_documents(path: str | Path, options: ReadOptions | None = None,
         raise DataError("file not found", str(path))
     prefix = opts.id_prefix if opts.id_prefix is not None else path.name
     if path.stat().st_size == 0:
-        _handle_bad(_Bad("empty_file", "empty file (0 bytes)"), path, None, None, opts, stats,
-                    quarantine, None)
+        stats.empty_files += 1
         return iter(())
     if container == "parquet":
         return _iter_parquet(path, opts, stats, quarantine, prefix)
@@ -521,6 +552,7 @@ class ShardWriter:
         self.stem = stem
         self.ext = fmt if fmt.startswith(".") else f".{fmt}"
         self.container, self.compression = detect_format(f"x{self.ext}")
+        check_compression_level(self.ext, compression_level)
         self.level = compression_level if compression_level is not None else (
             3 if self.compression == "zstd" else 6)
         self.max_bytes = max_bytes

@@ -28,10 +28,13 @@ def info_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Documents, bytes, fields seen, text-length percentiles and a sample."""
+    from alignpt.errors import ConfigError
     from alignpt.executor import expand_inputs
     from alignpt.info import corpus_info
     from alignpt.shards import ReadOptions
 
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
     files = expand_inputs(paths)
     opts = ReadOptions(text_field, id_field, "skip" if skip_errors else "fail")
     summary = corpus_info(files, opts, sample=sample, workers=workers)

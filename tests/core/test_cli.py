@@ -93,3 +93,18 @@ def test_info_json_and_convert_round_trip(tmp_path):
 def test_version():
     proc = run_cli("--version")
     assert proc.returncode == 0 and proc.stdout.strip() == "0.1.0"
+
+
+def test_bare_word_that_is_no_command_and_no_path_says_both(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["tag", "corpuz", "--out", "t"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("error: no such command or path 'corpuz' "
+                           "(commands: run, train, evaluate, review, label, explain)")
+    # a near-typo of a subcommand keeps click's suggestion
+    assert main(["tag", "evalaute"]) == 2
+    assert "Did you mean 'evaluate'?" in capsys.readouterr().err
+    # an existing bare-word folder is still a path for `run`
+    (tmp_path / "corpuz").mkdir()
+    assert main(["tag", "corpuz", "--out", "t"]) == 2
+    assert "corpuz: no input shards found" in capsys.readouterr().err

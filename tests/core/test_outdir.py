@@ -34,7 +34,8 @@ def test_output_folder_overlapping_an_input_folder_is_refused(tmp_path, monkeypa
 def test_output_folder_holding_an_input_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("c.jsonl").write_text("{}\n")
-    with pytest.raises(ConfigError, match=r"--out \.: the output folder contains the input 'c.jsonl'"):
+    with pytest.raises(ConfigError,
+                       match=r"--out \.: the output folder contains the input 'c.jsonl'"):
         check_output_apart(".", ["c.jsonl"])
     with pytest.raises(ConfigError, match="the output folder is the shard 'c.jsonl'"):
         check_output_apart("c.jsonl", ["c.jsonl"], what="shard")
@@ -98,7 +99,8 @@ def test_lock_error_is_an_alignpt_error_one_line(tmp_path):
         with pytest.raises(AlignptError) as err:
             with OutputLock(out):
                 pass
-        assert str(err.value) == f"{out}: another alignpt run (pid {holder.pid}) is writing this folder"
+        assert str(err.value) == (f"{out}: another alignpt run (pid {holder.pid}) "
+                                  "is writing this folder")
     finally:
         holder.communicate("")
     with OutputLock(out):  # released when the holder left its block

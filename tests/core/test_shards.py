@@ -209,21 +209,21 @@ def test_multi_frame_zstd_and_multi_member_gzip(tmp_path):
 
 
 @pytest.mark.parametrize("ext", EXTS)
-def test_empty_file(tmp_path, ext):
+def test_empty_file_is_a_zero_document_shard(tmp_path, ext):
     p = tmp_path / f"empty{ext}"
     p.write_bytes(b"")
-    with pytest.raises(DataError, match="empty file"):
-        read_all([p])
-    stats = ReadStats()
-    assert list(read_documents(p, ReadOptions(on_error="skip"), stats)) == []
-    assert stats.skipped == {"empty_file": 1}
+    for policy in ("fail", "skip"):
+        stats = ReadStats()
+        assert list(read_documents(p, ReadOptions(on_error=policy), stats)) == []
+        assert stats.empty_files == 1 and stats.skipped == {}
 
 
 def test_compressed_stream_with_no_records_is_empty(tmp_path):
     p = tmp_path / "e.jsonl.zst"
     p.write_bytes(zstandard.ZstdCompressor().compress(b""))
-    with pytest.raises(DataError, match="empty file"):
-        read_all([p])
+    stats = ReadStats()
+    assert list(read_documents(p, ReadOptions(), stats)) == []
+    assert stats.empty_files == 1
 
 
 def test_unreadable_parquet(tmp_path):
