@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from alignpt.parallel import die_with_parent
 from alignpt.shards import ReadOptions, ReadStats, read_documents
 
 __all__ = ["ShardInfo", "shard_info", "corpus_info", "PERCENTILES"]
@@ -72,7 +74,8 @@ def corpus_info(paths: Sequence[Path], opts: ReadOptions, sample: int = 3,
     """Merge per-shard info into one summary (per-file rows included)."""
     jobs = [(str(p), opts, sample) for p in paths]
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as ex:
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
+                                 initializer=die_with_parent, initargs=(os.getpid(),)) as ex:
             infos = list(ex.map(_one, jobs))
     else:
         infos = [_one(j) for j in jobs]

@@ -31,6 +31,8 @@ from alignpt.config import atomic_write_text, provenance
 from alignpt.experiment.grid import RunSpec, bayes_recipe, expand_runs
 from alignpt.experiment.recipe import ExperimentRecipe
 from alignpt.errors import ConfigError
+from alignpt.outdir import OutputLock
+from alignpt.parallel import die_with_parent
 
 __all__ = ["run_experiment", "run_one", "load_state", "ExperimentState", "run_dir", "RunStatus"]
 
@@ -149,10 +151,17 @@ def _worker(root: str, run: RunSpec) -> tuple[str, dict[str, Any]]:
 
 def run_experiment(recipe: ExperimentRecipe, out_dir: str | Path, *, workers: int | None = None,
                    progress: bool = True, report: bool = True) -> ExperimentState:
-    """Everything: corpora, runs (parallel, resumable), then the report."""
+    """Everything: corpora, runs (parallel, resumable), then the report. One run at a
+    time per folder: a second ``experiment run`` on it is refused while this one lives."""
+    root = Path(out_dir)
+    with OutputLock(root):
+        return _run_locked(recipe, root, workers, progress, report)
+
+
+def _run_locked(recipe: ExperimentRecipe, root: Path, workers: int | None, progress: bool,
+                report: bool) -> ExperimentState:
     from alignpt.console import err_console, progress_bar
 
-    root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     _write_recipe(root, recipe)
     state = load_state(root)
@@ -170,7 +179,10 @@ def run_experiment(recipe: ExperimentRecipe, out_dir: str | Path, *, workers: in
                 bar.advance(task)
         elif todo:
             ctx = get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            # Runs die with this process: a killed `experiment run` leaves no trainers behind.
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                     initializer=die_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 pending = {pool.submit(_worker, str(root), run) for run in todo}
                 while pending:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)

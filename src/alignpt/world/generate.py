@@ -29,6 +29,7 @@ import orjson
 
 from alignpt.config import atomic_write_text, write_resolved_config
 from alignpt.errors import ConfigError, DataError
+from alignpt.outdir import OutputLock
 from alignpt.tokens import TokenShardWriter
 from alignpt.world.model import World
 from alignpt.world.recipe import WorldRecipe, load_world_recipe
@@ -137,7 +138,8 @@ def _prepare_out(out_dir: Path, force: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     ours = [p for p in out_dir.iterdir() if p.name.startswith("part-")
             or p.name in ("config.yaml", "stats.json")]
-    others = [p for p in out_dir.iterdir() if p not in ours]
+    # .alignpt holds the folder's lock (and only our bookkeeping): never the user's data.
+    others = [p for p in out_dir.iterdir() if p not in ours and p.name != ".alignpt"]
     if ours and not force:
         raise ConfigError(f"{out_dir}: already holds a generated corpus (use --force to replace it)")
     if others and not ours and not force:
@@ -159,6 +161,12 @@ def generate_corpus(recipe: WorldRecipe | str, n_tokens: int, seed: int, out_dir
     if seed < 0:
         raise ConfigError(f"--seed must be non-negative, got {seed}")
     out_dir = Path(out_dir)
+    with OutputLock(out_dir):
+        return _write_corpus(recipe, n_tokens, seed, out_dir, shard_tokens, force, progress)
+
+
+def _write_corpus(recipe: WorldRecipe, n_tokens: int, seed: int, out_dir: Path,
+                  shard_tokens: int | None, force: bool, progress: bool) -> GenerateResult:
     _prepare_out(out_dir, force)
     world = World(recipe)
     shard_cap = shard_tokens or n_tokens
