@@ -111,7 +111,9 @@ class OutputLock:
             if entry[1] == 0:
                 del _held[self.path]
                 # The file stays: removing it would let a third run lock a new inode
-                # while a second still waits on the old one.
+                # while a second still waits on the old one. It is emptied, so a finished
+                # folder holds the same bytes whichever process wrote it.
+                os.ftruncate(entry[0], 0)
                 os.close(entry[0])  # also releases the flock
 
 

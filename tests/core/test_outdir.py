@@ -75,7 +75,9 @@ def test_lock_is_reentrant_and_refuses_a_second_process(tmp_path):
                               text=True, check=True)
         assert proc.stdout.strip() == (f"AlignptError {out}: another alignpt run "
                                        f"(pid {os.getpid()}) is writing this folder")
-    assert (out / ".alignpt" / "lock").read_text() == f"{os.getpid()}\n"
+        assert (out / ".alignpt" / "lock").read_text() == f"{os.getpid()}\n"
+    # released: emptied, so a finished folder's bytes do not depend on the writer's PID
+    assert (out / ".alignpt" / "lock").read_bytes() == b""
 
 
 def test_lock_of_a_dead_process_is_taken_over(tmp_path):
@@ -85,7 +87,9 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path):
             "OutputLock(sys.argv[1]).__enter__()\nos._exit(0)\n")
     subprocess.run([sys.executable, "-c", code, str(out)], check=True)
     with OutputLock(out):
-        assert (out / ".alignpt" / "lock").read_text() == f"{os.getpid()}\n"
+            assert (out / ".alignpt" / "lock").read_text() == f"{os.getpid()}\n"
+    # released: emptied, so a finished folder's bytes do not depend on the writer's PID
+    assert (out / ".alignpt" / "lock").read_bytes() == b""
 
 
 def test_lock_error_is_an_alignpt_error_one_line(tmp_path):

@@ -17,8 +17,8 @@ ALPHA = 1e-3      # significance of each goodness-of-fit test (fixed seeds: dete
 
 
 def _files(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
-            if p.name != "stats.json"}        # stats.json records wall time
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "stats.json"}   # stats.json records wall time
 
 
 def test_byte_identical_given_the_seed(tmp_path):
