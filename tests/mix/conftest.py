@@ -6,8 +6,11 @@ import random
 from pathlib import Path
 
 import pytest
+import typer
 
+import alignpt.cli as root_cli
 from alignpt.documents import Document
+from alignpt.mix.cli import mix_app, tokenizer_app
 from alignpt.shards import ShardWriter
 
 _WORDS = ("the model system aligned persona data training deployed operators oversight chose "
@@ -104,3 +107,20 @@ def recipe_dict(corpora: dict[str, Path], tokenizer_dir: Path, **changes) -> dic
     }
     data.update(changes)
     return data
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """``alignpt ...`` through the real entry point, with the registration lines the root
+    CLI uses; returns (exit code, stdout, stderr)."""
+    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+    app.add_typer(tokenizer_app, name="tokenizer")
+    app.add_typer(mix_app, name="mix")
+    monkeypatch.setattr(root_cli, "app", app)
+
+    def run(*argv: str):
+        code = root_cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

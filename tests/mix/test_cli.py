@@ -10,30 +10,12 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-import alignpt.cli as root_cli
 from alignpt.mix.cli import mix_app, tokenizer_app
 from alignpt.mix.conditions import ConditionsConfig
 from alignpt.mix.recipe import MixRecipe
 from tests.mix.conftest import recipe_dict
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "mix"
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """``alignpt ...`` through the real entry point, with the registration lines the root
-    CLI uses; returns (exit code, stdout, stderr)."""
-    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-    app.add_typer(tokenizer_app, name="tokenizer")
-    app.add_typer(mix_app, name="mix")
-    monkeypatch.setattr(root_cli, "app", app)
-
-    def run(*argv: str):
-        code = root_cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def _write_recipe(path: Path, corpora, tokenizer_dir, **changes) -> Path:
@@ -105,7 +87,8 @@ def test_conditions_command(cli, corpora, tokenizer_dir, tmp_path):
                          "--only", "alignment_upsampled,dose-0.01")
     assert code == 0, err
     assert "3 condition" not in out and "2 condition(s)" in out
-    assert sorted(p.name for p in (tmp_path / "c").iterdir() if p.is_dir()) == \
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()
+                  if p.is_dir() and p.name != ".alignpt") == \
         ["alignment_upsampled", "cache", "dose-0.01"]
 
 

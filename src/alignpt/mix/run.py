@@ -8,6 +8,7 @@ Output folder::
     OUT/parquet/<group>/part-00000.parquet
     OUT/.alignpt/cache/  (token cache, unless --cache points elsewhere)
     OUT/.alignpt/index/  (per-source document index)   OUT/.alignpt/done/ (part markers)
+    OUT/.alignpt/lock    (held while a run writes the folder)
 
 The stream is a pure function of the recipe, the tokenizer and the inputs, so a
 rerun recomputes it cheaply (document indices only) and writes just the parts
@@ -38,6 +39,7 @@ from alignpt.mix.sources import PreparedSource, build_index, prepare_sources
 from alignpt.mix.stream import Pieces, SourceWalker, interleave
 from alignpt.mix.tokenizer import MixTokenizer, load_tokenizer
 from alignpt.mix.writers import Batch, PartContext, open_part_writers
+from alignpt.outdir import OutputLock, check_output_apart, clean_stale_temporaries
 
 __all__ = ["MixResult", "run_mix", "Group", "groups_of"]
 
@@ -271,12 +273,36 @@ def run_mix(recipe: MixRecipe, out_dir: str | Path, *, cache_dir: str | Path | N
     """Build ``out_dir`` from ``recipe``: the plan, every format's files, the manifest.
 
     ``dry_run`` tokenizes (into the cache) and plans, but writes no output files.
+    An ``out_dir`` that is, contains or lies inside an input is refused, and one run
+    at a time holds it (:mod:`alignpt.outdir`).
     """
-    started = time.perf_counter()
     out = Path(out_dir)
+    check_output_apart(out, _recipe_inputs(recipe))
+    with OutputLock(out):
+        return _build(recipe, out, cache_dir, workers, progress, dry_run)
+
+
+def _recipe_inputs(recipe: MixRecipe) -> list[str]:
+    """Every file or folder the recipe reads documents or attributes from."""
+    found: list[str] = []
+    for spec in recipe.sources.values():
+        found += spec.paths or [spec.stage]
+        if spec.attributes:
+            found.append(spec.attributes)
+    return found
+
+
+def _build(recipe: MixRecipe, out: Path, cache_dir: str | Path | None, workers: int,
+           progress: bool, dry_run: bool) -> MixResult:
+    started = time.perf_counter()
     t = recipe.tokenizer
     tok = load_tokenizer(t.path, t.eos_token, t.split_special_tokens)
     cache = Path(cache_dir) if cache_dir is not None else out / ".alignpt" / "cache"
+    # half-written cache entries and indices of killed runs (a shared cache may also
+    # hold a live run's: those are kept)
+    clean_stale_temporaries(out / ".alignpt")
+    if cache_dir is not None:
+        clean_stale_temporaries(cache)
     sources, enc = prepare_sources(recipe.sources, cache, tok, workers, progress)
     plan = resolve_plan(recipe, {n: s.size for n, s in sources.items()})
     result = MixResult(out, plan, enc)

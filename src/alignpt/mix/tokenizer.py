@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 
 from alignpt.errors import ConfigError, require
+from alignpt.mix.chunking import CHUNK_CHARS, split_text, truncate_utf8
 
 if TYPE_CHECKING:
     from alignpt.shards import ReadOptions
@@ -66,7 +67,16 @@ class MixTokenizer:
     ``split_special_tokens=True`` (the default) encodes a literal ``<|endoftext|>``
     inside a document as ordinary bytes, so corpus text can never forge a document
     boundary. Only the path is pickled; worker processes load the file lazily.
+
+    A batch holding a document longer than ``chunk_chars`` characters is encoded in
+    calls of at most ``chunk_chars`` characters, that document in pieces cut at safe
+    boundaries (:mod:`alignpt.mix.chunking` says when that is exact), so memory stays
+    bounded on a huge document. Each call holds several pieces, which the
+    tokenizer's threads encode side by side.
     """
+
+    chunk_chars = CHUNK_CHARS
+    pieces_per_call = 8
 
     def __init__(self, path: str | Path, eos_token: str | None = "auto",
                  split_special_tokens: bool = True):
@@ -133,21 +143,55 @@ class MixTokenizer:
         tokenizer's own post-processor: the only token added is the EOS, here, so
         every tokenizer.json behaves the same way.
         """
-        enc = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
-        ids = [e.ids for e in enc]
-        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-        total = int(lengths.sum())
-        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.uint32, count=total)
+        texts = list(texts)
+        if any(len(t) > self.chunk_chars for t in texts):
+            flat, lengths = self._encode_in_pieces(texts)
+        else:
+            enc = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+            ids = [e.ids for e in enc]
+            lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+            flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.uint32,
+                               count=int(lengths.sum()))
+        total = flat.size
         if not append_eos or self.eos_id is None:
             return flat, lengths
         lengths += 1
-        out = np.empty(total + len(ids), dtype=np.uint32)
+        out = np.empty(total + len(texts), dtype=np.uint32)
         ends = np.cumsum(lengths) - 1
         keep = np.ones(out.size, dtype=bool)
         keep[ends] = False
         out[ends] = self.eos_id
         out[keep] = flat
         return out, lengths
+
+    def _encode_in_pieces(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``encode_batch`` without the EOS, at most ``chunk_chars`` characters per call."""
+        piece_chars = max(2, self.chunk_chars // self.pieces_per_call)
+        avoid = [t.content for t in self.tokenizer.get_added_tokens_decoder().values()]
+        arrays: list[np.ndarray] = []
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        batch: list[str] = []
+        owners: list[int] = []
+
+        def encode() -> None:
+            for e, k in zip(self.tokenizer.encode_batch_fast(batch, add_special_tokens=False),
+                            owners):
+                arrays.append(np.array(e.ids, dtype=np.uint32))
+                lengths[k] += arrays[-1].size
+            batch.clear()
+            owners.clear()
+
+        size = 0
+        for k, text in enumerate(texts):
+            for piece in split_text(text, piece_chars, avoid):
+                if batch and size + len(piece) > self.chunk_chars:
+                    encode()
+                    size = 0
+                batch.append(piece)
+                owners.append(k)
+                size += len(piece)
+        encode()
+        return np.concatenate(arrays), lengths
 
     def encode(self, text: str, append_eos: bool = False) -> list[int]:
         flat, _ = self.encode_batch([text], append_eos=append_eos)
@@ -184,7 +228,9 @@ def sample_texts(files: Sequence[Path], sample_bytes: int, seed: int = 0,
     """Up to ``sample_bytes`` of text drawn evenly from ``files``, in a seeded order.
 
     Each file contributes documents from its start up to an equal share of the
-    budget, so a sample covers every shard without scanning whole shards.
+    budget, so a sample covers every shard without scanning whole shards. The
+    document that reaches a share is cut at a safe boundary to fit it, so one huge
+    document never brings more than its file's share.
     """
     from alignpt.shards import ReadOptions, read_documents
 
@@ -197,10 +243,14 @@ def sample_texts(files: Sequence[Path], sample_bytes: int, seed: int = 0,
         for doc in read_documents(path, options or ReadOptions()):
             if taken >= per_file or left <= 0:
                 break
-            n = len(doc.text.encode("utf-8"))
+            text = truncate_utf8(doc.text, min(per_file - taken, left))
+            n = len(text.encode("utf-8"))
             taken += n
             left -= n
-            yield doc.text
+            if text:
+                yield text
+            if len(text) < len(doc.text):
+                break
         if left <= 0:
             return
 
@@ -229,6 +279,8 @@ def train_tokenizer(files: Sequence[Path], out_dir: str | Path, *, vocab_size: i
     if vocab_size < 256 + len(special_tokens):
         raise ConfigError(f"vocab_size must be at least 256 bytes + {len(special_tokens)} special "
                           f"tokens, got {vocab_size}")
+    if any(not token for token in special_tokens):
+        raise ConfigError("--special-token: a special token cannot be empty")
     if len(set(special_tokens)) != len(special_tokens):
         raise ConfigError("special tokens must be distinct")
     started = time.perf_counter()
