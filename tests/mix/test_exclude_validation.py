@@ -78,3 +78,18 @@ def test_conditions_refuse_a_misspelt_flag_before_writing(corpora, tokenizer_dir
                            "-q")
         assert code == 2 and named in err, err
         assert not (tmp_path / "out").exists()
+
+
+def test_mix_run_refuses_a_misspelt_exclude_before_writing(corpora, tokenizer_dir, tag_run,
+                                                           tmp_path, cli):
+    from tests.mix.conftest import recipe_dict
+
+    recipe = recipe_dict(corpora, tokenizer_dir)
+    recipe["sources"]["base"].update(attributes=str(tag_run), exclude="label=ai_misalgined")
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    code, _, err = cli("mix", str(path), "--out", str(tmp_path / "out"), "-q")
+    assert code == 2, err
+    assert (f"source base: exclude: condition 'label=ai_misalgined': unknown label "
+            f"'ai_misalgined' ({LABELS})") in err
+    assert not list((tmp_path / "out").glob("**/*.bin"))   # no tokens written

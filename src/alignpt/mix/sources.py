@@ -77,6 +77,7 @@ def prepare_sources(specs: dict[str, SourceSpec], cache_root: str | Path,
         key = (spec.text_field, spec.id_field)
         cache = caches.setdefault(key, TokenCache(cache_root, tokenizer, *key))
         files, root = source_inputs(name, spec)
+        spec.check_selection(name, files, root)   # a misspelt condition would select nothing
         cond = spec.selection
         masks: list[Path | None] = []
         for f in files:
