@@ -11,13 +11,7 @@ import pytest
 
 from alignpt.errors import AlignptError, ConfigError
 from alignpt.outdir import OutputLock, check_output_apart, clean_stale_temporaries
-
-
-def dead_pid() -> int:
-    """A PID that was alive a moment ago and is not now (a finished child)."""
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
-    return int(proc.stdout)
+from tests.lock_holder import dead_pid, lock_held_elsewhere
 
 
 @pytest.mark.parametrize("out, relation", [
@@ -94,19 +88,12 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path):
 
 def test_lock_error_is_an_alignpt_error_one_line(tmp_path):
     out = tmp_path / "out"
-    code = ("import sys, time\nfrom alignpt.outdir import OutputLock\n"
-            "with OutputLock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(out) as holder:
         with pytest.raises(AlignptError) as err:
             with OutputLock(out):
                 pass
         assert str(err.value) == (f"{out}: another alignpt run (pid {holder.pid}) "
                                   "is writing this folder")
-    finally:
-        holder.communicate("")
     with OutputLock(out):  # released when the holder left its block
         pass
 

@@ -13,8 +13,8 @@ import pytest
 from alignpt.cli import main
 from alignpt.evaluate.items import dump_items
 from tests.evaluate.test_scoring import make_items
+from tests.lock_holder import dead_pid, lock_held_elsewhere
 
-ROOT = Path(__file__).resolve().parents[2]
 FAKE = ["eval", "fake:always-A", "--suite", "starter-heldout", "--no-plots"]
 
 
@@ -123,30 +123,22 @@ def test_quiet_runs_without_a_progress_bar(capsys, tmp_path, monkeypatch):
 
 def test_second_eval_into_a_locked_folder_stops(capsys, tmp_path):
     out = tmp_path / "o"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from alignpt.outdir import OutputLock\n"
-         f"with OutputLock({str(out)!r}):\n    print('held', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        assert holder.stdout.readline() == "held\n"
+    with lock_held_elsewhere(out) as holder:
         err = one_line_error(capsys, [*FAKE, "--out", str(out), "--n-boot", "100"])
         assert err == (f"error: {out}: another alignpt run (pid {holder.pid}) is writing this "
                        "folder")
         assert sorted(p.name for p in out.iterdir()) == [".alignpt"]
-    finally:
-        holder.communicate("")
     assert main([*FAKE, "--out", str(out), "--n-boot", "100", "-q"]) == 0
 
 
 def test_eval_removes_temporaries_of_a_dead_run(tmp_path):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+    dead = dead_pid()
     live = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
                             stdin=subprocess.PIPE)
     out = tmp_path / "o"
     (out / "plots").mkdir(parents=True)
-    (out / f".results.json.tmp-{dead.pid}").write_text("half")
-    (out / "plots" / f".rates.png.tmp-{dead.pid}").write_text("half")
+    (out / f".results.json.tmp-{dead}").write_text("half")
+    (out / "plots" / f".rates.png.tmp-{dead}").write_text("half")
     (out / f".notes.txt.tmp-{live.pid}").write_text("busy")     # a live writer's: kept
     try:
         assert main([*FAKE, "--out", str(out), "--n-boot", "100", "-q"]) == 0

@@ -4,8 +4,6 @@ the temporaries of runs that died."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -15,6 +13,7 @@ import yaml
 from alignpt.cli import main
 
 from tests.generate.conftest import SMALL_GRID
+from tests.lock_holder import dead_pid, lock_held_elsewhere
 
 BASE = {"n": 3, "grid": SMALL_GRID, "quality": {"backfire": "off"}}
 
@@ -46,12 +45,6 @@ def test_negative_budgets_and_counts_are_one_line_errors(tmp_path, capsys, key, 
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"error: {cfg}: {key}: ")
     assert not (tmp_path / "out").exists()
-
-
-def dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 def test_temporaries_of_dead_runs_are_removed_at_the_next_run(tmp_path):
@@ -109,16 +102,9 @@ def test_rerun_from_the_runs_own_config_is_allowed(tmp_path):
 
 def test_second_writer_of_a_folder_gets_one_line(tmp_path, capsys):
     out = tmp_path / "out"
-    code = ("import sys\nfrom alignpt.outdir import OutputLock\n"
-            "with OutputLock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(out) as holder:
         cfg = write_config(tmp_path / "gen.yaml", {**BASE, "cache_dir": str(tmp_path / "c")})
         assert main(["generate", str(cfg), "--out", str(out), "-q"]) == 2
-    finally:
-        holder.communicate("")
     err = capsys.readouterr().err
     assert err == (f"error: {out}: another alignpt run (pid {holder.pid}) is writing this "
                    "folder\n")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from alignpt.mix import load_recipe, run_mix
+from tests.lock_holder import dead_pid, lock_held_elsewhere
 from tests.mix.conftest import recipe_dict
 
 
@@ -50,28 +49,15 @@ def test_a_second_mix_into_a_locked_folder_stops_with_one_line(cli, corpora, tok
                                                                tmp_path):
     out = tmp_path / "out"
     recipe = _one_source_recipe(corpora["aligned"], tokenizer_dir, tmp_path)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom alignpt.outdir import OutputLock\n"
-         f"with OutputLock({str(out)!r}):\n    print('held', flush=True)\n    sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline() == "held\n"
+    with lock_held_elsewhere(out) as holder:
         code, _, err = cli("mix", str(recipe), "--out", str(out), "-q")
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert f"another alignpt run (pid {holder.pid}) is writing this folder" in \
             " ".join(err.split())
         assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == \
             [".alignpt", ".alignpt/lock"]
-    finally:
-        holder.communicate("")
     code, _, err = cli("mix", str(recipe), "--out", str(out), "-q")   # free again
     assert code == 0, err
-
-
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
 
 
 def test_rerun_removes_temporaries_of_dead_runs_from_the_cache(corpora, tokenizer_dir,
@@ -81,7 +67,7 @@ def test_rerun_removes_temporaries_of_dead_runs_from_the_cache(corpora, tokenize
     run_mix(recipe, out, cache_dir=cache, progress=False)
     entries = next(cache.iterdir())
     stem = sorted(entries.glob("*.bin"))[0].with_suffix("").name
-    dead, alive = _dead_pid(), os.getpid()
+    dead, alive = dead_pid(), os.getpid()
     stale = [entries / f".{stem}.bin.tmp-{dead}", entries / f".{stem}.docs.tmp-{dead}.npy",
              entries / f".{stem}.ids.arrow.tmp-{dead}",
              out / ".alignpt" / "index" / f".base.bin.tmp-{dead}"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -14,6 +12,7 @@ import pytest
 from alignpt.cli import main
 from alignpt.tag.cascade import TagConfig
 from alignpt.tag.stages import run_tag
+from tests.lock_holder import lock_held_elsewhere
 
 from .helpers import write_shards
 
@@ -117,18 +116,10 @@ def test_tag_output_over_its_input_is_refused_untouched(tmp_path, capsys):
 
 def test_filter_refuses_a_folder_another_run_is_writing(tagged, tmp_path, capsys):
     out = tmp_path / "f"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom alignpt.outdir import OutputLock\n"
-         f"with OutputLock({str(out)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(out) as holder:
         code, err = _filter(capsys, tagged / "tag", out, "--leak", "0.5", "--refill")
         assert code == 2 and f"another alignpt run (pid {holder.pid})" in err
         assert not (out / ".alignpt" / "filter-select").exists()
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def _write(path: Path, text: str) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from alignpt.cli import main
 from alignpt.tag.cascade import TagConfig
 from alignpt.tag.stages import run_tag
+from tests.lock_holder import lock_held_elsewhere
 
 from .helpers import write_shards
 
@@ -40,19 +39,11 @@ def test_train_refuses_a_model_folder_over_its_labels(labels, capsys, where):
 def test_train_stops_before_training_while_another_run_holds_the_folder(labels, tmp_path,
                                                                          capsys):
     out = tmp_path / "model"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time\nfrom alignpt.outdir import OutputLock\n"
-         f"with OutputLock({str(out)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(out) as holder:
         code = main(["tag", "train", "--labels", str(labels), "--out", str(out)])
         assert code == 2
         assert f"another alignpt run (pid {holder.pid})" in capsys.readouterr().err
         assert not (out / "model.json").exists()
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 @pytest.fixture(scope="module")
