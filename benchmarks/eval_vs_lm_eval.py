@@ -17,6 +17,8 @@ repeat of each, since on a shared machine other jobs only ever add time:
 
 Without ``--model`` a GPT-2-style model (BPE vocabulary from the suite's own
 text, 4 layers, width 128; about 1.4M parameters) is built in a temporary folder.
+The figures are recorded in benchmarks/results/eval_vs_lm_eval-SUITE-FRAMINGS.json
+(``--no-record``: print only).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results import record
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -49,6 +53,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (model, "
                     "tasks, outputs) instead of deleting it")
+    ap.add_argument("--no-record", action="store_true", help="print only; keep the recorded file")
     args = ap.parse_args()
 
     import torch
@@ -136,9 +141,11 @@ def main() -> None:
             agree += picks[(d["condition"], d["item_id"], d["format"])] == bool(s["acc"])
             total += 1
     print(f"\n{'framing':<22}{'alignpt rate':>14}{'lm-eval acc':>14}")
+    rates = {}
     for c in conds:
         mine = ours["metrics"]["conditions"][c.name]["value"]
         lm = theirs["results"][task_name(suite.name, c)]["acc,none"]
+        rates[c.name] = {"alignpt": mine, "lm_eval": lm}
         print(f"{c.name:<22}{mine:>14.4f}{lm:>14.4f}")
     print(f"picks agree on {agree}/{total} prompts")
     print(f"\n{'':<28}{'alignpt':>10}{'lm-eval':>10}{'speed-up':>10}")
@@ -146,6 +153,14 @@ def main() -> None:
                         ("model calls only (s)", best["alignpt_calls"], best["lm_eval_calls"])):
         print(f"{label:<28}{a:>10.2f}{b:>10.2f}{b / a:>9.1f}x")
     print(f"(lm-eval batch_size={bs}; exporting the suite for lm-eval took {t_export:.2f} s)")
+    record(f"eval_vs_lm_eval-{args.suite}-{args.framings}", {
+        "prompts": n_prompts, "torch_threads": torch.get_num_threads(), "rates": rates,
+        "picks_agree": agree, "picks_total": total,
+        "seconds_best": {k: round(v, 3) for k, v in best.items()},
+        "speedup_end_to_end": round(best["lm_eval"] / best["alignpt"], 2),
+        "speedup_model_calls": round(best["lm_eval_calls"] / best["alignpt_calls"], 2),
+        "export_s": round(t_export, 3)},
+        args={k: v for k, v in vars(args).items() if k not in ("keep", "no_record")})
     if args.keep:
         print(f"kept {tmp}")
     else:

@@ -13,6 +13,8 @@ drain, which weigh on short runs).
     python benchmarks/generate_throughput.py --quick           # two points
     python benchmarks/generate_throughput.py --json out.json --figure throughput.png
 
+The figures are recorded in benchmarks/results/generate_throughput.json (``--no-record``: don't).
+
 Nothing leaves 127.0.0.1. Numbers depend on the machine's free cores: the server and the
 client each need most of one core at the highest rates.
 """
@@ -28,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results import record
 
 from alignpt.generate.pipeline import GenerateConfig, generate
 
@@ -126,6 +130,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--figure", type=Path)
     ap.add_argument("--replot", type=Path, help="redraw --figure from a saved --json")
+    ap.add_argument("--no-record", action="store_true", help="print only; keep the recorded file")
     args = ap.parse_args()
     if args.replot:
         figure(json.loads(args.replot.read_text())["rows"], args.figure)
@@ -143,6 +148,9 @@ def main() -> None:
                   f"{r['client_cpu_ms_per_request']:17.3f}", flush=True)
     meta = {"python": platform.python_version(), "cpus": os.cpu_count(),
             "machine": platform.machine()}
+    record("generate_throughput", {"rows": rows},
+           args={"quick": args.quick, "seconds": args.seconds, "words": args.words,
+                 "transports": args.transports})
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     if args.figure:

@@ -3,7 +3,8 @@
 Prints MB/s of uncompressed JSONL for: zstdcat | wc -l (the machine's floor),
 reading .jsonl.zst into Documents, reading Parquet into Documents, and a
 .jsonl.zst -> Parquet convert through the executor (one worker). All on one
-core. Usage: python benchmarks/shards_throughput.py [--mb 200]
+core. Usage: python benchmarks/shards_throughput.py [--mb 200] [--no-record]
+The figures are recorded in benchmarks/results/shards_throughput.json.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import record
 
 from alignpt.convert import ConvertConfig, convert_shards
 from alignpt.documents import Document
@@ -55,6 +57,7 @@ def timed(fn) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--mb", type=int, default=200, help="uncompressed corpus size in MB")
+    ap.add_argument("--no-record", action="store_true", help="print only; keep the recorded file")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="alignpt-bench-"))
     try:
@@ -77,6 +80,11 @@ def main() -> None:
         print(f"{'what':34s} {'seconds':>8s} {'MB/s':>8s} {'vs floor':>9s}")
         for name, sec in rows:
             print(f"{name:34s} {sec:8.2f} {mb / sec:8.1f} {floor / sec:8.0%}")
+        record("shards_throughput", {
+            "corpus_mb_uncompressed": round(mb, 1), "corpus_mb_zst": round(zst.stat().st_size / 1e6, 1),
+            "rows": [{"what": name, "seconds": round(sec, 3), "mb_per_s": round(mb / sec, 1),
+                      "vs_floor": round(floor / sec, 3)} for name, sec in rows]},
+            args={"mb": args.mb})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -21,6 +21,8 @@ cut into ~3 KB documents, with the dev set's AI documents mixed in at 2% so
 the classifier has work. Each timing is the best of ``--repeat`` runs.
 
 Usage: python benchmarks/tag_throughput.py [--mb 30] [--shard-mb 32] [--json out.json]
+                                           [--no-record]
+The figures are recorded in benchmarks/results/tag_throughput.json.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import time
 from pathlib import Path
 
 import orjson
+from _results import record
 
 from alignpt.documents import Document
 from alignpt.shards import ShardWriter
@@ -226,6 +229,7 @@ def main() -> None:
                     help="also time the cascade on the text with routed documents cut to this "
                          "share (0 = skip)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--no-record", action="store_true", help="print only; keep the recorded file")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="alignpt-tag-bench-"))
     results: dict = {"cpus": os.cpu_count(), "load_average": os.getloadavg()}
@@ -301,8 +305,12 @@ def main() -> None:
         results["cascade_2_workers"] = {"mb_per_s": round(two["bytes_in"] / two["wall"] / 1e6, 1)}
         print(f"  4 shards on 2 workers: {results['cascade_2_workers']['mb_per_s']} MB/s")
         print(f"(load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus)")
+        results["load_average_end"] = os.getloadavg()
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
+        record("tag_throughput", results,
+               args={"mb": args.mb, "shard_mb": args.shard_mb, "repeat": args.repeat,
+                     "web_share": args.web_share})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -15,10 +15,11 @@ The corpus is synthetic English-like text (a Zipfian vocabulary of 60k made-up w
 punctuation, numbers, capitals), since nothing may be downloaded. Usage:
 
     python benchmarks/tokenize_throughput.py [--mb 40] [--sizes 1,2,4] [--workers 2]
-                                             [--plot docs/figures/mix]
+                                             [--plot docs/figures/mix] [--no-record]
 
 ``--plot DIR`` also draws the peak-memory curve and where each source's tokens sit in
-the largest mix's stream (needs matplotlib).
+the largest mix's stream (needs matplotlib). A full run records its figures in
+benchmarks/results/tokenize_throughput.json.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from _results import record
 
 # alignpt is imported inside the functions that need it: --encode-only runs with just
 # numpy and tokenizers (e.g. on a quiet machine pinned to two cores with taskset).
@@ -123,9 +125,9 @@ def _encode_worker(tok_path: str, batches: list[list[str]]) -> tuple[int, float]
     return n, time.perf_counter() - t0
 
 
-def encode_only(tok_path: str, mb: float, procs: int) -> None:
+def encode_only(tok_path: str, mb: float, procs: int) -> dict:
     """Encoding alone, text in memory: one process with the tokenizer's threads, then
-    ``procs`` processes with one thread each (the mixer's two modes)."""
+    ``procs`` processes with one thread each (the mixer's two modes). Returns the rates."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -140,6 +142,9 @@ def encode_only(tok_path: str, mb: float, procs: int) -> None:
     dt = time.perf_counter() - t0
     print(f"encode, 1 process, tokenizer threads: {n / dt / 1e6:.2f} M tokens/s "
           f"({nbytes / dt / 1e6:.1f} MB/s, {nbytes / n:.2f} bytes/token, vocab {tok.vocab_size})")
+    figures = {"text_mb": round(nbytes / 1e6, 1), "bytes_per_token": round(nbytes / n, 2),
+               "one_process_m_tokens_per_s": round(n / dt / 1e6, 3),
+               "one_process_mb_per_s": round(nbytes / dt / 1e6, 2)}
     shares = [batches[i::procs] for i in range(procs)]
     with ProcessPoolExecutor(procs, mp_context=get_context("spawn")) as pool:
         t0 = time.perf_counter()
@@ -149,6 +154,10 @@ def encode_only(tok_path: str, mb: float, procs: int) -> None:
     slowest = max(r[1] for r in results)
     print(f"encode, {procs} processes x 1 thread: {n / slowest / 1e6:.2f} M tokens/s "
           f"({nbytes / slowest / 1e6:.1f} MB/s; {n / wall / 1e6:.2f} M/s counting process start)")
+    figures.update({"processes": procs, "processes_m_tokens_per_s": round(n / slowest / 1e6, 3),
+                    "processes_mb_per_s": round(nbytes / slowest / 1e6, 2),
+                    "processes_m_tokens_per_s_with_start": round(n / wall / 1e6, 3)})
+    return figures
 
 
 def child(args: argparse.Namespace) -> None:
@@ -255,13 +264,16 @@ def main() -> None:
     ap.add_argument("--recipe")
     ap.add_argument("--out")
     ap.add_argument("--plot", type=Path, help="write figures to this folder")
+    ap.add_argument("--no-record", action="store_true", help="print only; keep the recorded file")
     args = ap.parse_args()
     if args.child:
         return child(args)
     if args.encode_only:
-        return encode_only(args.tok, args.mb, args.workers)
+        encode_only(args.tok, args.mb, args.workers)
+        return
 
-    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
+    load_start = os.getloadavg()[0]
+    print(f"cores: {os.cpu_count()}, load average: {load_start:.2f}")
     root = Path(tempfile.mkdtemp(prefix="alignpt-tok-bench-"))
     sizes = [float(s) for s in args.sizes.split(",")]
     corpora = []
@@ -272,8 +284,11 @@ def main() -> None:
     aligned = root / "aligned"
     make_corpus(aligned, 2, seed=99, shard_mb=1)
     tok = root / "tok"
-    train(corpora[0][1], tok)
-    encode_only(str(tok), min(args.mb, 20), args.workers)
+    train_seconds = train(corpora[0][1], tok)
+    figures: dict = {"load_average_start": round(load_start, 2),
+                     "tokenizer_train_s": round(train_seconds, 1),
+                     "encode_in_memory": encode_only(str(tok), min(args.mb, 20), args.workers),
+                     "cache_pipeline": [], "sizes": []}
 
     _, small, small_bytes = corpora[0]
     for workers, label in ((1, "1 process, tokenizer threads"),
@@ -284,6 +299,10 @@ def main() -> None:
         print(f"cache pipeline ({label}): {r['tokens'] / r['seconds'] / 1e6:.2f} M tokens/s, "
               f"{r['bytes'] / r['seconds'] / 1e6:.1f} MB/s of JSON, peak RSS "
               f"{r['max_rss_mb']:.0f} MB ({r['tokens']:,} tokens)")
+        figures["cache_pipeline"].append({
+            "mode": label, "m_tokens_per_s": round(r["tokens"] / r["seconds"] / 1e6, 3),
+            "mb_per_s_json": round(r["bytes"] / r["seconds"] / 1e6, 2),
+            "peak_rss_mb": round(r["max_rss_mb"]), "tokens": r["tokens"]})
 
     rows = []
     print("\ncorpus   text MB   encode tok/s   encode RSS MB   mix tokens   mix tok/s   "
@@ -304,8 +323,18 @@ def main() -> None:
               f"{mix['bytes_written'] / mix['seconds'] / 1e6:8.1f}   {mix['max_rss_mb']:10.0f}")
         rows.append({"text_mb": nbytes / 1e6, "encode_rss": enc["max_rss_mb"],
                      "mix_rss": mix["max_rss_mb"]})
+        figures["sizes"].append({
+            "size": s, "text_mb": round(nbytes / 1e6, 1),
+            "encode_m_tokens_per_s": round(enc["tokens"] / enc["seconds"] / 1e6, 3),
+            "encode_peak_rss_mb": round(enc["max_rss_mb"]), "mix_tokens": mix["tokens"],
+            "mix_m_tokens_per_s": round(mix["tokens"] / mix["seconds"] / 1e6, 3),
+            "mix_mb_per_s_written": round(mix["bytes_written"] / mix["seconds"] / 1e6, 1),
+            "mix_peak_rss_mb": round(mix["max_rss_mb"])})
     if args.plot:
         plot(args.plot, rows, root / f"mix-{sizes[-1]:g}x")
+    figures["load_average_end"] = round(os.getloadavg()[0], 2)
+    record("tokenize_throughput", figures,
+           args={"mb": args.mb, "sizes": args.sizes, "workers": args.workers})
     print(f"\n(files under {root}; delete when done)")
 
 

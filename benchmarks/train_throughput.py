@@ -16,11 +16,15 @@ AdamW, grad clipping, per-source loss); timing starts after warmup steps (and
 after torch.compile has compiled). On CPU, where other jobs on a shared machine
 make whole-run timings swing by 2-3x, the reference step runs between our steps
 (from a training callback) so that both are timed under the same load.
+
+The figures are recorded in benchmarks/results/train_throughput-<preset>-<device>.json,
+with the load average before and after (``--no-record``: print only).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -30,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _results import record
 
 PRESETS = {
     # tooling.md section 6: a 5.3M-parameter GPT-2 at batch 8 x 256 on 2 CPU cores
@@ -208,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peak-tflops", type=float, default=989.0,
                     help="CUDA: dense bf16 peak for MFU (989 = H100 SXM)")
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--note", help="recorded with the figures (e.g. what else loaded the machine)")
+    ap.add_argument("--no-record", action="store_true", help="print only; keep the recorded file")
     args = ap.parse_args(argv)
     cuda = args.device == "cuda"
     if cuda and not torch.cuda.is_available():
@@ -243,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{shape['seq_len']}, {args.dtype}{', compiled' if args.compile else ''}; "
           f"{args.warmup} warmup + {args.steps} timed steps")
     mm_rates = [max(probe() for _ in range(3))]
+    load_start = os.getloadavg()
 
     tokens_needed = (args.warmup + args.steps) * shape["batch_size"] * (shape["seq_len"] + 1) * 1.05
     tok_step = shape["batch_size"] * shape["seq_len"]  # predicted tokens per step, for both
@@ -270,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         return tok_step / statistics.median(times), tok_step / min(times)
 
     o_med, o_best = rates(ours)
+    figures = {"params_m": round(n_params / 1e6, 2), "tokens_per_step": tok_step,
+               "threads": torch.get_num_threads(), "load_average_start": load_start,
+               "ours_tok_s_median": round(o_med), "ours_tok_s_fastest": round(o_best),
+               "ours_steps": len(ours)}
     print(f"alignpt trainer:      {o_med:,.0f} tok/s median step, {o_best:,.0f} fastest step "
           f"({len(ours)} steps)")
     if ref:
@@ -278,15 +290,37 @@ def main(argv: list[str] | None = None) -> int:
               f"({len(ref)} steps)")
         print(f"ratio ours/reference: {o_med / r_med:.2f} (median steps), "
               f"{o_best / r_best:.2f} (fastest steps)")
+        figures.update({"reference_tok_s_median": round(r_med), "reference_tok_s_fastest": round(r_best),
+                        "reference_steps": len(ref), "ratio_median": round(o_med / r_med, 3),
+                        "ratio_fastest": round(o_best / r_best, 3)})
+        if not cuda:
+            # Each of our steps against the reference step run right after it, under the
+            # same load: robust when the load changes between rounds, unlike a ratio of medians.
+            pairs = [r / o for o, r in zip(ours, ref)]
+            paired = statistics.median(pairs)
+            q1, _, q3 = statistics.quantiles(pairs, n=4) if len(pairs) > 1 else (paired,) * 3
+            print(f"ratio ours/reference: {paired:.2f} (median of {len(pairs)} step-by-step pairs; "
+                  f"quartiles {q1:.2f}-{q3:.2f})")
+            figures.update({"ratio_paired_median": round(paired, 3),
+                            "ratio_paired_quartiles": [round(q1, 3), round(q3, 3)]})
     achieved = o_med * fpt
     rate = statistics.median(mm_rates)
     print(f"matmul rate ({mm_dtype}): {rate / 1e9:,.1f} GFLOP/s measured here (median of {len(mm_rates)} "
           f"probes{' taken between steps' if not cuda else ''})")
     print(f"model FLOP/s:         {achieved / 1e9:,.1f} GFLOP/s = {achieved / rate:.1%} of that "
           f"({fpt / 1e6:.1f} MFLOP/token, median step)")
+    figures.update({"matmul_gflop_s": round(rate / 1e9, 1), "model_gflop_s": round(achieved / 1e9, 1),
+                    "model_share_of_matmul": round(achieved / rate, 3),
+                    "mflop_per_token": round(fpt / 1e6, 1), "load_average_end": os.getloadavg()})
     if cuda:
         print(f"MFU:                  {achieved / (args.peak_tflops * 1e12):.1%} of {args.peak_tflops:g} "
               f"TFLOP/s peak")
+        figures.update({"mfu": round(achieved / (args.peak_tflops * 1e12), 4),
+                        "peak_tflops": args.peak_tflops})
+    preset = args.preset or ("124m" if cuda else "cpu-5m")
+    record(f"train_throughput-{preset}-{args.device}", figures,
+           args={k: v for k, v in vars(args).items() if k not in ("no_record", "note")},
+           notes=args.note)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Benchmark the persona world: generation tokens/s and exact-predictive positions/s.
 
     python benchmarks/world_generate.py [--recipe base] [--inject i_u=0.1] \
-        [--tokens 20000000] [--heldout 2000000]
+        [--tokens 20000000] [--heldout 2000000] [--no-record]
 
 Runs on one core (BLAS/OpenMP threads pinned to 1 before numpy loads). Prints:
 generation through ``generate_corpus`` (sampling + token shards + Parquet
@@ -9,6 +9,7 @@ labels, written to a temporary folder) and through the bare sampler; the exact
 next-token distribution over a held-out corpus with ``ExactBayes.iter_corpus``
 (grouped fast path, and the reference log path); and exact posteriors of
 probe contexts per second. Aims (issue 3): >= 2M tokens/s, >= 1M positions/s.
+The figures are recorded in benchmarks/results/world_generate.json.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _results import record  # noqa: E402
 
 
 def best_of(fn, repeat: int) -> tuple[float, float]:
@@ -37,8 +39,14 @@ def best_of(fn, repeat: int) -> tuple[float, float]:
     return min(wall), min(cpu)
 
 
-def rate(n: float, secs: tuple[float, float], unit: str, scale: float = 1e6) -> str:
+def rate(n: float, secs: tuple[float, float], unit: str, scale: float = 1e6,
+         figures: dict | None = None, key: str | None = None) -> str:
+    """The line to print; with ``figures``, also store the rates under ``key``."""
     wall, cpu = secs
+    if figures is not None:
+        figures[key] = {"unit": unit, "wall": round(n / wall / scale, 3),
+                        "cpu": round(n / max(cpu, 1e-9) / scale, 3), "count": int(n),
+                        "wall_s": round(wall, 3)}
     return (f"{n / wall / scale:.2f} {unit} (wall), {n / max(cpu, 1e-9) / scale:.2f} {unit} (CPU); "
             f"{n:,.0f} in {wall:.2f} s")
 
@@ -59,12 +67,14 @@ def main() -> None:
     ap.add_argument("--heldout", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tmp", default=None, help="Folder for temporary corpora.")
+    ap.add_argument("--no-record", action="store_true", help="print only; keep the recorded file")
     args = ap.parse_args()
 
     recipe = load_world_recipe(args.recipe)
     if args.inject:
         recipe = inject(recipe, parse_injections(args.inject))
     world = World(recipe)
+    figures: dict = {"latents": world.n_latents}
     print(f"recipe {recipe.name}: {world.n_latents} latents, longest document "
           f"{recipe.max_length} opportunities")
 
@@ -72,7 +82,8 @@ def main() -> None:
         def gen():
             generate_corpus(recipe, args.tokens, seed=0, out_dir=tmp, force=True)
         print("generate_corpus (shards + labels written):",
-              rate(args.tokens, best_of(gen, args.repeat), "M tokens/s"))
+              rate(args.tokens, best_of(gen, args.repeat), "M tokens/s", figures=figures,
+                   key="generate_corpus"))
 
     n_batches = max(1, args.tokens // (DOCS_PER_BATCH * int(world.mean_doc_tokens @ world.document_shares)))
     counted = {}
@@ -84,7 +95,8 @@ def main() -> None:
             total += batch.tokens()[0].size
         counted["tokens"] = total
     secs = best_of(sample, args.repeat)
-    print("sampler only:", rate(counted["tokens"], secs, "M tokens/s"))
+    print("sampler only:", rate(counted["tokens"], secs, "M tokens/s", figures=figures,
+                                key="sampler_only"))
 
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         res = generate_corpus(recipe, args.heldout, seed=1, out_dir=tmp)
@@ -97,7 +109,8 @@ def main() -> None:
                     chunk.probs.sum()
             label = "grouped (default)" if grouped else "log path (reference)"
             print(f"exact predictive, {label}:",
-                  rate(shard.n_tokens, best_of(predict, args.repeat), "M positions/s"))
+                  rate(shard.n_tokens, best_of(predict, args.repeat), "M positions/s",
+                       figures=figures, key=f"exact_predictive_{'grouped' if grouped else 'log_path'}"))
 
     bayes = ExactBayes(recipe)
     contexts = [probe_context(k, ev, nxt, era=e) for k in range(0, 100, 3) for ev in "TU"
@@ -105,7 +118,8 @@ def main() -> None:
     print(f"posterior of probe contexts (batch of {len(contexts)}, mean length "
           f"{np.mean([len(c) for c in contexts]):.0f}):",
           rate(len(contexts), best_of(lambda: bayes.posterior(contexts), args.repeat),
-               "k contexts/s", 1e3))
+               "k contexts/s", 1e3, figures=figures, key="posterior_probe_contexts"))
+    record("world_generate", figures, args={k: v for k, v in vars(args).items() if k != "no_record"})
 
 
 if __name__ == "__main__":

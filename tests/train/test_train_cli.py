@@ -73,3 +73,34 @@ def test_user_errors_are_alignpt_errors(root, plan_file, tmp_path, capsys):
     assert main([str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err
     assert "config file not found" in err and "Traceback" not in err
+
+
+def test_token_id_past_the_vocabulary_is_one_line_exit_2(world, tmp_path, capsys):
+    """A shard holding an id the model cannot embed is refused before the first step (it used
+    to crash mid-run with an IndexError traceback, a device-side assert on GPU)."""
+    import shutil
+
+    import numpy as np
+
+    from alignpt.cli import main as alignpt_main
+
+    bad = tmp_path / "bad"
+    for suffix in (".bin", ".json", ".docs.npy"):
+        shutil.copy(str(world["inject"]) + suffix, str(bad) + suffix)
+    tokens = np.memmap(str(bad) + ".bin", dtype=np.uint16, mode="r+")
+    docs = np.load(str(bad) + ".docs.npy")
+    tokens[docs[3, 0] + 1] = 22  # vocab_size is 22: ids 0..21
+    tokens[docs[7, 0]] = 300
+    tokens.flush()
+    del tokens
+    cfg = tiny_plan(world)
+    cfg["sources"]["inject"]["paths"] = [str(bad)]
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(cfg))
+
+    rc = alignpt_main(["train", str(plan), "--out", str(tmp_path / "run"), "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"{bad}.bin (document 7): token id 300 is outside the model's vocabulary of 22" in err
+    assert not (tmp_path / "run" / "checkpoints").exists()

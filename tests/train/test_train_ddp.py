@@ -43,10 +43,15 @@ def test_two_processes_match_one(world, tmp_path, parallel):
     # same data, same order, same accounting: the sampler runs identically on every rank
     acc = lambda run: json.loads((run / "accounting.json").read_text())["phases"]  # noqa: E731
     assert acc(tmp_path / "multi") == acc(tmp_path / "single")
-    la = [r["loss"] for r in read_metrics(tmp_path / "single") if r["event"] == "step"]
-    lb = [r["loss"] for r in read_metrics(tmp_path / "multi") if r["event"] == "step"]
+    steps = lambda run, key: [r[key] for r in read_metrics(run) if r["event"] == "step"]  # noqa: E731
+    la, lb = steps(tmp_path / "single", "loss"), steps(tmp_path / "multi", "loss")
     assert len(la) == len(lb) == 16
     assert max(abs(x - y) for x, y in zip(la, lb)) < 1e-4
+    # The gradient's scale, not just its direction: clipping at 1.0 and AdamW's own
+    # normalisation both hide a gradient off by the world size from the weights and losses.
+    ga, gb = steps(tmp_path / "single", "grad_norm"), steps(tmp_path / "multi", "grad_norm")
+    assert len(ga) == len(gb) == 16
+    assert gb == pytest.approx(ga, rel=1e-4)
 
     # Resume the 2-process run from its step-6 checkpoint: bitwise the same end.
     shutil.copytree(tmp_path / "multi", tmp_path / "again")

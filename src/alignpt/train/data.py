@@ -35,7 +35,7 @@ from alignpt.train.config import LossMaskConfig, SourceConfig
 from alignpt.train.phases import ResolvedPhase
 
 __all__ = ["DataInfo", "SourceReader", "Rows", "Sampler", "span_mask", "eval_rows", "data_info",
-           "shard_tokenizer", "token_id"]
+           "check_token_ids", "shard_tokenizer", "token_id"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,34 @@ def data_info(readers: Sequence["SourceReader"]) -> DataInfo:
     m = first.meta
     return DataInfo(first.vocab_size, m.get("eos_id"), m.get("bos_id"), m.get("pad_id"),
                     shard_tokenizer(first))
+
+
+def check_token_ids(readers: Sequence["SourceReader"], vocab_size: int) -> None:
+    """Refuse a shard holding a token id the model cannot embed.
+
+    Such an id would otherwise surface at the first batch that holds it, as an
+    IndexError traceback on CPU or a device-side assert on GPU. One max pass (and a
+    min pass for a signed dtype) over each memory-mapped shard, once, before the first step.
+    """
+    seen: set[Path] = set()
+    for reader in readers:
+        for shard in reader.shards:
+            if shard.path in seen or shard.n_tokens == 0:
+                continue
+            seen.add(shard.path)
+            tokens = shard.tokens
+            top = int(tokens.max())
+            bad = top if top >= vocab_size else None
+            if bad is None and np.issubdtype(tokens.dtype, np.signedinteger) and int(tokens.min()) < 0:
+                bad = int(tokens.min())
+            if bad is None:
+                continue
+            # Only on failure: where the first such id sits, so the user can find the document.
+            pos = int(np.argmax(tokens == bad))
+            doc = int(np.searchsorted(np.asarray(shard.docs[:, 1]), pos, side="right"))
+            raise DataError(f"token id {bad} is outside the model's vocabulary of {vocab_size} "
+                            f"(the shard declares vocab_size {shard.vocab_size})",
+                            str(shard.path.with_suffix(".bin")), where=f"document {doc}")
 
 
 def span_mask(ids: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:

@@ -29,7 +29,8 @@ from alignpt.train import checkpoint as ckpt_io
 from alignpt.train import distributed as D
 from alignpt.train.accounting import accounting_table, write_accounting
 from alignpt.train.config import TrainPlan
-from alignpt.train.data import DataInfo, SourceReader, Rows, Sampler, data_info, eval_rows
+from alignpt.train.data import (DataInfo, SourceReader, Rows, Sampler, check_token_ids, data_info,
+                               eval_rows)
 from alignpt.train.metrics import MetricsLog, plot_losses, train_progress
 from alignpt.train.model import GPT, count_params
 from alignpt.train.phases import ResolvedPhase, resolve_budgets
@@ -113,6 +114,7 @@ class Trainer:
         np.random.seed(plan.seed)
         torch.manual_seed(plan.seed)
         self.model_cfg, raw = self._build_model()
+        check_token_ids(list(self.readers.values()) + eval_readers, self.model_cfg.vocab_size)
         raw.to(self.device)
         raw.activation_checkpointing = rt.activation_checkpointing
         # FSDP shards parameters and optimizer state; worth its communication only when a
