@@ -104,3 +104,25 @@ def test_token_id_past_the_vocabulary_is_one_line_exit_2(world, tmp_path, capsys
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert f"{bad}.bin (document 7): token id 300 is outside the model's vocabulary of 22" in err
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_run_folder_apart_from_the_data_and_locked(world, tmp_path, capsys):
+    """--out holding the training data is refused before anything is written, and a run
+    folder another process is writing is refused with one line naming that process."""
+    from alignpt.cli import main as alignpt_main
+    from tests.lock_holder import lock_held_elsewhere
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(tiny_plan(world)))
+    data_root = world["base"].parent
+    before = sorted(p.name for p in data_root.iterdir())
+    assert alignpt_main(["train", str(plan), "--out", str(data_root), "-q"]) == 2
+    assert "the output folder contains the training data" in capsys.readouterr().err
+    assert sorted(p.name for p in data_root.iterdir()) == before
+
+    run = tmp_path / "run"
+    with lock_held_elsewhere(run) as holder:
+        assert alignpt_main(["train", str(plan), "--out", str(run), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"another alignpt run (pid {holder.pid}) is writing this folder" in err
+    assert not (run / "plan.yaml").exists() and not (run / "checkpoints").exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from alignpt.errors import ConfigError
+from alignpt.outdir import OutputLock, check_output_apart
 from alignpt.train import checkpoint as ckpt_io
 from alignpt.train import distributed as D
 from alignpt.train.accounting import accounting_table, write_accounting
@@ -415,8 +417,14 @@ def train(plan: TrainPlan | str | Path, out_dir: str | Path, *, resume: bool = T
 
     if not isinstance(plan, TrainPlan):
         plan = load_plan(plan, overrides)
-    trainer = Trainer(plan, out_dir, resume=resume, callbacks=callbacks, progress=progress)
-    try:
-        return trainer.run(until=until)
-    finally:
-        trainer.close()
+    check_output_apart(out_dir, [p for src in plan.sources.values() for p in src.paths],
+                       what="training data")
+    # One writer per run folder. Only the main process of a distributed run writes it
+    # (the other ranks wait at barriers), so only it holds the lock.
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    with OutputLock(out_dir) if main_rank else contextlib.nullcontext():
+        trainer = Trainer(plan, out_dir, resume=resume, callbacks=callbacks, progress=progress)
+        try:
+            return trainer.run(until=until)
+        finally:
+            trainer.close()
