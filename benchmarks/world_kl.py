@@ -71,7 +71,7 @@ def main() -> None:
 
     from alignpt.evaluate.world_suite import checkpoint_world_model, kl_report
     from alignpt.experiment.grid import REBOUND_SEED_OFFSET, bayes_recipe
-    from alignpt.experiment.runner import load_state, run_dir
+    from alignpt.experiment.state import load_state, run_dir
     from alignpt.world import ExactBayes
     from alignpt.world.generate import generate_corpus
 

@@ -270,9 +270,9 @@ def run_filter(tag_dir: str | Path, out_dir: str | Path, config: FilterConfig | 
 def _filter(run: TagRun, out: Path, cfg: FilterConfig, conditions: list[Condition],
             counter: TokenCounter, paths: list[Path], tasks: list[ShardTask],
             progress: bool) -> dict[str, Any]:
-    leak = {"matched": None, "leaked": 0}
     if cfg.leak_fraction > 0:
-        leak = _leak_selection(run, tasks, conditions, cfg.leak_fraction, cfg.seed, out)
+        # writes the seeded selection the stage reads; the summary counts from the stage
+        _leak_selection(run, tasks, conditions, cfg.leak_fraction, cfg.seed, out)
     stage = FilterStage(conditions, run, counter, str(out), cfg.leak_fraction > 0)
     body = {**cfg.model_dump(mode="json"), "tag_dir": str(run.dir.resolve()),
             "counter": counter.name}

@@ -7,6 +7,7 @@ every number.
 """
 
 from alignpt.experiment.recipe import ExperimentRecipe, load_experiment
-from alignpt.experiment.runner import load_state, run_experiment
+from alignpt.experiment.runner import run_experiment
+from alignpt.experiment.state import load_state
 
 __all__ = ["ExperimentRecipe", "load_experiment", "run_experiment", "load_state"]

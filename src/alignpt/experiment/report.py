@@ -17,7 +17,7 @@ import orjson
 from alignpt.config import atomic_write_text, provenance
 from alignpt.experiment.aggregate import aggregate, phase_order
 from alignpt.experiment.claims import evaluate_claims
-from alignpt.experiment.runner import load_state
+from alignpt.experiment.state import load_state
 
 __all__ = ["build_report", "write_report", "PUBLISHED"]
 

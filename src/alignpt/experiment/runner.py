@@ -1,12 +1,6 @@
 """Run an experiment: generate corpora, train every (arm, seed), measure every phase.
 
-Layout of an experiment folder::
-
-    experiment.yaml          the resolved recipe, alignpt version, git revision
-    corpora/NAME-sSEED-HASH/ generated world corpora, shared by every run that needs them
-    runs/ARM/seedS-HASH/     one run: train/ (checkpoints, metrics), measure/PHASE.json,
-                             result.json (written last: a run is done when it exists)
-    report/                  report.html, report.md, report.json, plots
+The folder's layout: :mod:`alignpt.experiment.state`.
 
 Resume is folder-based: a finished corpus has its stats, a finished run its
 ``result.json``; the trainer resumes an unfinished run from its last checkpoint
@@ -19,73 +13,20 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
 import orjson
-import yaml
 
-from alignpt.config import atomic_write_text, provenance
-from alignpt.experiment.grid import RunSpec, bayes_recipe, expand_runs
+from alignpt.config import atomic_write_text
+from alignpt.experiment.grid import RunSpec, bayes_recipe
 from alignpt.experiment.recipe import ExperimentRecipe
-from alignpt.errors import ConfigError
+from alignpt.experiment.state import ExperimentState, load_state, run_dir, write_recipe
 from alignpt.outdir import OutputLock
 from alignpt.parallel import die_with_parent
 
-__all__ = ["run_experiment", "run_one", "load_state", "ExperimentState", "run_dir", "RunStatus"]
-
-
-def run_dir(root: Path, run: RunSpec) -> Path:
-    return root / "runs" / run.arm / f"seed{run.seed}-{run.key}"
-
-
-@dataclass
-class RunStatus:
-    run: RunSpec
-    state: str            # done | partial | pending
-    result: dict[str, Any] | None
-
-
-@dataclass
-class ExperimentState:
-    root: Path
-    recipe: ExperimentRecipe
-    runs: list[RunStatus]
-
-    @property
-    def done(self) -> int:
-        return sum(r.state == "done" for r in self.runs)
-
-
-def _write_recipe(root: Path, recipe: ExperimentRecipe) -> None:
-    path = root / "experiment.yaml"
-    body = {"recipe": recipe.model_dump(mode="json"), **provenance()}
-    if path.exists():
-        old = yaml.safe_load(path.read_text()) or {}
-        if old.get("recipe", {}).get("name") not in (None, recipe.name):
-            raise ConfigError(f"{root} holds experiment '{old['recipe']['name']}', not "
-                              f"'{recipe.name}'; use another --out")
-    atomic_write_text(path, yaml.safe_dump(body, sort_keys=False))
-
-
-def load_state(root: str | Path) -> ExperimentState:
-    """What an experiment folder holds: its recipe and the state of every run."""
-    root = Path(root)
-    path = root / "experiment.yaml"
-    if not path.exists():
-        raise ConfigError(f"{root}: not an experiment folder (no experiment.yaml)")
-    recipe = ExperimentRecipe.model_validate(yaml.safe_load(path.read_text())["recipe"])
-    statuses = []
-    for run in expand_runs(recipe):
-        folder = run_dir(root, run)
-        result_path = folder / "result.json"
-        if result_path.exists():
-            statuses.append(RunStatus(run, "done", orjson.loads(result_path.read_bytes())))
-        else:
-            statuses.append(RunStatus(run, "partial" if folder.exists() else "pending", None))
-    return ExperimentState(root, recipe, statuses)
+__all__ = ["run_experiment", "run_one"]
 
 
 def _ensure_corpora(root: Path, runs: list[RunSpec], progress: Callable[[str], None]) -> None:
@@ -163,7 +104,7 @@ def _run_locked(recipe: ExperimentRecipe, root: Path, workers: int | None, progr
     from alignpt.console import err_console, progress_bar
 
     root.mkdir(parents=True, exist_ok=True)
-    _write_recipe(root, recipe)
+    write_recipe(root, recipe)
     state = load_state(root)
     runs = [s.run for s in state.runs]
     todo = [s.run for s in state.runs if s.state != "done"]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
-from alignpt.cli_support import DefaultRunGroup
+from alignpt.cli_support import DefaultRunGroup, invoke
 
 __all__ = ["generate_app"]
 
@@ -279,8 +279,6 @@ def report_cmd(out: Path = typer.Argument(..., help="A finished run folder."),
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised by the kill/resume test
-    from alignpt import cli as _root
-
-    if not any(g.name == "generate" for g in _root.app.registered_groups):
-        _root.app.add_typer(generate_app, name="generate")
-    sys.exit(_root.main(["generate", *sys.argv[1:]]))
+    # The same exit codes as `alignpt generate`, without importing the root CLI (which
+    # imports this module to register it).
+    sys.exit(invoke(generate_app, sys.argv[1:], "alignpt generate"))
