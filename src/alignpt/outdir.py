@@ -29,7 +29,8 @@ try:
 except ImportError:  # pragma: no cover - Windows has no flock; the lock is advisory there
     fcntl = None
 
-__all__ = ["LOCK_FILE", "check_output_apart", "OutputLock", "clean_stale_temporaries"]
+__all__ = ["LOCK_FILE", "check_output_apart", "OutputLock", "try_exclusive",
+           "clean_stale_temporaries"]
 
 LOCK_FILE = ".alignpt/lock"
 
@@ -89,16 +90,10 @@ class OutputLock:
             if entry is not None:
                 entry[1] += 1
                 return self
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    holder = _read_pid(fd)
-                    os.close(fd)
-                    raise AlignptError(f"{self.out_dir}: another alignpt run (pid {holder}) "
-                                       "is writing this folder") from None
+            fd = try_exclusive(self.path)
+            if fd is None:
+                raise AlignptError(f"{self.out_dir}: another alignpt run (pid "
+                                   f"{_read_pid(self.path)}) is writing this folder")
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             _held[self.path] = [fd, 1]
@@ -117,8 +112,26 @@ class OutputLock:
                 os.close(entry[0])  # also releases the flock
 
 
-def _read_pid(fd: int) -> str:
-    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+def try_exclusive(path: Path) -> int | None:
+    """Open ``path`` (created if missing) and take its exclusive ``flock`` without waiting:
+    the descriptor, or None when another process holds it. Closing the descriptor, or the
+    holder's death, releases it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+    return fd
+
+
+def _read_pid(path: Path) -> str:
+    try:
+        text = path.read_bytes()[:32].decode("ascii", "replace").strip()
+    except OSError:
+        return "unknown"
     return text if text.isdigit() else "unknown"
 
 

@@ -24,13 +24,9 @@ from typing import Any, Iterator
 import orjson
 
 from alignpt.errors import AlignptError, DataError
+from alignpt.outdir import try_exclusive
 
 __all__ = ["ResponseCache"]
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows has no flock; the lock is advisory anyway
-    fcntl = None
 
 
 class ResponseCache:
@@ -53,14 +49,9 @@ class ResponseCache:
 
     # -- lifecycle -------------------------------------------------------
     def open(self) -> "ResponseCache":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise AlignptError(f"{self.path}: another run is using this cache") from None
+        fd = try_exclusive(self.path)
+        if fd is None:
+            raise AlignptError(f"{self.path}: another run is using this cache")
         self._fd = fd
         self._load()
         if self.fsync:
