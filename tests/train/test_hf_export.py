@@ -31,8 +31,11 @@ def _random_model(**kw) -> GPT:
 
 
 @pytest.mark.parametrize("kw", [{"arch": "gpt2"}, {"arch": "gpt2", "activation": "gelu_tanh"},
-                                {"arch": "llama"}, {"arch": "llama", "tie_embeddings": False}],
-                         ids=["gpt2", "gpt2-tanh", "llama", "llama-untied"])
+                                {"arch": "llama"}, {"arch": "llama", "tie_embeddings": False},
+                                {"arch": "gpt2", "attention": "document"},
+                                {"arch": "llama", "attention": "document"}],
+                         ids=["gpt2", "gpt2-tanh", "llama", "llama-untied", "gpt2-document",
+                              "llama-document"])
 def test_exported_model_gives_the_same_logits(tmp_path, kw):
     ours = _random_model(**kw)
     save_model(ours, tmp_path / "ckpt", DATA)
@@ -43,8 +46,14 @@ def test_exported_model_gives_the_same_logits(tmp_path, kw):
     with torch.no_grad():
         diff = (hf(ids).logits - ours(ids)).abs().max().item()
     assert diff < 1e-5
+    if kw.get("attention") == "document":
+        # One document per row (what HF inference sees) reads alike under per-document attention.
+        doc = torch.zeros_like(ids)
+        with torch.no_grad():
+            assert (hf(ids).logits - ours(ids, doc=doc)).abs().max().item() < 1e-5
     back, cfg = import_hf(out)          # and back again, for continued training
     assert cfg.arch == kw["arch"] and cfg.tie_embeddings == kw.get("tie_embeddings", True)
+    assert cfg.attention == kw.get("attention", "packed")
     with torch.no_grad():
         assert torch.equal(back.eval()(ids), ours(ids))
 

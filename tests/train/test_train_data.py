@@ -9,6 +9,7 @@ from alignpt.errors import ConfigError
 from alignpt.tokens import TokenShard, TokenShardWriter
 from alignpt.train.config import SourceConfig, TrainPlan
 from alignpt.train.data import Sampler, SourceReader, eval_rows, span_mask
+from alignpt.train.order import doc_order
 from alignpt.train.phases import resolve_phases
 from tests.train.train_world import ID, TOKENIZER, VOCAB, tiny_plan, write_world
 
@@ -111,6 +112,27 @@ def test_small_source_repeats_are_recorded(world):
     assert acc["consumed"] == 12 * 8 * 65 > shard.n_tokens
     assert acc["repeated"] == acc["consumed"] - shard.n_tokens
     assert sampler.passes("inject") == pytest.approx(acc["consumed"] / shard.n_tokens, abs=0.1)
+
+
+def test_shuffle_of_a_prefix_does_not_depend_on_the_corpus_size(world):
+    """A corpus that extends another (here: a second shard after it) reads the shared
+    documents in the same relative order, so runs over corpora of different sizes pair."""
+    small = SourceReader("base", SourceConfig(paths=[str(world["base"])]), seed=4)
+    big = SourceReader("base", SourceConfig(paths=[str(world["base"]), str(world["held"])]), seed=4)
+    assert (small.n_docs, big.n_docs) == (1500, 1800)
+    for epoch in (0, 1):
+        a = [small.doc_at(epoch, i) for i in range(small.n_docs)]
+        b = [big.doc_at(epoch, i) for i in range(big.n_docs)]
+        assert sorted(a) == list(range(1500)) and sorted(b) == list(range(1800))
+        assert [d for d in b if d < 1500] == a
+    # a fresh order per pass, per seed and per source name; none is the file order
+    orders = [doc_order(1500, 4, "base", 0), doc_order(1500, 4, "base", 1),
+              doc_order(1500, 5, "base", 0), doc_order(1500, 4, "other", 0)]
+    for i, x in enumerate(orders):
+        assert abs(np.corrcoef(x, np.arange(1500))[0, 1]) < 0.1
+        for y in orders[i + 1:]:
+            assert abs(np.corrcoef(x, y)[0, 1]) < 0.1
+    assert doc_order(1500, 4, "base", 0).tolist() == [small.doc_at(0, i) for i in range(1500)]
 
 
 def test_select_and_append_eos(tmp_path):

@@ -71,6 +71,12 @@ class ModelConfig(StrictModel):
     ``gpt2``: learned positions, LayerNorm, GELU MLP, biases (-> GPT2LMHeadModel).
     ``llama``: rotary positions, RMSNorm, SwiGLU MLP, no biases (-> LlamaForCausalLM).
     Both are pre-norm and tie the output head to the embeddings by default.
+
+    ``attention`` says how training rows, which pack several documents end to end,
+    are read: ``packed`` (one causal mask over the row, so a document sees the ones
+    before it) or ``document`` (a document sees only itself and its positions restart
+    at its start). A single document starting at position 0 reads the same either
+    way, so inference and export need nothing else.
     """
 
     arch: Literal["gpt2", "llama"] = "gpt2"
@@ -87,6 +93,8 @@ class ModelConfig(StrictModel):
     activation: Literal["gelu", "gelu_tanh"] = "gelu"
     tie_embeddings: bool = True
     init_std: float = Field(0.02, gt=0)
+    attention: Literal["packed", "document"] = Field(
+        "packed", description="document: causal within each packed document, positions restart per document")
 
     @model_validator(mode="after")
     def _check(self) -> "ModelConfig":

@@ -3,7 +3,8 @@
 How a phase's stream is built (deterministic given the plan's seed):
 
 1. Each source walks its documents in a shuffled order (a fresh permutation per
-   pass, seeded by ``(seed, source name, pass)``). A small source simply starts
+   pass, seeded by ``(seed, source name, pass)``, that orders any shared prefix of
+   documents alike whatever the source's size: :mod:`alignpt.train.order`). A small source simply starts
    another pass; the tokens read on passes after the first are counted as
    *repeated*. The walk position (pass, document, offset) persists across phases,
    so a later phase continues where an earlier one stopped.
@@ -22,7 +23,6 @@ checkpoint, so a resumed run continues the very same stream.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,6 +32,7 @@ import numpy as np
 from alignpt.errors import ConfigError, DataError
 from alignpt.tokens import TokenShard, open_token_shards
 from alignpt.train.config import LossMaskConfig, SourceConfig
+from alignpt.train.order import doc_order
 from alignpt.train.phases import ResolvedPhase
 
 __all__ = ["DataInfo", "SourceReader", "Rows", "Sampler", "span_mask", "eval_rows", "data_info",
@@ -187,13 +188,16 @@ class SourceReader:
         return ids(mc.start), ids(mc.end)
 
     def doc_at(self, epoch: int, pos: int) -> int:
-        """Global index of the ``pos``-th document of pass ``epoch``."""
+        """Global index of the ``pos``-th document of pass ``epoch``.
+
+        The shuffle (:func:`alignpt.train.order.doc_order`) does not depend on the
+        number of documents, so runs of one seed that read one corpus (or corpora
+        that extend one another) read the shared documents in one order.
+        """
         if not self.cfg.shuffle:
             return pos
         if self._perm is None or self._perm[0] != epoch:
-            # crc32 of the name, not hash(): stable across processes and Python versions.
-            rng = np.random.default_rng([self.seed, zlib.crc32(self.name.encode()), epoch])
-            self._perm = (epoch, rng.permutation(self.n_docs))
+            self._perm = (epoch, doc_order(self.n_docs, self.seed, self.name, epoch))
         return int(self._perm[1][pos])
 
     def get(self, doc: int) -> tuple[np.ndarray, np.ndarray]:
@@ -221,11 +225,27 @@ class Rows:
 
     ``mask[r, t]`` says whether token t carries loss as a target; ``source[r, t]``
     is the index of its source in the plan's ``sources`` (for per-source loss).
+    For per-document attention: ``doc[r, t]`` numbers the document segments of row
+    r from 0 (a new segment wherever a token does not continue the previous one's
+    document) and ``offset[r, t]`` is the token's offset in its own document, so a
+    row that starts inside a document says how far in (int32 both).
     """
 
     tokens: np.ndarray
     mask: np.ndarray
     source: np.ndarray
+    doc: np.ndarray | None = None
+    offset: np.ndarray | None = None
+
+
+def _segments(new: np.ndarray) -> np.ndarray:
+    """Per-row segment numbers from a (rows, row_len) 'a document starts here' flag.
+
+    Every row opens a segment at its first token, whatever the flag says there.
+    """
+    new = new.copy()
+    new[:, 0] = True
+    return np.cumsum(new, axis=1, dtype=np.int32) - 1
 
 
 class Sampler:
@@ -256,9 +276,12 @@ class Sampler:
         tok = np.empty(n, dtype=np.int64)
         mask = np.empty(n, dtype=bool)
         src = np.empty(n, dtype=np.int16)
+        new = np.zeros(n, dtype=bool)
+        off = np.empty(n, dtype=np.int32)
         acc = self.accounting[self.phase]
         seg_acc = acc["segments"][self.segment] if self.segment < len(acc["segments"]) else None
         pos = 0
+        prev: tuple[str, int, int, int] | None = None  # (source, doc, pass, end) of the last piece
         while pos < n:
             if self.piece is None:
                 self._next_piece()
@@ -269,14 +292,20 @@ class Sampler:
             tok[pos:pos + k] = ids[cur:cur + k]
             mask[pos:pos + k] = dmask[cur:cur + k]
             src[pos:pos + k] = self.source_ids[s]
+            # A piece continues the segment before it only when it is the very next
+            # stretch of the same document (a quota cut and picked up at once).
+            new[pos] = prev != (s, doc, epoch, cur)
+            off[pos:pos + k] = np.arange(cur, cur + k, dtype=np.int32)
+            prev = (s, doc, epoch, cur + k)
             seg_acc[s] += k
             acc["sources"][s]["consumed"] += k
             if epoch > 0:
                 acc["sources"][s]["repeated"] += k
             pos += k
             self.piece = None if cur + k == end else [s, doc, cur + k, end, epoch]
-        rows = Rows(tok.reshape(n_rows, self.row_len), mask.reshape(n_rows, self.row_len),
-                    src.reshape(n_rows, self.row_len))
+        shape = (n_rows, self.row_len)
+        rows = Rows(tok.reshape(shape), mask.reshape(shape), src.reshape(shape),
+                    _segments(new.reshape(shape)), off.reshape(shape))
         # Loss-bearing tokens: targets are positions 1.. of each row.
         trained = np.bincount(rows.source[:, 1:][rows.mask[:, 1:]].ravel(), minlength=len(self.source_ids))
         for name, i in self.source_ids.items():
@@ -356,11 +385,12 @@ class Sampler:
 def eval_rows(reader: SourceReader, n_tokens: int, row_len: int) -> Rows:
     """Fixed held-out rows: documents in file order, packed, cut to whole rows."""
     want = max(1, n_tokens // row_len) * row_len
-    parts, masks, got = [], [], 0
+    parts, masks, offs, got = [], [], [], 0
     for doc in range(reader.n_docs):
         ids, m = reader.get(doc)
         parts.append(ids)
         masks.append(m)
+        offs.append(np.arange(ids.size, dtype=np.int32))
         got += ids.size
         if got >= want:
             break
@@ -370,4 +400,5 @@ def eval_rows(reader: SourceReader, n_tokens: int, row_len: int) -> Rows:
                         str(reader.cfg.paths[0]))
     tok = np.concatenate(parts)[:n].reshape(-1, row_len)
     mask = np.concatenate(masks)[:n].reshape(-1, row_len)
-    return Rows(tok, mask, np.zeros_like(tok, dtype=np.int16))
+    off = np.concatenate(offs)[:n].reshape(-1, row_len)
+    return Rows(tok, mask, np.zeros_like(tok, dtype=np.int16), _segments(off == 0), off)

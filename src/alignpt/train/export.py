@@ -193,6 +193,11 @@ def export_hf(source: str | Path, out_dir: str | Path, dtype: str = "float32") -
     return out
 
 
+def _alignpt_meta(path: Path) -> dict[str, Any]:
+    extra = path / "alignpt.json"
+    return json.loads(extra.read_text()) if extra.exists() else {}
+
+
 def import_hf(path: str | Path) -> tuple[GPT, ModelConfig]:
     """Load a Hugging Face GPT-2 or Llama folder as our model (float32, CPU)."""
     transformers = require("transformers", "train", "Hugging Face import")
@@ -225,6 +230,11 @@ def import_hf(path: str | Path) -> tuple[GPT, ModelConfig]:
                           rope_theta=float(rope.get("rope_theta", 10000.0)), tie_embeddings=tie)
     else:
         raise ConfigError(f"{path}: model type {kind!r} cannot be imported (gpt2 and llama can)")
+    # Our own export keeps how the model was trained (per-document attention) beside
+    # the weights; Hugging Face configs have no such field, and one document reads alike.
+    ours = (_alignpt_meta(path).get("model") or {}).get("attention")
+    if ours is not None:
+        cfg = cfg.model_copy(update={"attention": ours})
     hf_model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model = GPT(cfg)
     model.load_state_dict(from_hf_state_dict(cfg, hf_model.state_dict()))

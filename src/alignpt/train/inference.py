@@ -18,7 +18,7 @@ from alignpt.train.config import ModelConfig
 from alignpt.train.model import GPT
 
 __all__ = ["resolve_checkpoint", "save_model", "load_model", "load_model_with_meta",
-           "next_token_logprobs", "sequence_logprobs"]
+           "next_token_logprobs", "sequence_logprobs", "bos_segments"]
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -86,13 +86,25 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[GP
     return model, cfg
 
 
+def bos_segments(ids: torch.Tensor, bos_id: int) -> torch.Tensor:
+    """Document segment of every token ``(B, T)``: each BOS opens the next document
+    (tokens before a row's first BOS are its segment 0)."""
+    return (ids == bos_id).long().cumsum(dim=1)
+
+
 @torch.no_grad()
-def next_token_logprobs(model: GPT, contexts: Sequence[Sequence[int]], batch_size: int = 64) -> np.ndarray:
+def next_token_logprobs(model: GPT, contexts: Sequence[Sequence[int]], batch_size: int = 64,
+                        *, bos_id: int | None = None) -> np.ndarray:
     """Log-probabilities of the token after each context, ``(len(contexts), vocab)``, float64.
 
     Contexts of different lengths are right-padded within a batch; causal
     attention means padding after the last real token cannot change its output.
+    With ``bos_id``, a context that holds several documents (each opening with BOS)
+    is read as the model was trained: a model with per-document attention reads each
+    document on its own (what precedes the last document changes nothing), a packed
+    model reads the context whole. A single document reads the same either way.
     """
+    per_doc = bos_id is not None and model.cfg.attention == "document"
     device = next(model.parameters()).device
     out = np.empty((len(contexts), model.cfg.vocab_size), dtype=np.float64)
     order = sorted(range(len(contexts)), key=lambda i: len(contexts[i]))  # similar lengths together
@@ -104,7 +116,8 @@ def next_token_logprobs(model: GPT, contexts: Sequence[Sequence[int]], batch_siz
         ids = torch.zeros(len(idx), max(lens), dtype=torch.long)
         for r, i in enumerate(idx):
             ids[r, :lens[r]] = torch.as_tensor(list(contexts[i]), dtype=torch.long)
-        logits = model(ids.to(device)).double()
+        ids = ids.to(device)
+        logits = model(ids, doc=bos_segments(ids, bos_id) if per_doc else None).double()
         last = logits[torch.arange(len(idx)), torch.as_tensor(lens) - 1]
         out[idx] = torch.log_softmax(last, dim=-1).cpu().numpy()
     return out

@@ -240,6 +240,15 @@ class Trainer:
             return t.pin_memory().to(self.device, non_blocking=True)
         return t
 
+    def _layout(self, rows: Rows, lo: int, hi: int) -> dict[str, torch.Tensor]:
+        """The document segments and offsets of rows lo:hi (inputs only), when the model
+        attends per document; nothing otherwise, so the packed default is untouched."""
+        if self.model_cfg.attention != "document":
+            return {}
+        assert rows.doc is not None and rows.offset is not None
+        return {"doc": self._to_device(rows.doc[lo:hi, :-1]),
+                "offset": self._to_device(rows.offset[lo:hi, :-1])}
+
     def train_step(self, rows: Rows, lr: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Forward/backward over this rank's rows (in micro-batches), clip, AdamW step.
 
@@ -255,6 +264,7 @@ class Trainer:
         tok = self._to_device(rows.tokens[lo:lo + self.local_rows])
         wts = self._to_device(rows.mask[lo:lo + self.local_rows, 1:]).float()
         src = self._to_device(rows.source[lo:lo + self.local_rows, 1:].astype(np.int64))
+        layout = self._layout(rows, lo, lo + self.local_rows)
         loss_sum = torch.zeros(n_src, device=self.device)
         count = torch.zeros(n_src, device=self.device)
         n_micro = self.local_rows // self.micro
@@ -265,7 +275,8 @@ class Trainer:
             # Gradients are all-reduced only on the last micro-batch (DDP no_sync).
             with self._sync(last):
                 with self._autocast():
-                    tok_loss = self.model(tok[sl, :-1], tok[sl, 1:])
+                    tok_loss = self.model(tok[sl, :-1], tok[sl, 1:],
+                                          **{k: v[sl] for k, v in layout.items()})
                 loss = (tok_loss * wts[sl]).sum() * scale
                 loss.backward()
             with torch.no_grad():
@@ -299,7 +310,7 @@ class Trainer:
                 tok = self._to_device(rows.tokens[i:i + self.micro])
                 w = self._to_device(rows.mask[i:i + self.micro, 1:]).float()
                 with self._autocast():
-                    tl = self.model(tok[:, :-1], tok[:, 1:])
+                    tl = self.model(tok[:, :-1], tok[:, 1:], **self._layout(rows, i, i + self.micro))
                 total += float((tl * w).sum())
                 count += float(w.sum())
             out[name] = total / max(count, 1.0)
