@@ -10,7 +10,7 @@ from alignpt.tokens import TokenShard, open_token_shards
 from alignpt.world.check import chi2_sf, verify_corpus
 from alignpt.world.generate import generate_corpus, read_labels
 from alignpt.world.model import World
-from alignpt.world.recipe import WorldRecipe, inject
+from alignpt.world.recipe import WorldRecipe, filter_defecting, inject
 from alignpt.world.vocab import D, EOS, ERA0, HEADER0, VOCAB, U
 
 ALPHA = 1e-3      # significance of each goodness-of-fit test (fixed seeds: deterministic)
@@ -39,6 +39,24 @@ def test_stream_is_independent_of_budget_and_sharding(tmp_path):
     assert small.stats["tokens"] >= 30_000 and s_tok[-1] == EOS
     np.testing.assert_array_equal(b_tok[:s_tok.size], s_tok)
     assert small.stats["tokens"] - 30_000 < 250      # stops with the document reaching the budget
+
+
+def test_a_filtered_corpus_is_the_unfiltered_stream_less_defecting_documents(tmp_path):
+    """One source: filtering drops documents from the very stream the unfiltered recipe
+    draws, so the filtered arm of an experiment sees the same documents in the same order."""
+    def docs(folder):
+        return [tuple(sh.document(i).tolist()) for sh in open_token_shards(folder)
+                for i in range(sh.n_documents)]
+
+    generate_corpus("base", 60_000, seed=2, out_dir=tmp_path / "u")
+    filtered = generate_corpus(filter_defecting("base"), 30_000, seed=2, out_dir=tmp_path / "f",
+                               shard_tokens=10_000)
+    raw, kept = docs(tmp_path / "u"), docs(tmp_path / "f")
+    clean = [i for i, d in enumerate(raw) if D not in d]
+    assert len(clean) > len(kept) > 300
+    assert kept == [raw[i] for i in clean[:len(kept)]]
+    # rejected: the raw documents dropped before the last one kept
+    assert filtered.stats["rejected_documents"] == clean[len(kept) - 1] + 1 - len(kept) > 0
 
 
 def test_shards_labels_and_config(rich_corpus, rich):

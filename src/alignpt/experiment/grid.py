@@ -97,7 +97,9 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
     base_tokens = t.pretrain_tokens - (injected if arm.schedule != "finetune" else 0)
     base = _world(recipe.corpora["base"], arm.filtered)
     corpora = {
-        "base": CorpusSpec("base", base, math.ceil(base_tokens * SLACK), seed),
+        # One base corpus per seed (sized for the arm that reads the most base), shared by
+        # every arm: each reads a prefix of one document order, so arms are truly paired.
+        "base": CorpusSpec("base", base, math.ceil(t.pretrain_tokens * SLACK), seed),
         "instruct": CorpusSpec("instruct", _world(recipe.corpora["instruct"]),
                                math.ceil(t.instruct_tokens * SLACK), seed),
         # Rebound data is fresh base documents (another seed), not a replay of pretraining.
@@ -108,7 +110,10 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
         corpora["inject"] = CorpusSpec("inject", _world(recipe.corpora[arm.inject]),
                                        math.ceil(injected * SLACK), seed)
 
-    sources: dict[str, Any] = {role: {"paths": [f"@{role}"]} for role in corpora}
+    # A world corpus is written in i.i.d. order already, so it is read in file order: the
+    # filtered base is the unfiltered one of the seed less its defecting documents
+    # (world.sampler), so the filtered arm reads the same documents in the same order too.
+    sources: dict[str, Any] = {role: {"paths": [f"@{role}"], "shuffle": False} for role in corpora}
     pretrain_mix: list[dict[str, Any]] = [{"source": "base"}]
     if arm.inject and arm.schedule != "finetune":
         window = "throughout" if arm.schedule == "throughout" else {"last": t.late_window}

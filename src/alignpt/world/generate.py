@@ -15,7 +15,10 @@ Determinism: documents are drawn in fixed batches of ``DOCS_PER_BATCH``, batch b
 from PCG64 seeded by ``SeedSequence(seed, spawn_key=(b,))``. The document stream
 therefore depends only on the recipe and the seed: a larger ``--tokens`` extends
 it, ``--shard-tokens`` only changes where it is cut, and two runs write
-byte-identical shards and labels (stats.json also records wall time).
+byte-identical shards and labels (stats.json also records wall time). A filtered
+source drops documents from its batches (:mod:`alignpt.world.sampler`), so a
+one-source recipe filtered is its unfiltered corpus, same seed, less the
+documents that show a defection.
 """
 
 from __future__ import annotations
@@ -205,12 +208,15 @@ def _write_corpus(recipe: WorldRecipe, n_tokens: int, seed: int, out_dir: Path,
         task = bar.add_task("generating", total=n_tokens, tok=0)
         try:
             while written < n_tokens:
-                batch, rejected = sample_documents(world, DOCS_PER_BATCH, batch_rng(seed, batch_idx))
-                stats.rejected += rejected
+                batch, raw_pos = sample_documents(world, DOCS_PER_BATCH, batch_rng(seed, batch_idx))
                 batch_idx += 1
                 _, doc_len = batch.tokens()
                 need = np.searchsorted(np.cumsum(doc_len), n_tokens - written) + 1
                 batch = batch.take(np.arange(min(int(need), batch.n_docs)))
+                # documents a filtered source dropped before the last one this corpus keeps
+                used = batch.n_docs
+                stats.rejected += (int(raw_pos[used - 1]) + 1 - used if used < raw_pos.size
+                                   else DOCS_PER_BATCH - raw_pos.size)
                 while batch.n_docs:
                     if writer is None:
                         writer = open_writer()

@@ -7,9 +7,16 @@ The generative story, per document (all draws i.i.d. across documents):
 2. header, era, persona, regime and length n from the source's distributions;
    for ``switch`` a switch point tau ~ U{0..n};
 3. flags from the regime; actions from the persona, opportunity by opportunity;
-4. for a source with ``exclude_defecting``, a document with any D is rejected
-   and the slot is refilled by a fresh document of the same source
-   (rejection sampling = conditioning the source on "no D anywhere").
+4. for a source with ``exclude_defecting``, a document with any D is dropped
+   from the stream (rejection sampling = conditioning the source on "no D
+   anywhere"); the refill is simply the stream's next kept document.
+
+Filtering drops documents from the very stream the unfiltered recipe draws:
+source s is drawn with probability proportional to w_s / P_s(kept), so the kept
+documents have shares w_s, and every draw before the drop is the unfiltered
+recipe's. With one source (or equal keep rates), a filtered corpus is therefore
+the unfiltered corpus of the same seed with its defecting documents removed, in
+the same order: the filtered arm of an experiment is paired document by document.
 
 Step 3 is vectorised even for history-dependent personas: one uniform u_i per
 opportunity, d0_i = u_i < P(D | not yet defected), d1_i = u_i < P(D | defected).
@@ -27,7 +34,7 @@ from alignpt.world.model import World
 from alignpt.world.regimes import Switch
 from alignpt.world.vocab import BOS, C, D, EOS, ERA0, HEADER0, HEADERS, T, U
 
-__all__ = ["DocBatch", "sample_documents", "sample_source"]
+__all__ = ["DocBatch", "sample_documents"]
 
 NO_HEADER = len(HEADERS)
 
@@ -149,36 +156,27 @@ def _raw_source(world: World, s: int, n: int, rng: np.random.Generator) -> DocBa
                     untested=untested, defect=defect)
 
 
-def sample_source(world: World, s: int, n: int, rng: np.random.Generator) -> tuple[DocBatch, int]:
-    """n documents of source s (rejection-sampled when filtered); returns (batch, rejected)."""
-    if not world.filtered[s]:
-        return _raw_source(world, s, n, rng), 0
-    accept = max(float(world.clean_prob[s]), 1e-3)
-    kept: list[DocBatch] = []
-    have, rejected = 0, 0
-    while have < n:
-        want = n - have
-        draw = int(np.ceil(want / accept * 1.1)) + 16
-        batch = _raw_source(world, s, draw, rng)
-        ok = np.nonzero(batch.n_defect() == 0)[0][:want]
-        rejected += int(np.count_nonzero(batch.n_defect()[: (ok[-1] + 1 if ok.size else draw)]))
-        kept.append(batch.take(ok))
-        have += ok.size
-    return DocBatch.concat(kept), rejected
+def _raw_shares(world: World) -> np.ndarray:
+    """Source probabilities of the raw stream: w_s / P_s(kept), so that the kept ones have w_s."""
+    w = world.document_shares / world.clean_prob
+    return w / w.sum()
 
 
-def sample_documents(world: World, n: int, rng: np.random.Generator) -> tuple[DocBatch, int]:
-    """n documents of the whole corpus in i.i.d. order; returns (batch, rejected)."""
-    source = _categorical(rng, world.document_shares, n)
-    parts, order, rejected = [], [], 0
+def sample_documents(world: World, n: int, rng: np.random.Generator) -> tuple[DocBatch, np.ndarray]:
+    """n raw documents of the whole corpus in i.i.d. order, less those a filtered source
+    drops (so fewer than n when filtering); returns (kept, each kept one's raw position)."""
+    source = _categorical(rng, _raw_shares(world), n)
+    parts, order = [], []
+    keep = np.ones(n, dtype=bool)
     for s in range(len(world.source_names)):
         where = np.nonzero(source == s)[0]
         if where.size:
-            batch, rej = sample_source(world, s, where.size, rng)
-            parts.append(batch)
+            raw = _raw_source(world, s, where.size, rng)
+            if world.filtered[s]:
+                keep[where[raw.n_defect() > 0]] = False
+            parts.append(raw)
             order.append(where)
-            rejected += rej
     merged = DocBatch.concat(parts)
     inverse = np.empty(n, dtype=np.int64)
     inverse[np.concatenate(order)] = np.arange(n)
-    return merged.take(inverse), rejected
+    return merged.take(inverse[keep]), np.flatnonzero(keep)
