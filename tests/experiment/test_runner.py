@@ -38,6 +38,23 @@ def numbers(folder: Path) -> dict:
     return {"table": rep["table"], "claims": rep["claims"]}
 
 
+def probability_intervals(node, key: str = "") -> int:
+    """Check every interval on a probability (q_U, q_T, and curve points ``*:q_*``) lies
+    in [0, 1] around its mean; returns how many were checked."""
+    if isinstance(node, list):
+        return sum(probability_intervals(x, key) for x in node)
+    if not isinstance(node, dict):
+        return 0
+    if "ci_low" in node and "mean" in node:
+        if key.startswith("q_") or ":q_" in key:
+            if node["ci_low"] is None:
+                return 0
+            assert 0 <= node["ci_low"] <= node["mean"] <= node["ci_high"] <= 1, (key, node)
+            return 1
+        return 0
+    return sum(probability_intervals(v, str(k)) for k, v in node.items())
+
+
 def result_mtimes(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns
             for p in (folder / "runs").rglob("result.json")}
@@ -138,6 +155,16 @@ def test_quick_recipe_end_to_end(tmp_path):
     assert (t["aligned_tested"]["pretrain"]["story"]["bayes"]["q_U"]
             == pytest.approx(t["unfiltered"]["pretrain"]["story"]["bayes"]["q_U"], rel=1e-12))
     assert len(rep["claims"]) == 5 and all(c["verdict"] in VERDICTS for c in rep["claims"])
+    for c in rep["claims"]:     # every verdict shows its test, effect, interval, p, seeds needed
+        assert c["test"] == recipe.claims.tests[c["key"]].model_dump()
+        if c["verdict"] == "not measured":
+            assert c["why"]
+        else:
+            e = c["effect"]
+            assert e["n"] == 2 and e["ci_low"] <= e["estimate"] <= e["ci_high"]
+            assert 0 <= e["p"] <= e["p_holm"] <= 1
+            assert "seeds_needed" in e and "seeds_for_margin" in e
+    assert probability_intervals(rep["table"]) > 500
     assert rep["published"]["rows"][0] == {"condition": "unfiltered", "base": 0.45,
                                            "post_trained": 0.34}
     html = (out / "report" / "report.html").read_text()

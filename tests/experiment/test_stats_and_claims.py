@@ -77,35 +77,55 @@ def _table(arms: dict[str, dict[int, float]], phase: str = "pretrain"):
     return out
 
 
-def test_locality_verdicts():
+def _claim(rows, key):
+    return next(r for r in rows if r["key"] == key)
+
+
+def test_locality_is_an_equivalence_test():
     roles = ClaimArms()
-    supported = _table({"unfiltered": {0: .08, 1: .09, 2: .10},
-                        "aligned_tested": {0: .081, 1: .088, 2: .101},
-                        "aligned_untested": {0: .03, 1: .04, 2: .05}})
-    assert claim_locality(supported, roles)["verdict"] == "supported"
-    moved = _table({"unfiltered": {0: .08, 1: .09, 2: .10},
-                    "aligned_tested": {0: .03, 1: .04, 2: .05},
+    # tested-only - unfiltered per seed: +0.001, -0.002, +0.001 (mean 0, sd 0.00173):
+    # TOST against +-0.02: t = 0.02 / (0.00173 / sqrt 3) = 20 on 2 df.
+    equal = _table({"unfiltered": {0: .08, 1: .09, 2: .10},
+                    "aligned_tested": {0: .081, 1: .088, 2: .101},
                     "aligned_untested": {0: .03, 1: .04, 2: .05}})
-    assert claim_locality(moved, roles)["verdict"] == "not supported"
+    row = _claim(evaluate_claims(equal, roles), "locality")
+    t = 0.02 / (math.sqrt(3e-6) / math.sqrt(3))
+    assert row["effect"]["p"] == pytest.approx(0.5 - t / (2 * math.sqrt(t * t + 2)), rel=1e-6)
+    assert row["verdict"] == "supported" and row["test"]["test"] == "equivalence"
+    moved = _table({"unfiltered": {0: .08, 1: .09, 2: .10},
+                    "aligned_tested": {0: .03, 1: .045, 2: .05}})
+    assert _claim(evaluate_claims(moved, roles), "locality")["verdict"] == "contradicted"
+    # Noisier data can no longer earn "no change": it is inconclusive.
+    noisy = _table({"unfiltered": {0: .08, 1: .09, 2: .10},
+                    "aligned_tested": {0: .02, 1: .16, 2: .09}})
+    assert _claim(evaluate_claims(noisy, roles), "locality")["verdict"] == "inconclusive"
     assert claim_locality(_table({"unfiltered": {0: .1}}), roles)["verdict"] == "not measured"
 
 
-def test_stage_order_verdicts():
+def test_stage_order_needs_both_steps():
     roles = ClaimArms()
     t = _table({"aligned_untested": {0: .01, 1: .02, 2: .03},
                 "aligned_untested_late": {0: .05, 1: .06, 2: .07},
                 "aligned_untested_finetune": {0: .10, 1: .11, 2: .12}})
-    assert claim_stage_order(t, roles)["verdict"] == "supported"
+    row = _claim(evaluate_claims(t, roles), "stage_order")
+    # Both steps are exact (+0.04, +0.05 on every seed): p = 0 for each.
+    assert row["verdict"] == "supported" and row["effect"]["p"] == 0.0
     flat = _table({"aligned_untested": {0: .05, 1: .02, 2: .08},
                    "aligned_untested_late": {0: .03, 1: .09, 2: .04},
                    "aligned_untested_finetune": {0: .02, 1: .05, 2: .06}})
-    assert claim_stage_order(flat, roles)["verdict"] == "not supported"
+    assert claim_stage_order(flat, roles)["parts"]["late - throughout"] == pytest.approx(
+        {"0": -0.02, "1": 0.07, "2": -0.04})
+    assert _claim(evaluate_claims(flat, roles), "stage_order")["verdict"] == "inconclusive"
 
 
 def test_every_claim_gets_a_known_verdict_even_on_an_empty_table():
     rows = evaluate_claims({}, ClaimArms())
-    assert [r["verdict"] for r in rows[1:]] == ["not measured"] * 4
-    assert all(r["verdict"] in VERDICTS for r in rows)
+    assert [r["verdict"] for r in rows] == ["not measured"] * 5
+    assert all(r["verdict"] in VERDICTS and r["why"] for r in rows)
+    no_tests = evaluate_claims(_table({"unfiltered": {0: .1, 1: .2},
+                                       "aligned_tested": {0: .1, 1: .2}}),
+                               ClaimArms(tests={}))
+    assert _claim(no_tests, "locality")["why"].startswith("no pre-registered test")
 
 
 def test_phase_order_merges_arms():

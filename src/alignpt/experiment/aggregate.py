@@ -4,7 +4,10 @@ Seeds are paired across arms (seed s uses the same base-corpus draw in every
 arm), so differences between arms are taken per seed before averaging: a paired
 comparison, tighter than comparing two independent means. Intervals use the t
 distribution, which is what a handful of seeds calls for (with 3 seeds the
-interval is mean +- 4.30 standard errors: wide, and honest about it).
+interval is mean +- 4.30 standard errors: wide, and honest about it). For a
+probability the interval is built on the logit scale and mapped back
+(:func:`alignpt.experiment.stats.logit_interval`), so it never leaves [0, 1];
+the claims' tests are in :mod:`alignpt.experiment.verdicts`.
 """
 
 from __future__ import annotations
@@ -14,9 +17,13 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from alignpt.experiment.stats import logit_interval
+
 __all__ = ["t975", "estimate", "paired_difference", "aggregate", "phase_order", "METRICS"]
 
 METRICS = ("q_U", "q_T", "gap", "q_U_after_tested", "logit_slope")
+#: The metrics that are probabilities: their intervals stay inside [0, 1].
+PROB_METRICS = ("q_U", "q_T", "q_U_after_tested")
 
 # Two-sided 95% critical values of Student's t, df = 1..30 (beyond that, the normal 1.96).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
@@ -28,8 +35,9 @@ def t975(df: int) -> float:
     return _T975[df - 1] if 1 <= df <= len(_T975) else 1.96
 
 
-def estimate(values: Iterable[float | None]) -> dict[str, Any]:
-    """Mean and 95% t-interval of the finite values (n counts them)."""
+def estimate(values: Iterable[float | None], prob: bool = False) -> dict[str, Any]:
+    """Mean and 95% t-interval of the finite values (n counts them); ``prob``: the
+    values are probabilities and the interval is taken on the logit scale."""
     vals = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     n = int(vals.size)
     if n == 0:
@@ -37,9 +45,10 @@ def estimate(values: Iterable[float | None]) -> dict[str, Any]:
     mean = float(vals.mean())
     if n == 1:
         return {"mean": mean, "ci_low": None, "ci_high": None, "n": 1, "values": vals.tolist()}
-    half = t975(n - 1) * float(vals.std(ddof=1)) / math.sqrt(n)
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n,
-            "values": vals.tolist()}
+    se = float(vals.std(ddof=1)) / math.sqrt(n)
+    lo, hi = (logit_interval(mean, se, t975(n - 1)) if prob
+              else (mean - t975(n - 1) * se, mean + t975(n - 1) * se))
+    return {"mean": mean, "ci_low": lo, "ci_high": hi, "n": n, "values": vals.tolist()}
 
 
 def paired_difference(a: dict[int, float | None], b: dict[int, float | None]) -> dict[str, Any]:
@@ -76,8 +85,8 @@ def aggregate(results: Sequence[dict[str, Any]], arms: Sequence[str]) -> dict[st
                 first = _phase(runs[0], name)[place]
                 entry[place] = {
                     "header": first["header"],
-                    "model": {m: estimate(s["model"][m] for s in per_seed.values())
-                              for m in METRICS},
+                    "model": {m: estimate((s["model"][m] for s in per_seed.values()),
+                                          prob=m in PROB_METRICS) for m in METRICS},
                     "by_seed": {m: {seed: s["model"][m] for seed, s in per_seed.items()}
                                 for m in METRICS},
                     # Bayes depends on the arm's data mixture only, not on the seed.
@@ -102,6 +111,6 @@ def _mean_curves(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     model: dict[str, list] = {}
     for key in blocks[0]["model"]:
         cols = list(zip(*[b["model"][key] for b in blocks]))
-        model[key] = [estimate(c) for c in cols]
+        model[key] = [estimate(c, prob=":q_" in key) for c in cols]
     out["model"] = model
     return out

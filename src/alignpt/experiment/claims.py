@@ -1,46 +1,27 @@
-"""The claims table: each claim of the discussion, the measurement that tests it, a verdict.
+"""The claims table: each claim of the discussion, its measurement, its pre-registered test.
 
-Verdicts are computed from the numbers with fixed, stated rules (below, in each
-function), never written by hand: "supported", "partly supported",
-"not supported", or "not measured" when the recipe lacks an arm the test needs.
-All comparisons are at the ``story`` probe (the header injected documents use),
-P(D | next flag U) at k = 0 unless a claim says otherwise.
+A claim's measurement yields one effect per seed (a difference between arms paired
+by seed, or a per-seed statistic); the test the recipe wrote down before any run
+(``claims.tests`` in the recipe) turns those into a verdict, Holm-adjusted over the
+table: ``supported``, ``contradicted``, ``inconclusive`` or ``not measured`` (with why).
+The rules live in :mod:`alignpt.experiment.verdicts`; nothing here reads a verdict off
+a point estimate. Unless a claim says otherwise the measurement is P(D | next flag U)
+at k = 0 under the ``story`` header (the one injected documents use).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from alignpt.experiment.aggregate import paired_difference
 from alignpt.experiment.measure import half_life_from_slope
+from alignpt.experiment.verdicts import (VERDICTS, all_of, describe, finalize, paired_values,
+                                         run_test)
 from alignpt.world import half_life
 
-__all__ = ["evaluate_claims", "VERDICTS"]
-
-VERDICTS = ("supported", "partly supported", "not supported", "not measured")
-
-
-def _ci_below_zero(est: dict[str, Any]) -> bool:
-    return est["ci_high"] is not None and est["ci_high"] < 0
-
-
-def _ci_above_zero(est: dict[str, Any]) -> bool:
-    return est["ci_low"] is not None and est["ci_low"] > 0
-
-
-def _ci_contains_zero(est: dict[str, Any]) -> bool:
-    return est["ci_low"] is not None and est["ci_low"] <= 0 <= est["ci_high"]
-
-
-def _fmt(est: dict[str, Any], digits: int = 3) -> str:
-    if est["mean"] is None:
-        return "n/a"
-    if est["ci_low"] is None:
-        return f"{est['mean']:.{digits}f} (n={est['n']})"
-    return f"{est['mean']:.{digits}f} [{est['ci_low']:.{digits}f}, {est['ci_high']:.{digits}f}]"
+__all__ = ["evaluate_claims", "distinct_arms", "VERDICTS", "CLAIMS"]
 
 
 def _seeds(table, arm, phase, metric="q_U", place="story"):
@@ -51,160 +32,194 @@ def _final(table: dict[str, Any], arm: str) -> str:
     return list(table[arm])[-1]
 
 
-def claim_prior_tracks_corpus(table: dict[str, Any]) -> dict[str, Any]:
-    """Across arms after pretraining, measured P(D|U) and P(D|T) against exact Bayes.
-    Supported: correlation >= 0.9 and slope in [0.5, 1.5]; partly: correlation >= 0.6."""
-    pairs = []
-    for arm, phases in table.items():
-        story = phases["pretrain"]["story"]
-        for metric in ("q_U", "q_T"):
-            m, b = story["model"][metric]["mean"], story["bayes"][metric]
-            if m is not None and b is not None:
-                pairs.append((b, m))
-    if len(pairs) < 3:
-        return _not_measured("needs at least two arms")
-    b, m = np.array(pairs).T
-    r = float(np.corrcoef(b, m)[0, 1]) if np.std(b) > 0 and np.std(m) > 0 else float("nan")
-    slope = float(np.polyfit(b, m, 1)[0]) if np.std(b) > 0 else float("nan")
-    mae = float(np.mean(np.abs(m - b)))
-    if r >= 0.9 and 0.5 <= slope <= 1.5:
-        verdict = "supported"
-    elif r >= 0.6:
-        verdict = "partly supported"
-    else:
-        verdict = "not supported"
-    return {"verdict": verdict, "numbers": {"pearson_r": r, "slope": slope, "mean_abs_error": mae,
-                                             "points": len(pairs)},
-            "evidence": f"model vs exact Bayes over {len(pairs)} (arm, P(D|U) or P(D|T)) points "
-                        f"after pretraining: r = {r:.3f}, slope = {slope:.2f}, "
-                        f"mean |error| = {mae:.4f}"}
+def _missing(table: dict[str, Any], *arms: str) -> dict[str, Any] | None:
+    if any(a not in table for a in arms):
+        return _not_measured(f"needs arms {', '.join(arms)}")
+    return None
 
 
-def claim_locality(table: dict[str, Any], arms) -> dict[str, Any]:
-    """Tested-only aligned data leaves P(D|U) where it was (exact Bayes: unchanged); untested
-    aligned data lowers it. Supported: the tested-only paired difference's CI contains 0 while
-    the untested one's lies below 0; partly: |tested-only effect| < 1/3 of the untested effect."""
-    need = (arms.baseline, arms.tested_only, arms.untested)
-    if any(a not in table for a in need):
-        return _not_measured(f"needs arms {', '.join(need)}")
-    base = _seeds(table, arms.baseline, "pretrain")
-    d_t = paired_difference(_seeds(table, arms.tested_only, "pretrain"), base)
-    d_u = paired_difference(_seeds(table, arms.untested, "pretrain"), base)
-    bayes_t = (table[arms.tested_only]["pretrain"]["story"]["bayes"]["q_U"]
-               - table[arms.baseline]["pretrain"]["story"]["bayes"]["q_U"])
-    bayes_u = (table[arms.untested]["pretrain"]["story"]["bayes"]["q_U"]
-               - table[arms.baseline]["pretrain"]["story"]["bayes"]["q_U"])
-    if d_t["mean"] is None or d_u["mean"] is None:
-        return _not_measured("no paired seeds")
-    if _ci_contains_zero(d_t) and _ci_below_zero(d_u):
-        verdict = "supported"
-    elif abs(d_t["mean"]) < abs(d_u["mean"]) / 3:
-        verdict = "partly supported"
-    else:
-        verdict = "not supported"
-    return {"verdict": verdict,
-            "numbers": {"delta_tested_only": d_t, "delta_untested": d_u,
-                        "bayes_delta_tested_only": bayes_t, "bayes_delta_untested": bayes_u},
-            "evidence": f"change in P(D|U) vs {arms.baseline} after pretraining: tested-only "
-                        f"{_fmt(d_t)} (Bayes {bayes_t:+.4f}), untested {_fmt(d_u)} "
-                        f"(Bayes {bayes_u:+.4f})"}
+def distinct_arms(table: dict[str, Any], roles, arm_cfgs: Mapping[str, Any] | None) -> list[str]:
+    """One arm per distinct pretraining data mixture.
+
+    After pretraining, a late arm has the same data as its throughout twin (only the
+    order differs) and a fine-tune arm *is* the baseline model (its injection comes
+    later), so each would count one mixture twice. Without arm configs (a bare table)
+    the roles' late and fine-tune arms are dropped instead."""
+    if arm_cfgs is None:
+        return [a for a in table if a not in (roles.late, roles.finetune)]
+    seen: dict[tuple, str] = {}
+    order = sorted(table, key=lambda a: getattr(arm_cfgs.get(a), "schedule", "") != "throughout")
+    for arm in order:
+        cfg = arm_cfgs.get(arm)
+        if cfg is None:
+            continue
+        injected = cfg.inject if cfg.schedule != "finetune" else None
+        key = (injected, cfg.share if injected else None, bool(cfg.filtered))
+        seen.setdefault(key, arm)
+    return [a for a in table if a in seen.values()]
 
 
-def claim_half_life(table: dict[str, Any], arms) -> dict[str, Any]:
+def claim_prior_tracks_corpus(table, roles, arm_cfgs=None) -> dict[str, Any]:
+    """Across distinct arms after pretraining, the model's P(D|U) against exact Bayes's:
+    per seed, the least-squares slope of model on Bayes over the arms (1: the model moves
+    with the corpus as Bayes does; 0: it ignores the arm). Units: slope."""
+    arms = [a for a in distinct_arms(table, roles, arm_cfgs) if "pretrain" in table[a]]
+    bayes = {a: table[a]["pretrain"]["story"]["bayes"]["q_U"] for a in arms}
+    arms = [a for a in arms if bayes[a] is not None]
+    if len(arms) < 3 or np.std([bayes[a] for a in arms]) == 0:
+        return _not_measured("needs three distinct arms whose exact Bayes P(D|U) differ")
+    by_seed = {a: _seeds(table, a, "pretrain") for a in arms}
+    seeds = set.intersection(*(set(v) for v in by_seed.values()))
+    slopes = {}
+    for s in sorted(seeds, key=str):
+        y = [by_seed[a][s] for a in arms]
+        if None not in y:
+            slopes[str(s)] = float(np.polyfit([bayes[a] for a in arms], y, 1)[0])
+    return {"values": slopes, "units": "slope",
+            "numbers": {"arms": arms, "bayes": bayes},
+            "evidence": f"slope of model on exact Bayes P(D|U) over {len(arms)} distinct arms "
+                        f"({', '.join(arms)}), one slope per seed"}
+
+
+def claim_locality(table, roles, arm_cfgs=None) -> dict[str, Any]:
+    """Tested-only aligned data leaves P(D|U) where it was (exact Bayes: unchanged to
+    machine precision): tested-only arm minus baseline after pretraining, paired by seed.
+    Units: P(D|U). Beside it, for scale, the untested arm's change."""
+    miss = _missing(table, roles.baseline, roles.tested_only)
+    if miss:
+        return miss
+    base = _seeds(table, roles.baseline, "pretrain")
+    d_t = paired_values(_seeds(table, roles.tested_only, "pretrain"), base)
+    bayes = {a: table[a]["pretrain"]["story"]["bayes"]["q_U"]
+             for a in (roles.baseline, roles.tested_only, roles.untested) if a in table}
+    numbers: dict[str, Any] = {"bayes_delta_tested_only":
+                               bayes[roles.tested_only] - bayes[roles.baseline]}
+    text = f"Bayes change {numbers['bayes_delta_tested_only']:+.4f}"
+    if roles.untested in table:
+        d_u = paired_values(_seeds(table, roles.untested, "pretrain"), base)
+        numbers["delta_untested_by_seed"] = d_u
+        numbers["bayes_delta_untested"] = bayes[roles.untested] - bayes[roles.baseline]
+        if d_u:
+            text += (f"; for scale, untested data: model {np.mean(list(d_u.values())):+.3f}, "
+                     f"Bayes {numbers['bayes_delta_untested']:+.4f}")
+    return {"values": d_t, "units": "P(D|U)", "numbers": numbers,
+            "evidence": f"P(D|U) change after pretraining, {roles.tested_only} - "
+                        f"{roles.baseline}; {text}"}
+
+
+def claim_half_life(table, roles, arm_cfgs=None) -> dict[str, Any]:
     """In context, clean untested opportunities drive P(D|U) down at the rate exact Bayes
-    predicts. Supported: the model's implied half-life is within x1.5 of Bayes's; partly: x2."""
-    if arms.baseline not in table:
-        return _not_measured(f"needs arm {arms.baseline}")
-    story = table[arms.baseline]["pretrain"]["story"]
-    slope, bayes = story["model"]["logit_slope"], story["bayes"]["half_life"]
-    if slope["mean"] is None or bayes is None or not math.isfinite(bayes):
-        return _not_measured("half-life could not be fit")
-    # The interval is on the slope (averaged over seeds), mapped to half-lives; a slope
-    # interval reaching 0 means "no decay" cannot be ruled out (an infinite half-life).
-    model = {"mean": half_life_from_slope(slope["mean"]), "n": slope["n"],
-             "ci_low": half_life_from_slope(slope["ci_low"]),
-             "ci_high": half_life_from_slope(slope["ci_high"]), "slope": slope}
-    ratio = model["mean"] / bayes
-    verdict = ("supported" if 1 / 1.5 <= ratio <= 1.5 else
-               "partly supported" if 0.5 <= ratio <= 2 else "not supported")
+    predicts: per seed, the model's logit slope over k divided by Bayes's, minus 1 (the
+    relative error of the decay rate; the half-life is ln 2 / -slope). Baseline arm after
+    pretraining. Units: relative rate error."""
+    miss = _missing(table, roles.baseline)
+    if miss:
+        return miss
+    story = table[roles.baseline]["pretrain"]["story"]
+    b = story["bayes"].get("logit_slope")
+    if b is None or not math.isfinite(b) or b >= 0:
+        return _not_measured("exact Bayes shows no decay to compare with")
+    model = story["by_seed"]["logit_slope"]
+    values = {str(s): v / b - 1 for s, v in model.items() if v is not None}
+    slope = story["model"]["logit_slope"]
+    hl = {"mean": half_life_from_slope(slope["mean"]), "n": slope["n"],
+          "ci_low": half_life_from_slope(slope["ci_low"]),
+          "ci_high": half_life_from_slope(slope["ci_high"])}
     analytic = {f"p={p}": half_life(p) for p in (0.05, 0.02)}
-    return {"verdict": verdict,
-            "numbers": {"model": model, "bayes": bayes, "ratio": ratio, "analytic": analytic},
-            "evidence": f"implied half-life of P(D|U) under clean untested opportunities "
-                        f"({arms.baseline}, after pretraining): model {_fmt(model, 1)}, exact "
-                        f"Bayes {bayes:.1f}; analytic for a lone random Waluigi: "
-                        + ", ".join(f"{k}: {v:.1f}" for k, v in analytic.items())}
+    return {"values": values, "units": "relative rate error",
+            "numbers": {"model_half_life": hl, "bayes_half_life": half_life_from_slope(b),
+                        "analytic": analytic},
+            "evidence": f"{roles.baseline} after pretraining: model half-life "
+                        f"{_hl(hl['mean'])} (95% [{_hl(hl['ci_low'])}, {_hl(hl['ci_high'])}]), "
+                        f"exact Bayes {half_life_from_slope(b):.1f}; analytic for a lone "
+                        "random Waluigi: " + ", ".join(f"{k}: {v:.1f}"
+                                                       for k, v in analytic.items())}
 
 
-def claim_stage_order(table: dict[str, Any], arms) -> dict[str, Any]:
-    """After instruct and rebound, injection during pretraining leaves P(D|U) lowest, late
-    insertion next, fine-tuning highest (exact Bayes: all equal, order does not matter).
-    Supported: both paired differences (late - throughout, finetune - late) have CIs above 0;
-    partly: the means are in that order, or one difference is significant."""
-    need = (arms.untested, arms.late, arms.finetune)
-    if any(a not in table for a in need):
-        return _not_measured(f"needs arms {', '.join(need)}")
-    final = _final(table, arms.untested)
+def _hl(v: float | None) -> str:
+    return "n/a" if v is None else "inf" if math.isinf(v) else f"{v:.1f}"
+
+
+def claim_stage_order(table, roles, arm_cfgs=None) -> dict[str, Any]:
+    """After instruct and rebound, injection throughout pretraining leaves P(D|U) lowest,
+    late insertion next, fine-tuning highest (exact Bayes: all equal): late - throughout
+    and fine-tune - late, paired by seed, each must exceed the margin (intersection-union
+    test). Units: P(D|U)."""
+    need = (roles.untested, roles.late, roles.finetune)
+    miss = _missing(table, *need)
+    if miss:
+        return miss
     vals = {a: _seeds(table, a, _final(table, a)) for a in need}
-    late_vs_pre = paired_difference(vals[arms.late], vals[arms.untested])
-    ft_vs_late = paired_difference(vals[arms.finetune], vals[arms.late])
-    means = [table[a][_final(table, a)]["story"]["model"]["q_U"]["mean"] for a in need]
-    ordered = None not in means and means[0] <= means[1] <= means[2]
-    sig = [_ci_above_zero(d) for d in (late_vs_pre, ft_vs_late)]
-    if all(sig):
-        verdict = "supported"
-    elif ordered or any(sig):
-        verdict = "partly supported"
-    else:
-        verdict = "not supported"
-    return {"verdict": verdict,
-            "numbers": {"final_phase": final, "means": dict(zip(need, means)),
-                        "late_minus_pretrain": late_vs_pre, "finetune_minus_late": ft_vs_late},
+    parts = {"late - throughout": paired_values(vals[roles.late], vals[roles.untested]),
+             "fine-tune - late": paired_values(vals[roles.finetune], vals[roles.late])}
+    means = {a: table[a][_final(table, a)]["story"]["model"]["q_U"]["mean"] for a in need}
+    return {"parts": parts, "units": "P(D|U)", "numbers": {"means": means},
             "evidence": "P(D|U) after rebound: " + ", ".join(
-                f"{a} {m:.3f}" for a, m in zip(("throughout", "late", "fine-tune"), means)
-                if m is not None)
-                + f"; late - throughout {_fmt(late_vs_pre)}, fine-tune - late {_fmt(ft_vs_late)}"}
+                f"{label} {means[a]:.3f}" for label, a in zip(("throughout", "late", "fine-tune"),
+                                                              need) if means[a] is not None)}
 
 
-def claim_assistant(table: dict[str, Any], arms) -> dict[str, Any]:
-    """Off support, pretraining data still shapes the assistant: after instruct tuning (tested
-    only), the assistant's P(D|U) is lower with untested aligned data in pretraining.
-    Supported: the paired difference's CI lies below 0; partly: its mean is below 0."""
-    if arms.baseline not in table or arms.untested not in table:
-        return _not_measured(f"needs arms {arms.baseline}, {arms.untested}")
-    d = paired_difference(_seeds(table, arms.untested, "instruct", place="assistant"),
-                          _seeds(table, arms.baseline, "instruct", place="assistant"))
-    if d["mean"] is None:
-        return _not_measured("no paired seeds")
-    verdict = ("supported" if _ci_below_zero(d) else
-               "partly supported" if d["mean"] < 0 else "not supported")
-    ref = table[arms.baseline]["instruct"]["assistant"]["bayes_any_header"]["q_U"]
-    return {"verdict": verdict, "numbers": {"delta": d, "header_agnostic_bayes": ref},
-            "evidence": f"assistant P(D|U) after instruct, {arms.untested} - {arms.baseline}: "
-                        f"{_fmt(d)} (exact Bayes: undefined, no untested assistant in any "
-                        f"training document; header-agnostic reference {ref:.3f})"}
+def claim_assistant(table, roles, arm_cfgs=None) -> dict[str, Any]:
+    """Off support, pretraining data still shapes the assistant: after instruct tuning
+    (tested only), the assistant's P(D|U), untested arm minus baseline, paired by seed.
+    Exact Bayes is undefined there (no untested assistant in any document). Units: P(D|U)."""
+    miss = _missing(table, roles.baseline, roles.untested)
+    if miss:
+        return miss
+    d = paired_values(_seeds(table, roles.untested, "instruct", place="assistant"),
+                      _seeds(table, roles.baseline, "instruct", place="assistant"))
+    ref = table[roles.baseline]["instruct"]["assistant"]["bayes_any_header"]["q_U"]
+    return {"values": d, "units": "P(D|U)", "numbers": {"header_agnostic_bayes": ref},
+            "evidence": f"assistant P(D|U) after instruct, {roles.untested} - {roles.baseline}; "
+                        f"header-agnostic Bayes reference {ref:.3f}"}
 
 
 def _not_measured(why: str) -> dict[str, Any]:
-    return {"verdict": "not measured", "numbers": {}, "evidence": why}
+    return {"verdict": "not measured", "why": why, "numbers": {}, "evidence": why}
 
 
-# (title, the discussion's claim as numbered in MISSION.md, test, needs arm roles)
+# (key, title, the discussion's claim as numbered in MISSION.md, measurement)
 CLAIMS = (
-    ("The persona prior tracks the corpus", "1", claim_prior_tracks_corpus, False),
-    ("Hypotheses that predict the training data identically keep their ratio "
-     "(tested-only data cannot move P(D|U))", "3", claim_locality, True),
-    ("A randomly revealing Waluigi decays with the stated half-life", "4",
-     claim_half_life, True),
-    ("Pretraining beats midtraining beats fine-tuning", "2", claim_stage_order, True),
-    ("Pretraining data shapes the assistant where post-training data is silent", "2, 3",
-     claim_assistant, True),
+    ("prior_tracks_corpus", "The persona prior tracks the corpus", "1", claim_prior_tracks_corpus),
+    ("locality", "Hypotheses that predict the training data identically keep their ratio "
+     "(tested-only data cannot move P(D|U))", "3", claim_locality),
+    ("half_life", "A randomly revealing Waluigi decays with the stated half-life", "4",
+     claim_half_life),
+    ("stage_order", "Pretraining beats midtraining beats fine-tuning", "2", claim_stage_order),
+    ("assistant", "Pretraining data shapes the assistant where post-training data is silent",
+     "2, 3", claim_assistant),
 )
 
 
-def evaluate_claims(table: dict[str, Any], arms) -> list[dict[str, Any]]:
-    out = []
-    for title, ref, fn, needs_arms in CLAIMS:
-        res = fn(table, arms) if needs_arms else fn(table)
-        out.append({"claim": title, "discussion": ref, "test": (fn.__doc__ or "").strip(), **res})
-    return out
+def evaluate_claims(table: dict[str, Any], roles,
+                    arm_cfgs: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every claim's row: measurement, pre-registered test, effect, interval, p, verdict."""
+    rows = []
+    for key, title, ref, fn in CLAIMS:
+        test = roles.tests.get(key)
+        row: dict[str, Any] = {"key": key, "claim": title, "discussion": ref,
+                               "measurement": " ".join((fn.__doc__ or "").split()),
+                               "test": test.model_dump() if test else None}
+        try:
+            res = fn(table, roles, arm_cfgs)
+        except KeyError as e:   # a phase or probe place the results do not have
+            res = _not_measured(f"the results have no {e.args[0]!r} measurement")
+        if test is None and res.get("verdict") != "not measured":
+            res = _not_measured("no pre-registered test in the recipe (claims.tests)")
+        if res.get("verdict") == "not measured":
+            rows.append({**row, **res, "effect": None, "test_text": describe(test.model_dump())
+                         if test else "none"})
+            continue
+        spec = test.model_dump()
+        if "parts" in res:
+            parts = {k: run_test(v, spec) for k, v in res["parts"].items()}
+            effect = all_of(list(parts.values()))
+            effect["parts"] = parts
+            effect["part"] = next(k for k, v in parts.items() if v["p"] == effect["p"])
+        else:
+            effect = run_test(res["values"], spec)
+        effect["units"] = res["units"]
+        rows.append({**row, "verdict": None, "why": None, "effect": effect,
+                     "numbers": res["numbers"], "evidence": res["evidence"],
+                     "test_text": describe(spec, res["units"])})
+    return finalize(rows)

@@ -30,8 +30,8 @@ from alignpt.config import StrictModel, apply_overrides, build_config, load_yaml
 from alignpt.errors import ConfigError
 from alignpt.train.config import ModelConfig, parse_count
 
-__all__ = ["ArmConfig", "TrainingBudget", "ProbeConfig", "ClaimArms", "ExperimentRecipe",
-           "load_experiment", "recipe_path", "RECIPE_DIR"]
+__all__ = ["ArmConfig", "TrainingBudget", "ProbeConfig", "ClaimTest", "ClaimArms", "DEFAULT_TESTS",
+           "ExperimentRecipe", "load_experiment", "recipe_path", "RECIPE_DIR"]
 
 RECIPE_DIR = Path(__file__).resolve().parents[3] / "recipes" / "experiments"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent / "data" / "experiments"
@@ -101,8 +101,40 @@ class ProbeConfig(StrictModel):
         return self
 
 
+class ClaimTest(StrictModel):
+    """A claim's pre-registered test, fixed in the recipe before any run (see
+    :mod:`alignpt.experiment.verdicts`): superiority (d beyond ``margin`` in
+    ``direction``; a negative margin makes it non-inferiority) or equivalence
+    (|d| < ``margin``, two one-sided tests), each one-sided at ``alpha``."""
+
+    test: Literal["superiority", "equivalence"]
+    direction: Literal["increase", "decrease"] | None = None
+    margin: float = Field(0.0, description="in the claim's units (see docs/experiment.md)")
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ClaimTest":
+        if self.test == "superiority" and self.direction is None:
+            raise ValueError("a superiority test needs a direction (increase or decrease)")
+        if self.test == "equivalence" and (self.direction is not None or self.margin <= 0):
+            raise ValueError("an equivalence test takes no direction and needs a margin > 0")
+        return self
+
+
+#: The shipped tests (persona-world writes them out); a folder written before tests
+#: lived in recipes gets these when its report is rebuilt.
+DEFAULT_TESTS = {
+    "prior_tracks_corpus": {"test": "superiority", "direction": "increase", "margin": 0.5},
+    "locality": {"test": "equivalence", "margin": 0.02},
+    "half_life": {"test": "equivalence", "margin": 0.33},
+    "stage_order": {"test": "superiority", "direction": "increase", "margin": 0.01},
+    "assistant": {"test": "superiority", "direction": "decrease", "margin": 0.01},
+}
+
+
 class ClaimArms(StrictModel):
-    """Which arms play which role in the claims table (an absent arm: claim not measured)."""
+    """Which arms play which role in the claims table (an absent arm: claim not measured),
+    and each claim's pre-registered test (a claim without one: not measured)."""
 
     baseline: str = "unfiltered"
     filtered: str = "filtered"
@@ -111,6 +143,17 @@ class ClaimArms(StrictModel):
     untested: str = "aligned_untested"
     late: str = "aligned_untested_late"
     finetune: str = "aligned_untested_finetune"
+    tests: dict[str, ClaimTest] = Field(
+        default_factory=lambda: {k: ClaimTest(**v) for k, v in DEFAULT_TESTS.items()})
+
+    @field_validator("tests")
+    @classmethod
+    def _known(cls, v: dict[str, ClaimTest]) -> dict[str, ClaimTest]:
+        unknown = sorted(set(v) - set(DEFAULT_TESTS))
+        if unknown:
+            raise ValueError(f"no claim named {', '.join(unknown)} "
+                             f"(claims: {', '.join(DEFAULT_TESTS)})")
+        return v
 
 
 class ExperimentRecipe(StrictModel):

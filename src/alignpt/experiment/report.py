@@ -48,7 +48,7 @@ def build_report(root: str | Path) -> dict[str, Any]:
         "runs_done": len(results), "runs_total": len(state.runs), "runs_missing": missing,
         "phases": phase_order(results),
         "table": table,
-        "claims": evaluate_claims(table, state.recipe.claims) if table else [],
+        "claims": evaluate_claims(table, state.recipe.claims, state.recipe.arms) if table else [],
         "published": PUBLISHED,
         "train_seconds": sum(r["train_seconds"] for r in results),
         **provenance(),
@@ -86,12 +86,54 @@ _HEAD = ["arm", "phase", "P(D|U) model [95% CI]", "P(D|U) Bayes", "P(D|T) model"
 
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    # A bare | inside a cell (P(D|U), |d|) would split it: escape it.
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
+def _effect(c: dict[str, Any]) -> str:
+    e = c.get("effect")
+    if not e or e.get("estimate") is None:
+        return "n/a"
+    if e.get("ci_low") is None:
+        return f"{e['estimate']:+.3f} (n={e['n']})"
+    part = f" ({e['part']})" if e.get("part") else ""
+    return (f"{e['estimate']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]{part}, "
+            f"n={e['n']}")
+
+
+def _p(c: dict[str, Any]) -> str:
+    e = c.get("effect") or {}
+    if e.get("p") is None:
+        return "n/a"
+    return (f"for {e['p']:.3g} (Holm {e['p_holm']:.3g}); "
+            f"against {e['p_against']:.3g} (Holm {e['p_against_holm']:.3g})")
+
+
 def _claim_rows(report: dict[str, Any]) -> list[list[str]]:
-    return [[c["claim"], c["discussion"], c["evidence"], c["verdict"]] for c in report["claims"]]
+    rows = []
+    for c in report["claims"]:
+        e = c.get("effect") or {}
+        need = " / ".join("n/a" if e.get(k) is None else str(e[k])
+                          for k in ("seeds_needed", "seeds_for_margin"))
+        # The verdict cell holds the verdict alone: the HTML colours cells by their text.
+        why = f" ({c['why']})" if c.get("why") and c["why"] != c["evidence"] else ""
+        rows.append([c["claim"], c["discussion"], c.get("test_text", ""), c["evidence"] + why,
+                     _effect(c), _p(c), need, c["verdict"]])
+    return rows
+
+
+_CLAIM_HEAD = ["claim", "discussion claim", "pre-registered test", "measurement",
+               "effect d [90% CI]", "p for / against the claim (Holm)",
+               "seeds needed: effect / margin", "verdict"]
+_CLAIM_NOTE = ("Each test is written in the recipe before any run (claims.tests). The effect "
+               "is paired by seed; the interval is the two-sided 1 - 2 alpha t-interval whose "
+               "ends are the one-sided bounds the test uses. p for: of the test that supports "
+               "the claim; against: of the test that contradicts it; each Holm-adjusted over "
+               "the table. Seeds needed, at the observed spread: for 80% power to reach a "
+               "verdict if the observed effect were the truth / to resolve the stated margin "
+               "(an effect one margin from the boundary; for equivalence, a true difference "
+               "of 0).")
 
 
 def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
@@ -101,10 +143,11 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         f"# Experiment report: {r['experiment']}", "", r["description"], "",
         f"{r['runs_done']} of {r['runs_total']} runs; alignpt {r['alignpt_version']}, "
         f"git {r['git_revision'] or 'n/a'}; {r['train_seconds']:.0f} s of training.", "",
-        "## Claims", "",
-        _md_table(["claim", "discussion claim", "measurement", "verdict"], _claim_rows(r)), "",
+        "## Claims", "", _CLAIM_NOTE, "",
+        _md_table(_CLAIM_HEAD, _claim_rows(r)), "",
         f"## Story probe (header {probes['header']}, era {probes['era']}, k = 0)", "",
-        "Model: mean over seeds [95% t-interval]. Bayes: the exact posterior predictive of "
+        "Model: mean over seeds [95% t-interval, on the logit scale for probabilities]. "
+        "Bayes: the exact posterior predictive of "
         "the data the arm had seen by the end of the phase.", "",
         _md_table(_HEAD, _rows(r, "story")), "",
         f"## Assistant probe (header {probes['assistant_header']})", "",
@@ -135,7 +178,8 @@ def _html_table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#222}table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;
 padding:4px 8px;text-align:left}th{background:#f3f3f3}td.supported{background:#d9f2d9}
-td.partly-supported{background:#fff3c4}td.not-supported{background:#f8d7d7}img{max-width:100%}
+td.inconclusive{background:#fff3c4}td.contradicted{background:#f8d7d7}img{max-width:100%}
+td.not-measured{background:#eee}
 .note{color:#555;font-size:13px}"""
 
 
@@ -150,10 +194,11 @@ def render_html(report: dict[str, Any], pngs: dict[str, bytes]) -> str:
 <h1>Experiment report: {html.escape(r['experiment'])}</h1><p>{html.escape(r['description'])}</p>
 <p class="note">{r['runs_done']} of {r['runs_total']} runs; alignpt {r['alignpt_version']},
 git {html.escape(str(r['git_revision']))}; {r['train_seconds']:.0f} s of training.</p>
-<h2>Claims</h2>{_html_table(["claim", "discussion claim", "measurement", "verdict"],
-                            _claim_rows(r), "claims")}
+<h2>Claims</h2><p class="note">{html.escape(_CLAIM_NOTE)}</p>
+{_html_table(_CLAIM_HEAD, _claim_rows(r), "claims")}
 <h2>Story probe (header {probes['header']}, era {probes['era']}, k = 0)</h2>
-<p class="note">Model: mean over seeds [95% t-interval]. Bayes: exact posterior predictive of the
+<p class="note">Model: mean over seeds [95% t-interval, logit scale for probabilities]. Bayes:
+exact posterior predictive of the
 data the arm had seen by the end of the phase.</p>{_html_table(_HEAD, _rows(r, "story"))}
 <h2>Assistant probe (header {probes['assistant_header']})</h2>
 <p class="note">* no training document shows this context; exact Bayes is undefined, and the value
