@@ -8,22 +8,28 @@ How a phase's stream is built (deterministic given the plan's seed):
    another pass; the tokens read on passes after the first are counted as
    *repeated*. The walk position (pass, document, offset) persists across phases,
    so a later phase continues where an earlier one stopped.
-2. Within a window segment, the next source is drawn with probability
-   proportional to the tokens it still owes the segment, and contributes its
-   next document, or just the part of it that its quota allows. A document cut
-   by a quota continues at that source's next turn (next segment or phase).
+2. Within a window segment, the next turn goes to the source furthest behind its
+   share: the one with the largest fraction of its segment quota still owed (ties
+   to the source listed first). It contributes its next document, or just the part
+   of it that its quota allows. No random draw: injected documents land at the
+   first document boundary after the base has reached the same fraction of its
+   quota, so their places depend only on the quotas and the documents' lengths,
+   never on the other sources' content, and arms of one seed stay paired. A
+   document cut by a quota continues at that source's next turn (next segment or
+   phase).
 3. The pieces are laid end to end and cut into rows of ``seq_len + 1`` tokens.
    Documents keep their own BOS/EOS; ``append_eos`` adds an EOS to a document
    that lacks one (it counts as a token of that document).
 
-The sampler's entire state (random generator, quotas left, source positions,
-the piece in flight, accounting) is a small JSON-able dict saved in every
+The sampler's entire state (quotas left, source positions, the piece in
+flight, accounting) is a small JSON-able dict saved in every
 checkpoint, so a resumed run continues the very same stream.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -269,7 +275,6 @@ class Sampler:
         self.phase, self.segment = index, 0
         self.seg_left = dict(self.phases[index].segments[0].quotas)
         self.piece: list[Any] | None = None  # [source, doc, cur, end, pass]
-        self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, 1, index])))
 
     def next_rows(self, n_rows: int) -> Rows:
         n = n_rows * self.row_len
@@ -320,10 +325,10 @@ class Sampler:
             if self.segment >= len(ph.segments):
                 raise RuntimeError(f"phase {ph.name} has no tokens left (the plan was overrun)")
             self.seg_left = dict(ph.segments[self.segment].quotas)
+        quota = ph.segments[self.segment].quotas
         names = [s for s in ph.sources if self.seg_left.get(s, 0) > 0]
-        left = np.array([self.seg_left[s] for s in names], dtype=np.int64)
-        r = int(self.rng.integers(int(left.sum())))
-        s = names[int(np.searchsorted(np.cumsum(left), r, side="right"))]
+        # Exact rationals: the choice must not hang on float rounding of two equal shares.
+        s = max(names, key=lambda n: Fraction(self.seg_left[n], quota[n]))
         reader, cursor = self.readers[s], self.cursors[s]
         empty_run = 0
         while True:
@@ -363,7 +368,6 @@ class Sampler:
             "segment": self.segment if in_phase else 0,
             "seg_left": dict(self.seg_left) if in_phase else {},
             "piece": list(self.piece) if in_phase and self.piece else None,
-            "rng": self.rng.bit_generator.state if in_phase else None,
             "cursors": {k: list(v) for k, v in self.cursors.items()},
             "accounting": self.accounting,
         }
@@ -379,7 +383,6 @@ class Sampler:
             self.segment = state["segment"]
             self.seg_left = dict(state["seg_left"])
             self.piece = list(state["piece"]) if state["piece"] else None
-            self.rng.bit_generator.state = state["rng"]
 
 
 def eval_rows(reader: SourceReader, n_tokens: int, row_len: int) -> Rows:
