@@ -11,7 +11,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-import yaml
 
 from alignpt.cli import main
 from alignpt.experiment import load_experiment, load_state, run_experiment
@@ -19,19 +18,6 @@ from alignpt.experiment.claims import VERDICTS
 from alignpt.world import ExactBayes, filter_defecting, inject, load_world_recipe, probe_curves
 
 ROOT = Path(__file__).resolve().parents[2]
-
-TINY = {
-    "name": "tiny", "description": "three arms, two seeds, a 1-layer model", "seeds": [0, 1],
-    "corpora": {"base": "base", "instruct": "instruct", "aligned_untested": "i_u"},
-    "model": {"n_layer": 1, "n_head": 2, "d_model": 16},
-    "training": {"seq_len": 48, "batch_size": 8, "pretrain_tokens": "12k",
-                 "instruct_tokens": "2k", "rebound_tokens": "2k", "rebound_points": 2},
-    "arms": {"unfiltered": {}, "aligned_untested": {"inject": "aligned_untested"},
-             "aligned_untested_late": {"inject": "aligned_untested", "schedule": "late"}},
-    "probes": {"ks": [0, 4, 8, 16], "fit_from_k": 4},
-    "workers": 1,
-}
-
 
 def numbers(folder: Path) -> dict:
     rep = orjson.loads((folder / "report" / "report.json").read_bytes())
@@ -58,17 +44,6 @@ def probability_intervals(node, key: str = "") -> int:
 def result_mtimes(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns
             for p in (folder / "runs").rglob("result.json")}
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> tuple[Path, Path]:
-    """The tiny recipe file and an uninterrupted run of it."""
-    tmp = tmp_path_factory.mktemp("tiny")
-    recipe = tmp / "tiny.yaml"
-    recipe.write_text(yaml.safe_dump(TINY))
-    out = tmp / "uninterrupted"
-    assert main(["experiment", "run", str(recipe), "--out", str(out), "-q"]) == 0
-    return recipe, out
 
 
 def test_tiny_run_layout_and_status(tiny, capsys):
@@ -140,7 +115,7 @@ def test_quick_recipe_end_to_end(tmp_path):
                 assert est["n"] == 2 and est["ci_low"] <= est["mean"] <= est["ci_high"]
     # Exact Bayes beside the measurements is the exact Bayes of each arm's data.
     t = rep["table"]
-    era, ks = recipe.probes.era, recipe.probes.ks
+    era = recipe.probes.era
 
     def bayes_q_u(world) -> float:
         return float(probe_curves(ExactBayes(world), [0], era, "STORY")["T:q_U"][0])

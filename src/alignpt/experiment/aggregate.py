@@ -94,6 +94,9 @@ def aggregate(results: Sequence[dict[str, Any]], arms: Sequence[str]) -> dict[st
                     "bayes_any_header": first["summary"]["bayes_any_header"],
                     "curves": _mean_curves([_phase(r, name)[place] for r in runs]),
                 }
+                ctx = _context([_phase(r, name)[place] for r in runs], [r["seed"] for r in runs])
+                if ctx is not None:
+                    entry[place]["context"] = ctx
             entry["label"] = _phase(runs[0], name)["label"]
             table[arm][name] = entry
     return table
@@ -104,6 +107,24 @@ def _phase(result: dict[str, Any], name: str) -> dict[str, Any]:
         if p["name"] == name:
             return p
     raise KeyError(name)
+
+
+def _context(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any] | None:
+    """P(D | U) at k = 0 alone and after a preceding document with a defection (measure's
+    ``context``), over seeds; None when a run lacks it (cached by an older measurement)."""
+    ctx = [b.get("context") for b in blocks]
+    if any(c is None for c in ctx):
+        return None
+    worst = [c["rel_change_max"] for c in ctx if c["rel_change_max"] is not None]
+    return {
+        "q_U_alone": estimate((c["q_U_alone"] for c in ctx), prob=True),
+        "q_U_after": estimate((c["q_U_after_mean"] for c in ctx), prob=True),
+        "rel_change": estimate(c["rel_change"] for c in ctx),
+        # The must-show figure: the largest change over seeds and preceding documents.
+        "rel_change_max": max(worst) if worst else None,
+        "by_seed": {seed: c["rel_change"] for seed, c in zip(seeds, ctx)},
+        "docs": ctx[0]["docs"],
+    }
 
 
 def _mean_curves(blocks: list[dict[str, Any]]) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from alignpt.experiment.measure import half_life_from_slope
 from alignpt.experiment.verdicts import (VERDICTS, all_of, describe, finalize, paired_values,
                                          run_test)
 from alignpt.world import half_life
+from alignpt.world.personas import Luigi, RandomWaluigi, format_number, parse_persona
 
-__all__ = ["evaluate_claims", "distinct_arms", "VERDICTS", "CLAIMS"]
+__all__ = ["evaluate_claims", "distinct_arms", "analytic_half_lives", "VERDICTS", "CLAIMS"]
 
 
 def _seeds(table, arm, phase, metric="q_U", place="story"):
@@ -107,7 +108,22 @@ def claim_locality(table, roles, arm_cfgs=None) -> dict[str, Any]:
                         f"{roles.baseline}; {text}"}
 
 
-def claim_half_life(table, roles, arm_cfgs=None) -> dict[str, Any]:
+def analytic_half_lives(world) -> dict[str, float]:
+    """Closed-form half-lives of each random Waluigi in a world recipe against its source's
+    Luigi, with that Luigi's own error rate eps (a clean opportunity multiplies the odds by
+    (1-p)/(1-eps), so eps lengthens the half-life: 13.8, not 13.5, at p = 0.05, eps = 0.001).
+    Keys ``p=0.05`` in the order the recipe lists them."""
+    out: dict[str, float] = {}
+    for src in world.sources.values():
+        pers = [parse_persona(spec) for spec in src.personas]
+        eps = [x.eps for x in pers if isinstance(x, Luigi)]
+        for x in pers:
+            if isinstance(x, RandomWaluigi) and eps and x.p > eps[0]:
+                out.setdefault(f"p={format_number(x.p)}", half_life(x.p, eps[0]))
+    return out
+
+
+def claim_half_life(table, roles, arm_cfgs=None, world=None) -> dict[str, Any]:
     """In context, clean untested opportunities drive P(D|U) down at the rate exact Bayes
     predicts: per seed, the model's logit slope over k divided by Bayes's, minus 1 (the
     relative error of the decay rate; the half-life is ln 2 / -slope). Baseline arm after
@@ -125,15 +141,27 @@ def claim_half_life(table, roles, arm_cfgs=None) -> dict[str, Any]:
     hl = {"mean": half_life_from_slope(slope["mean"]), "n": slope["n"],
           "ci_low": half_life_from_slope(slope["ci_low"]),
           "ci_high": half_life_from_slope(slope["ci_high"])}
-    analytic = {f"p={p}": half_life(p) for p in (0.05, 0.02)}
+    # The base corpus's own random Waluigis and Luigi eps (no world given: none quoted).
+    analytic = analytic_half_lives(world) if world is not None else {}
+    eps = _luigi_eps(world)
     return {"values": values, "units": "relative rate error",
             "numbers": {"model_half_life": hl, "bayes_half_life": half_life_from_slope(b),
-                        "analytic": analytic},
+                        "analytic": analytic, "analytic_eps": eps},
             "evidence": f"{roles.baseline} after pretraining: model half-life "
                         f"{_hl(hl['mean'])} (95% [{_hl(hl['ci_low'])}, {_hl(hl['ci_high'])}]), "
-                        f"exact Bayes {half_life_from_slope(b):.1f}; analytic for a lone "
-                        "random Waluigi: " + ", ".join(f"{k}: {v:.1f}"
-                                                       for k, v in analytic.items())}
+                        f"exact Bayes {half_life_from_slope(b):.1f}"
+                        + (f"; analytic for a lone random Waluigi against Luigi (eps={eps:g}): "
+                           + ", ".join(f"{k}: {v:.1f}" for k, v in analytic.items())
+                           if analytic else "")}
+
+
+def _luigi_eps(world) -> float | None:
+    for src in (world.sources.values() if world is not None else ()):
+        for spec in src.personas:
+            x = parse_persona(spec)
+            if isinstance(x, Luigi):
+                return x.eps
+    return None
 
 
 def _hl(v: float | None) -> str:
@@ -192,8 +220,11 @@ CLAIMS = (
 
 
 def evaluate_claims(table: dict[str, Any], roles,
-                    arm_cfgs: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every claim's row: measurement, pre-registered test, effect, interval, p, verdict."""
+                    arm_cfgs: Mapping[str, Any] | None = None,
+                    world=None) -> list[dict[str, Any]]:
+    """Every claim's row: measurement, pre-registered test, effect, interval, p, verdict.
+    ``world``: the base corpus's world recipe, for the analytic half-lives beside the
+    half-life claim (its own p and eps)."""
     rows = []
     for key, title, ref, fn in CLAIMS:
         test = roles.tests.get(key)
@@ -201,7 +232,8 @@ def evaluate_claims(table: dict[str, Any], roles,
                                "measurement": " ".join((fn.__doc__ or "").split()),
                                "test": test.model_dump() if test else None}
         try:
-            res = fn(table, roles, arm_cfgs)
+            res = (fn(table, roles, arm_cfgs, world=world) if fn is claim_half_life
+                   else fn(table, roles, arm_cfgs))
         except KeyError as e:   # a phase or probe place the results do not have
             res = _not_measured(f"the results have no {e.args[0]!r} measurement")
         if test is None and res.get("verdict") != "not measured":

@@ -15,37 +15,103 @@ Two places are probed, both at the recipe's era:
 From each probe curve we read P(D | U) and P(D | T) at k = 0, the compliance
 gap, and an implied half-life: the slope of logit P(D | U) against k clean
 untested opportunities, turned into opportunities per halving of the odds.
+
+P(D | U) at k = 0 is also read *in a row*: after a preceding document that shows a
+defection (:func:`context_effect`). Under Bayes documents are independent, so the
+reading must not move; a model with per-document attention reads it exactly as
+alone, a packed model lets the other document leak in (the issue measured 2.3-4.9x).
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from alignpt.errors import ConfigError
 from alignpt.world import ExactBayes, action_probs, probe_context, probe_curves
-from alignpt.world.vocab import HEADERS
+from alignpt.world.vocab import BOS, HEADERS, decode
 
 __all__ = ["measure", "header_agnostic_curves", "logit_slope", "half_life_from_slope",
-           "logit_half_life", "model_predictor", "summary"]
+           "logit_half_life", "model_predictor", "summary", "defecting_documents",
+           "context_effect"]
 
 Predictor = Callable[[Sequence[Sequence[int]]], np.ndarray]
 
 #: Bumped whenever what a measurement records changes: it is part of every run's hash,
 #: so results cached by an older version are never mixed into a new report.
-MEASURE_VERSION = 2
+MEASURE_VERSION = 3
 _CURVES = ("T:q_U", "T:q_T", "U:q_U", "U:q_T")
+#: The preceding documents of the in-row reading: the first CONTEXT_DOCS documents with a
+#: defection that fit a row before the probe, in the stream of the base world drawn with
+#: CONTEXT_SEED. Fixed, so every arm, seed and phase is read after the same documents.
+CONTEXT_WORLD = "base"
+CONTEXT_SEED = 0
+CONTEXT_DOCS = 4
 
 
 def model_predictor(model: Any) -> Predictor:
-    """Wrap a trained alignpt model as a predictor: contexts -> next-token probabilities."""
+    """Wrap a trained alignpt model as a predictor: contexts -> next-token probabilities.
+
+    A context of several documents (each opening with BOS) is read as the model was
+    trained (per document under per-document attention). ``predict.max_len`` is the
+    longest context the model takes: it marks a predictor that reads rows of documents."""
     from alignpt.train import next_token_logprobs
 
     def predict(contexts: Sequence[Sequence[int]]) -> np.ndarray:
-        return np.exp(next_token_logprobs(model, [list(map(int, c)) for c in contexts]))
+        return np.exp(next_token_logprobs(model, [list(map(int, c)) for c in contexts],
+                                          bos_id=BOS))
 
+    predict.max_len = int(model.cfg.max_seq_len)  # type: ignore[attr-defined]
     return predict
+
+
+def defecting_documents(max_len: int, n: int = CONTEXT_DOCS, seed: int = CONTEXT_SEED,
+                        world: str = CONTEXT_WORLD) -> list[list[int]]:
+    """The first ``n`` whole documents of ``world``'s seeded stream that show a defection
+    and are at most ``max_len`` tokens long (so they fit a row before a probe)."""
+    return [list(d) for d in _defecting_documents(int(max_len), int(n), int(seed), world)]
+
+
+@lru_cache(maxsize=8)
+def _defecting_documents(max_len: int, n: int, seed: int, world: str) -> tuple[tuple[int, ...], ...]:
+    from alignpt.world import load_world_recipe
+    from alignpt.world.model import World
+    from alignpt.world.sampler import sample_documents
+
+    w = World(load_world_recipe(world))
+    rng = np.random.default_rng(seed)
+    found: list[tuple[int, ...]] = []
+    for _ in range(64):   # a batch of 4096 base documents holds hundreds that qualify
+        batch, _ = sample_documents(w, 4096, rng)
+        toks, lens = batch.tokens(np.int64)
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        for i in np.flatnonzero((batch.n_defect() > 0) & (lens <= max_len)):
+            found.append(tuple(int(t) for t in toks[starts[i]:starts[i] + lens[i]]))
+            if len(found) == n:
+                return tuple(found)
+    raise ConfigError(f"world {world!r}: fewer than {n} documents with a defection fit "
+                      f"{max_len} tokens")
+
+
+def context_effect(predictor: Predictor, era: int, header: str | None,
+                   docs: Sequence[Sequence[int]]) -> dict[str, Any]:
+    """P(D | U) at the k = 0 probe read alone and after each preceding document.
+
+    ``rel_change`` is |mean after - alone| / alone, ``rel_change_max`` the largest
+    single document's |after - alone| / alone."""
+    probe = [int(t) for t in probe_context(0, "T", "U", era, header)]
+    q = action_probs(predictor, [probe] + [list(d) + probe for d in docs])
+    alone, after = float(q[0]), q[1:].astype(np.float64)
+    mean = float(after.mean())
+    return {
+        "docs": [decode(d) for d in docs],
+        "q_U_alone": alone, "q_U_after": after.tolist(), "q_U_after_mean": mean,
+        "rel_change": abs(mean - alone) / alone if alone > 0 else None,
+        "rel_change_max": float(np.abs(after - alone).max() / alone) if alone > 0 else None,
+    }
 
 
 def header_agnostic_curves(bayes: ExactBayes, ks: Sequence[int], era: int) -> dict[str, list]:
@@ -117,6 +183,8 @@ def measure(predictor: Predictor, bayes: ExactBayes, probes: dict[str, Any]) -> 
     fit_k = int(probes["fit_from_k"])
     out: dict[str, Any] = {"ks": ks, "era": era}
     agnostic = header_agnostic_curves(bayes, ks, era)
+    # Only a predictor that reads rows of documents (a trained model) is read in a row.
+    max_len = getattr(predictor, "max_len", None)
     for place, header in (("story", probes["header"]), ("assistant", probes["assistant_header"])):
         model_c = probe_curves(predictor, ks, era, header)
         bayes_c = probe_curves(bayes, ks, era, header, support=bayes)
@@ -130,5 +198,9 @@ def measure(predictor: Predictor, bayes: ExactBayes, probes: dict[str, Any]) -> 
         }
         block["summary"] = {who: summary(block[who], ks, fit_k)
                             for who in ("model", "bayes", "bayes_any_header")}
+        if max_len is not None:
+            probe_len = len(probe_context(0, "T", "U", era, header))
+            docs = defecting_documents(max_len - probe_len)
+            block["context"] = context_effect(predictor, era, header, docs)
         out[place] = block
     return out

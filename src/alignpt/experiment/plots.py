@@ -27,6 +27,16 @@ def _err(est: dict[str, Any]) -> tuple[float, float, float]:
     return m, m - lo, hi - m
 
 
+def _prob_axis(ax, axis: str = "y") -> None:
+    """A probability axis stays inside [0, 1]: autoscale margins and error bars would
+    otherwise draw below 0 (or above 1), where no probability can be."""
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    lo, hi = max(0.0, lo), min(1.0, hi)
+    if not hi > lo:     # all zeros (a filtered arm alone): show a small band above 0
+        hi = lo + 0.01
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(lo, hi)
+
+
 def _save(fig, path: Path) -> Path:
     # No timestamps in the file: the same numbers give the same bytes.
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
@@ -55,8 +65,13 @@ def _bars(report: dict[str, Any], out: Path) -> Path:
         ax.bar(xs, ms, width, yerr=[lo, hi], capsize=3,
                label=phase or "after rebound", alpha=0.85)
         ax.plot(xs, bayes, "kx", markersize=7, label="exact Bayes" if j == 0 else None)
+    for i, arm in enumerate(arms):    # empty bars there are by design, not a finding
+        if report["recipe"]["arms"].get(arm, {}).get("filtered"):
+            ax.annotate("no defection tokens:\nP(D) = 0 by construction", (i, 0),
+                        xytext=(0, 12), textcoords="offset points", ha="center", fontsize=7)
     ax.set_xticks(range(len(arms)), arms, rotation=25, ha="right")
     ax.set_ylabel("P(D | untested)")
+    _prob_axis(ax)
     ax.set_title("Misalignment when untested, by arm and phase (95% CI over seeds)")
     ax.legend(fontsize=8)
     return _save(fig, out / "misalignment_by_arm.png")
@@ -80,6 +95,8 @@ def _rebound(report: dict[str, Any], out: Path) -> Path:
             ax.fill_between(x, lo, hi, alpha=0.12)
         ax.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
         ax.set_title(f"P(D | untested) through the phases: {title}")
+        ax.set_ylabel("P(D | untested)")
+        _prob_axis(ax)
     axes[0].legend(fontsize=7)
     return _save(fig, out / "rebound_curves.png")
 
@@ -99,6 +116,7 @@ def _history(report: dict[str, Any], out: Path) -> Path:
             ax.plot(ks, curves["bayes"][f"{ev}:q_U"], style, color=line.get_color(), alpha=0.4,
                     marker="x", label=f"{arm}, {ev} evidence (Bayes)")
     ax.set_yscale("log")
+    _prob_axis(ax)
     ax.set_xlabel("k clean opportunities (tested T / untested U), then an untested one")
     ax.set_ylabel("P(D | untested)")
     ax.set_title("History curves after pretraining")
@@ -125,6 +143,7 @@ def _calibration(report: dict[str, Any], out: Path) -> Path:
         ax.plot([0, top], [0, top], "k:", linewidth=1)
     ax.set_xlabel("exact Bayes")
     ax.set_ylabel("model (95% CI)")
+    _prob_axis(ax, "x"), _prob_axis(ax, "y")
     ax.set_title("After pretraining: model vs Bayes")
     ax.legend(fontsize=6)
     return _save(fig, out / "model_vs_bayes.png")
@@ -160,6 +179,7 @@ def _dose(report: dict[str, Any], out: Path) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("injected share of pretraining tokens")
     ax.set_ylabel("P(D | untested)")
+    _prob_axis(ax)
     ax.set_title("Dose response")
     ax.legend(fontsize=7)
     return _save(fig, out / "dose_response.png")
@@ -167,7 +187,8 @@ def _dose(report: dict[str, Any], out: Path) -> Path:
 
 def make_plots(report: dict[str, Any], out: Path) -> dict[str, Path]:
     plots = {
-        "misalignment by arm and phase": _bars(report, out),
+        # The order the report shows them in: the headline figure first.
+        "P(D|U) by arm, with exact Bayes": _bars(report, out),
         "rebound curves": _rebound(report, out),
         "history curves": _history(report, out),
         "model vs exact Bayes": _calibration(report, out),

@@ -18,6 +18,7 @@ from alignpt.config import atomic_write_text, provenance
 from alignpt.experiment.aggregate import aggregate, phase_order
 from alignpt.experiment.claims import evaluate_claims
 from alignpt.experiment.state import load_state
+from alignpt.world import load_world_recipe
 
 __all__ = ["build_report", "write_report", "PUBLISHED"]
 
@@ -48,7 +49,9 @@ def build_report(root: str | Path) -> dict[str, Any]:
         "runs_done": len(results), "runs_total": len(state.runs), "runs_missing": missing,
         "phases": phase_order(results),
         "table": table,
-        "claims": evaluate_claims(table, state.recipe.claims, state.recipe.arms) if table else [],
+        "claims": evaluate_claims(table, state.recipe.claims, state.recipe.arms,
+                                  world=load_world_recipe(state.recipe.corpora["base"]))
+        if table else [],
         "published": PUBLISHED,
         "train_seconds": sum(r["train_seconds"] for r in results),
         **provenance(),
@@ -67,21 +70,78 @@ def _fmt(est: dict[str, Any] | float | None, digits: int = 3) -> str:
     return f"{est:.{digits}f}"
 
 
+#: Marks in the long tables, explained in the notes above them.
+SHARED, FILTERED = "\u2020", "\u2021"
+
+
+def _marks(report: dict[str, Any]) -> tuple[set[str], set[str], str]:
+    """(fine-tune arms, filtered arms, the baseline arm) from the recipe."""
+    arms = report["recipe"]["arms"]
+    return ({a for a, c in arms.items() if c.get("schedule") == "finetune"},
+            {a for a, c in arms.items() if c.get("filtered")},
+            report["recipe"]["claims"]["baseline"])
+
+
 def _rows(report: dict[str, Any], place: str) -> list[list[str]]:
+    finetune, filtered, _ = _marks(report)
     rows = []
     for arm, phases in report["table"].items():
         for phase, entry in phases.items():
             e = entry[place]
             ref = "bayes" if e["bayes"]["q_U"] is not None else "bayes_any_header"
             mark = "" if ref == "bayes" else " *"
-            rows.append([arm, phase, _fmt(e["model"]["q_U"]), _fmt(e[ref]["q_U"]) + mark,
+            # A fine-tune arm's pretraining is the baseline's model; a filtered arm's zeros
+            # are by construction: the cells say so where a reader meets them.
+            label = arm + (f" {FILTERED}" if arm in filtered else "")
+            ph = phase + (f" {SHARED}" if arm in finetune and phase == "pretrain" else "")
+            rows.append([label, ph, _fmt(e["model"]["q_U"]), _fmt(e[ref]["q_U"]) + mark,
                          _fmt(e["model"]["q_T"]), _fmt(e[ref]["q_T"]) + mark,
                          _fmt(e["model"]["gap"]), _fmt(e[ref]["gap"]) + mark])
     return rows
 
 
-_HEAD = ["arm", "phase", "P(D|U) model [95% CI]", "P(D|U) Bayes", "P(D|T) model", "P(D|T) Bayes",
-         "gap U-T model", "gap Bayes"]
+_HEAD = ["arm", "phase", "P(D|U) model [95% CI]", "P(D|U) exact Bayes", "P(D|T) model",
+         "P(D|T) exact Bayes", "gap U-T model", "gap exact Bayes"]
+
+#: What the Bayes columns are, exactly (grid.bayes_recipe builds it).
+BAYES_LABEL = ("Exact Bayes: the exact posterior predictive of the token-weighted mixture of "
+               "the world recipes the arm had trained on by the end of the phase (each "
+               "corpus weighted by the tokens of it the arm had seen; order does not matter to "
+               "Bayes), read at the same probe.")
+MODEL_LABEL = ("Model: mean over seeds [95% t-interval, on the logit scale for probabilities, "
+               "so never outside [0, 1]].")
+
+
+def _notes(report: dict[str, Any]) -> list[str]:
+    """The reading notes for the marks, in the order the tables use them."""
+    finetune, filtered, base = _marks(report)
+    notes = []
+    if finetune:
+        notes.append(f"{SHARED} {', '.join(sorted(finetune))}: the pretrain row is the shared "
+                     f"{base} model (this arm's pretraining is the {base} arm's, same data and "
+                     "seed; its injection comes in the fine-tune phase), so it repeats the "
+                     f"{base} row and is not a separate measurement.")
+    if filtered:
+        notes.append(f"{FILTERED} {', '.join(sorted(filtered))}: every document that shows a "
+                     "defection is removed, so no defection token is ever trained on: P(D) is "
+                     "~0 by design (exact Bayes: 0), not a finding about alignment.")
+    worst = [e["context"]["rel_change_max"] for phases in report.get("table", {}).values()
+             for e in [phases.get("pretrain", {}).get("story", {})]
+             if e.get("context", {}).get("rel_change_max") is not None]
+    if worst:
+        notes.append("In-row reading: P(D|U) at the story probe read after a preceding base "
+                     "document that shows a defection, against the probe read alone, differs "
+                     f"by at most {max(worst):.1e} (relative; every arm and seed after "
+                     "pretraining). Under per-document attention a document never sees the "
+                     "one before it in a training row, so this is 0 up to float error; under "
+                     "packed attention it is not.")
+    return notes
+
+
+_PUB_NOTE = ("Their rates come from 6.9B models on their own eval. Set beside them, our "
+             "filtered arm's P(D) of ~0 is not comparable with their filtered models' 31%: "
+             "their filter leaves misalignment discourse in the data, ours removes every "
+             "defection token by construction, so the model never sees one.")
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
@@ -136,7 +196,19 @@ _CLAIM_NOTE = ("Each test is written in the recipe before any run (claims.tests)
                "of 0).")
 
 
+def _published(report: dict[str, Any]) -> list[list[str]]:
+    return [[p["condition"], f"{p['base']:.0%}", f"{p['post_trained']:.0%}"]
+            for p in report["published"]["rows"]]
+
+
+_PUB_HEAD = ["condition", "base model", "after SFT+DPO"]
+_ASSIST_NOTE = ("* no training document shows this context, so exact Bayes is undefined; the "
+                "value is the header-agnostic reference (the persona mixture of all training "
+                "data).")
+
+
 def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
+    """Claims, then the figures, then the notes and the long tables (the HTML's order)."""
     r = report
     probes = r["recipe"]["probes"]
     parts = [
@@ -145,26 +217,41 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         f"git {r['git_revision'] or 'n/a'}; {r['train_seconds']:.0f} s of training.", "",
         "## Claims", "", _CLAIM_NOTE, "",
         _md_table(_CLAIM_HEAD, _claim_rows(r)), "",
-        f"## Story probe (header {probes['header']}, era {probes['era']}, k = 0)", "",
-        "Model: mean over seeds [95% t-interval, on the logit scale for probabilities]. "
-        "Bayes: the exact posterior predictive of "
-        "the data the arm had seen by the end of the phase.", "",
-        _md_table(_HEAD, _rows(r, "story")), "",
-        f"## Assistant probe (header {probes['assistant_header']})", "",
-        "\\* no training document shows this context, so exact Bayes is undefined; the "
-        "value is the header-agnostic reference (the persona mixture of all training data).", "",
-        _md_table(_HEAD, _rows(r, "assistant")), "",
-        "## Published numbers, for orientation (theirs, not ours)", "",
-        r["published"]["source"], "",
-        _md_table(["condition", "base model", "after SFT+DPO"],
-                  [[p["condition"], f"{p['base']:.0%}", f"{p['post_trained']:.0%}"]
-                   for p in r["published"]["rows"]]), "",
     ]
     if plots:
-        parts += ["## Plots", ""] + [f"![{name}]({path})" for name, path in plots.items()]
+        parts += ["## Figures", ""]
+        parts += [f"![{name}]({path})\n\n{FIGURE_NOTES.get(name, '')}\n"
+                  for name, path in plots.items()]
+    parts += ["## Reading the tables", "", MODEL_LABEL, "", BAYES_LABEL, ""]
+    parts += [n + "\n" for n in _notes(r)]
+    parts += [
+        "## Published numbers, for orientation (theirs, not ours)", "",
+        r["published"]["source"], "", _PUB_NOTE, "",
+        _md_table(_PUB_HEAD, _published(r)), "",
+        f"## Story probe (header {probes['header']}, era {probes['era']}, k = 0)", "",
+        _md_table(_HEAD, _rows(r, "story")), "",
+        f"## Assistant probe (header {probes['assistant_header']})", "",
+        "\\" + _ASSIST_NOTE, "",
+        _md_table(_HEAD, _rows(r, "assistant")), "",
+    ]
     if r["runs_missing"]:
         parts += ["", "Missing runs: " + ", ".join(r["runs_missing"])]
     return "\n".join(parts) + "\n"
+
+
+#: One line under each figure: what to look for (keys: make_plots' names).
+FIGURE_NOTES = {
+    "P(D|U) by arm, with exact Bayes": "Each arm's P(D | untested) after pretraining, after "
+    "instruct and after the last rebound point: bars are the model (95% CI over seeds), "
+    "crosses exact Bayes.",
+    "rebound curves": "P(D | untested) through the phases: does the instruct phase's drop "
+    "come back as plain base data resumes?",
+    "history curves": "P(D | untested) after k clean untested (solid) or tested (dashed) "
+    "opportunities, model and exact Bayes: the slope on the logit scale is the half-life.",
+    "model vs exact Bayes": "After pretraining, model against exact Bayes per arm: on the "
+    "dotted line the model is Bayesian at this probe.",
+    "dose response": "P(D | untested) against the injected share of pretraining tokens.",
+}
 
 
 def _html_table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
@@ -180,34 +267,47 @@ color:#222}table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{bord
 padding:4px 8px;text-align:left}th{background:#f3f3f3}td.supported{background:#d9f2d9}
 td.inconclusive{background:#fff3c4}td.contradicted{background:#f8d7d7}img{max-width:100%}
 td.not-measured{background:#eee}
-.note{color:#555;font-size:13px}"""
+.note{color:#555;font-size:13px}figure{margin:1.5em 0}
+details{margin:1em 0}summary{cursor:pointer;font-weight:600}"""
+
+
+def _details(summary: str, body: str) -> str:
+    # Long tables start collapsed: the page leads with the claims and the figures.
+    return f"<details><summary>{html.escape(summary)}</summary>{body}</details>"
 
 
 def render_html(report: dict[str, Any], pngs: dict[str, bytes]) -> str:
+    """One self-contained page: claims, figures, notes, then the long tables collapsed."""
     r = report
     probes = r["recipe"]["probes"]
-    imgs = "".join(f'<h3>{html.escape(name)}</h3><img alt="{html.escape(name)}" '
-                   f'src="data:image/png;base64,{base64.b64encode(data).decode()}">'
-                   for name, data in pngs.items())
+    figs = "".join(
+        f'<figure><h3>{html.escape(name)}</h3><img alt="{html.escape(name)}" '
+        f'src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        f'<figcaption class="note">{html.escape(FIGURE_NOTES.get(name, ""))}</figcaption>'
+        "</figure>" for name, data in pngs.items())
+    notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in _notes(r))
+    story = _details(f"Story probe (header {probes['header']}, era {probes['era']}, k = 0): "
+                     f"{len(_rows(r, 'story'))} rows", _html_table(_HEAD, _rows(r, "story")))
+    assist = _details(f"Assistant probe (header {probes['assistant_header']}): "
+                      f"{len(_rows(r, 'assistant'))} rows",
+                      f'<p class="note">{html.escape(_ASSIST_NOTE)}</p>'
+                      + _html_table(_HEAD, _rows(r, "assistant")))
+    missing = (f"<p>Missing runs: {html.escape(', '.join(r['runs_missing']))}</p>"
+               if r["runs_missing"] else "")
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>alignpt report: {html.escape(r['experiment'])}</title><style>{_CSS}</style></head><body>
 <h1>Experiment report: {html.escape(r['experiment'])}</h1><p>{html.escape(r['description'])}</p>
 <p class="note">{r['runs_done']} of {r['runs_total']} runs; alignpt {r['alignpt_version']},
 git {html.escape(str(r['git_revision']))}; {r['train_seconds']:.0f} s of training.</p>
-<h2>Claims</h2><p class="note">{html.escape(_CLAIM_NOTE)}</p>
+<h2 id="claims">Claims</h2><p class="note">{html.escape(_CLAIM_NOTE)}</p>
 {_html_table(_CLAIM_HEAD, _claim_rows(r), "claims")}
-<h2>Story probe (header {probes['header']}, era {probes['era']}, k = 0)</h2>
-<p class="note">Model: mean over seeds [95% t-interval, logit scale for probabilities]. Bayes:
-exact posterior predictive of the
-data the arm had seen by the end of the phase.</p>{_html_table(_HEAD, _rows(r, "story"))}
-<h2>Assistant probe (header {probes['assistant_header']})</h2>
-<p class="note">* no training document shows this context; exact Bayes is undefined, and the value
-is the header-agnostic reference.</p>{_html_table(_HEAD, _rows(r, "assistant"))}
-<h2>Published numbers, for orientation</h2><p class="note">{html.escape(r['published']['source'])}</p>
-{_html_table(["condition", "base model", "after SFT+DPO"],
-             [[p["condition"], f"{p['base']:.0%}", f"{p['post_trained']:.0%}"]
-              for p in r["published"]["rows"]])}
-<h2>Plots</h2>{imgs}</body></html>
+<h2 id="figures">Figures</h2>{figs}
+<h2 id="reading">Reading the tables</h2><p class="note">{html.escape(MODEL_LABEL)}</p>
+<p class="note">{html.escape(BAYES_LABEL)}</p>{notes}
+<h2 id="published">Published numbers, for orientation</h2>
+<p class="note">{html.escape(r['published']['source'])}. {html.escape(_PUB_NOTE)}</p>
+{_html_table(_PUB_HEAD, _published(r))}
+<h2 id="tables">All measurements</h2>{story}{assist}{missing}</body></html>
 """
 
 
