@@ -10,6 +10,8 @@ import typer
 from typer import _click as click
 from typer.core import TyperGroup
 
+from alignpt.errors import AlignptError
+
 __all__ = ["DefaultRunGroup", "invoke"]
 
 
@@ -41,8 +43,6 @@ class DefaultRunGroup(TyperGroup):
         elif args and args[0] not in self.commands and not args[0].startswith("-"):
             # the same closeness test click uses for its "Did you mean" suggestion
             if not difflib.get_close_matches(args[0], list(self.commands)):
-                from alignpt.errors import AlignptError
-
                 raise AlignptError(f"no such command or path '{args[0]}' (commands: "
                                    f"{', '.join(self.commands)})")
         return super().parse_args(ctx, args)
@@ -52,7 +52,6 @@ def invoke(app: typer.Typer, argv: list[str] | None, prog_name: str) -> int:
     """Run a typer app; map outcomes to exit codes: 0 ok, 2 user/data/config error (one
     line, no traceback), 130 interrupted. Anything else is a bug and propagates (exit 1)."""
     from alignpt.console import err_console
-    from alignpt.errors import AlignptError
 
     try:
         result: Any = app(args=argv, prog_name=prog_name, standalone_mode=False)

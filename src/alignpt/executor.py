@@ -214,8 +214,16 @@ def _fingerprint(inputs: Sequence[str]) -> str:
     return _hash_json(parts)
 
 
+def _task_file(out_dir: Path, folder: str, task: ShardTask) -> Path:
+    return out_dir / folder / (task.name.replace("/", "__") + ".json")
+
+
 def _marker_path(out_dir: Path, task: ShardTask) -> Path:
-    return out_dir / MARKER_DIR / (task.name.replace("/", "__") + ".json")
+    return _task_file(out_dir, MARKER_DIR, task)
+
+
+def _pending_path(out_dir: Path, task: ShardTask) -> Path:
+    return _task_file(out_dir, PENDING_DIR, task)
 
 
 def _read_marker(path: Path) -> dict[str, Any] | None:
@@ -236,20 +244,17 @@ def _task_done(out_dir: Path, task: ShardTask, config_hash: str) -> dict[str, An
     return marker
 
 
-def _pending_path(out_dir: Path, task: ShardTask) -> Path:
-    return out_dir / PENDING_DIR / (task.name.replace("/", "__") + ".json")
-
-
 def _clean_task_outputs(out_dir: Path, task: ShardTask) -> None:
     """Remove what an earlier attempt at this task published: only the files its own
     markers name (a done marker of an outdated run, or the pending marker written just
     before publishing), never anything else that happens to share a name."""
+    root = out_dir.resolve()
     for marker_path in (_pending_path(out_dir, task), _marker_path(out_dir, task)):
         marker = _read_marker(marker_path) or {}
         for name in [*marker.get("outputs", []), *marker.get("side_outputs", [])]:
             target = out_dir / name
             # A marker is our own file, but never follow one out of the folder.
-            if target.resolve().is_relative_to(out_dir.resolve()):
+            if target.resolve().is_relative_to(root):
                 target.unlink(missing_ok=True)
         marker_path.unlink(missing_ok=True)
 
@@ -307,12 +312,12 @@ def _process_task(job: _Job, task: ShardTask, report: Callable[[int, int], None]
         if quarantine:
             quarantine.abort()
         raise
-    published = [*outputs, *excl_out]
-    side = [quarantine.path] if quarantine and quarantine.count else []
+    published = [str(p.relative_to(out_dir)) for p in [*outputs, *excl_out]]
+    side = [str(quarantine.path.relative_to(out_dir))] if quarantine and quarantine.count else []
     # Name what is about to appear before it appears: a kill during the renames leaves
     # visible files that a rerun can find and remove by this list alone.
-    atomic_write_text(_pending_path(out_dir, task), orjson.dumps(
-        {"outputs": [str(p.relative_to(out_dir)) for p in [*published, *side]]}).decode())
+    atomic_write_text(_pending_path(out_dir, task),
+                      orjson.dumps({"outputs": [*published, *side]}).decode())
     if quarantine:
         quarantine.close()
     writer.publish()
@@ -338,8 +343,8 @@ def _process_task(job: _Job, task: ShardTask, report: Callable[[int, int], None]
     marker = {
         "config_hash": job.config_hash,
         "input_fingerprint": _fingerprint(task.inputs),
-        "outputs": [str(p.relative_to(out_dir)) for p in published],
-        "side_outputs": [str(p.relative_to(out_dir)) for p in side],
+        "outputs": published,
+        "side_outputs": side,
         "stats": stats,
     }
     atomic_write_text(_marker_path(out_dir, task), orjson.dumps(marker).decode())

@@ -115,6 +115,12 @@ class TagRun:
             rows = read_documents(task.inputs[0], self.read)
         return (row.metadata.get(self.field) for row in rows)
 
+    def pairs(self, task: ShardTask, docs: Iterator[Document],
+              ) -> Iterator[tuple[Document, dict[str, Any] | None]]:
+        """Each of ``docs`` (the task's shard) with its tag record; see :func:`_records`."""
+        return _records(docs, self.attributes_for(task), self.field,
+                        str(self.attributes_path(task)))
+
     def vocabulary(self, tasks: list[ShardTask]) -> TagVocabulary:
         """The names the tagger knew (old folders: rebuilt, see :class:`TagVocabulary`)."""
         def first_record() -> dict[str, Any] | None:
@@ -171,10 +177,8 @@ class FilterStage:
             leaked = set(np.load(out / SELECT_DIR / f"leak-{side}").tolist())
         lengths: list[int] = []
         matched = 0
-        pairs = _records(docs, self.run.attributes_for(ctx.task), self.run.field,
-                         str(self.run.attributes_path(ctx.task)))
         empty = True
-        for doc, rec in pairs:
+        for doc, rec in self.run.pairs(ctx.task, docs):
             empty = False
             n = self.counter.count(doc.text)
             ctx.count("filter/tokens_in", n)
@@ -227,7 +231,7 @@ class RefillStage:
 
 
 def _leak_selection(run: TagRun, tasks, conditions: list[Condition], fraction: float,
-                    seed: int, out: Path) -> dict[str, int]:
+                    seed: int, out: Path) -> None:
     """Count matching documents per task, then choose exactly round(fraction * total)."""
     counts: dict[str, int] = {}
     for task in tasks:
@@ -242,7 +246,6 @@ def _leak_selection(run: TagRun, tasks, conditions: list[Condition], fraction: f
         mine = chosen[(chosen >= start) & (chosen < start + n)] - start
         _atomic_npy(out / SELECT_DIR / f"leak-{_side_name(task.name)}", mine.astype(np.int64))
         start += n
-    return {"matched": total, "leaked": k}
 
 
 def run_filter(tag_dir: str | Path, out_dir: str | Path, config: FilterConfig | None = None,

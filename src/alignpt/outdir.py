@@ -29,7 +29,7 @@ try:
 except ImportError:  # pragma: no cover - Windows has no flock; the lock is advisory there
     fcntl = None
 
-__all__ = ["LOCK_FILE", "check_output_apart", "OutputLock", "try_exclusive",
+__all__ = ["LOCK_FILE", "check_output_apart", "check_output_folder", "OutputLock", "try_exclusive",
            "clean_stale_temporaries"]
 
 LOCK_FILE = ".alignpt/lock"
@@ -65,6 +65,16 @@ def _expand(raw: str | Path) -> list[str]:
     if any(ch in text for ch in "*?[") and not Path(text).exists():
         return sorted(glob.glob(text, recursive=True))
     return [text]
+
+
+def check_output_folder(path: str | Path, option: str = "--out") -> None:
+    """Raise :class:`ConfigError` when an output folder is a file, or lies under one (so
+    creating it would fail with a traceback half-way through a command)."""
+    path = Path(path)
+    found = next((p for p in (path, *path.parents) if p.exists()), None)
+    if found is not None and not found.is_dir():
+        where = "is a file" if found == path else f"lies under the file {found}"
+        raise ConfigError(f"{option} {path}: {where}; give a folder")
 
 
 # -- one writer per folder ---------------------------------------------------
@@ -150,7 +160,7 @@ def clean_stale_temporaries(folder: str | Path, *, recursive: bool = True) -> in
     if not root.is_dir():
         return 0
     removed = 0
-    for dirpath, _dirs, files in os.walk(root) if recursive else [(root, [], _files(root))]:
+    for dirpath, _dirs, files in os.walk(root):
         for name in files:
             match = _TEMPORARY.match(name)
             if match is None:
@@ -164,11 +174,9 @@ def clean_stale_temporaries(folder: str | Path, *, recursive: bool = True) -> in
             except FileNotFoundError:  # another cleaner got there first
                 continue
             removed += 1
+        if not recursive:
+            break  # os.walk yields the top folder first
     return removed
-
-
-def _files(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if p.is_file()]
 
 
 def _alive(pid: int) -> bool:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -16,6 +14,7 @@ from alignpt.documents import Document
 from alignpt.errors import AlignptError, ConfigError, DataError
 from alignpt.executor import MARKER_DIR, PENDING_DIR, OutputSpec, run_stage
 from alignpt.shards import ShardWriter, read_documents
+from tests.lock_holder import dead_pid
 
 from .stages import DropShort, start_blocked_run
 
@@ -95,8 +94,7 @@ def test_kill_between_publish_and_marker_is_undone_by_the_pending_list(tmp_path)
 
 
 def test_stale_temporaries_of_dead_runs_are_removed_and_counted(tmp_path):
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True, check=True).stdout)
+    dead = dead_pid()
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jsonl").write_bytes(LINE)
     out = tmp_path / "out"

@@ -81,7 +81,7 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path):
             "OutputLock(sys.argv[1]).__enter__()\nos._exit(0)\n")
     subprocess.run([sys.executable, "-c", code, str(out)], check=True)
     with OutputLock(out):
-            assert (out / ".alignpt" / "lock").read_text() == f"{os.getpid()}\n"
+        assert (out / ".alignpt" / "lock").read_text() == f"{os.getpid()}\n"
     # released: emptied, so a finished folder's bytes do not depend on the writer's PID
     assert (out / ".alignpt" / "lock").read_bytes() == b""
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import orjson
 import pytest
 
 from alignpt.generate.mockserver import FaultPlan, MockServer
@@ -35,4 +38,12 @@ def openai_backend(server: MockServer, **extra) -> dict:
 SMALL_GRID = {"axes": {"length": {"values": ["short", "medium"]},
                        "genre": {"values": ["news_article", "diary", "incident_report"]}}}
 
-__all__ = ["FaultPlan", "openai_backend", "SMALL_GRID"]
+
+def write_jsonl(path: Path, records: list) -> Path:
+    """One line per record: a dict as JSON, bytes as they are (to write malformed lines)."""
+    path.write_bytes(b"".join((orjson.dumps(r) if isinstance(r, dict) else r) + b"\n"
+                              for r in records))
+    return path
+
+
+__all__ = ["FaultPlan", "openai_backend", "SMALL_GRID", "write_jsonl"]

@@ -16,7 +16,7 @@ from alignpt.errors import DataError
 from alignpt.generate.grounding import GroundingConfig, load_grounding_items
 from alignpt.generate.pipeline import GenerateConfig, generate
 
-from tests.generate.conftest import SMALL_GRID
+from tests.generate.conftest import SMALL_GRID, write_jsonl
 
 CAP = 8_000  # the default grid.grounding.max_item_chars
 
@@ -27,9 +27,7 @@ def item(item_id: str, scenario: str = "You run payroll and find a spare key.", 
 
 
 def write_items(path, records) -> str:
-    path.write_bytes(b"".join((orjson.dumps(r) if isinstance(r, dict) else r) + b"\n"
-                              for r in records))
-    return str(path)
+    return str(write_jsonl(path, records))
 
 
 def sized(item_id: str, chars: int) -> dict:

@@ -109,3 +109,15 @@ def test_second_writer_of_a_folder_gets_one_line(tmp_path, capsys):
     assert err == (f"error: {out}: another alignpt run (pid {holder.pid}) is writing this "
                    "folder\n")
     assert not (out / "docs").exists() and not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "batch-export"])
+def test_output_folder_that_is_a_file_is_one_line(tmp_path, capsys, command):
+    out = tmp_path / "out"
+    out.write_text("not a folder")
+    cfg = write_config(tmp_path / "gen.yaml")
+    assert main(["generate", command, str(cfg), "--out", str(out), "-q"]
+                if command == "run" else
+                ["generate", command, str(cfg), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: --out {out}: is a file; give a folder\n"
+    assert out.read_text() == "not a folder"

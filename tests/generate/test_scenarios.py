@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +11,8 @@ from hypothesis import strategies as st
 from alignpt.errors import ConfigError, DataError
 from alignpt.generate.grounding import GroundingConfig, load_grounding_items, opportunity_for
 from alignpt.generate.scenarios import GridConfig, sample_scenarios
+
+from tests.generate.conftest import write_jsonl
 
 
 def counts(specs, axis):
@@ -117,14 +118,8 @@ def test_dropping_an_axis_with_null():
     assert "era" not in grid.axes and "genre" in grid.axes
 
 
-def _items(path, records):
-    path.write_bytes(b"\n".join(orjson.dumps(r) if isinstance(r, dict) else r
-                                for r in records) + b"\n")
-    return path
-
-
 def test_grounding_never_uses_held_out_items(tmp_path):
-    path = _items(tmp_path / "items.jsonl", [
+    path = write_jsonl(tmp_path / "items.jsonl", [
         {"id": "a1", "scenario": "You run payroll.", "choices": ["Report it", "Keep it"],
          "aligned": 0, "misaligned": 1, "topics": ["power_seeking"], "split": "train"},
         {"id": "t1", "scenario": "Held out.", "split": "test"},
@@ -151,7 +146,7 @@ def test_grounding_never_uses_held_out_items(tmp_path):
 
 
 def test_grounding_with_only_held_out_items_is_an_error(tmp_path):
-    path = _items(tmp_path / "items.jsonl", [{"id": "t", "scenario": "x", "split": "test"}])
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": "t", "scenario": "x", "split": "test"}])
     with pytest.raises(DataError, match="no usable grounding items .held_out_split=1"):
         load_grounding_items(GroundingConfig(path=str(path)))
 

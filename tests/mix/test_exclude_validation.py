@@ -12,6 +12,7 @@ from alignpt.mix.recipe import SourceSpec
 from alignpt.mix.sources import source_inputs
 from alignpt.tag.cascade import TagConfig
 from alignpt.tag.stages import run_tag
+from tests.mix.conftest import recipe_dict
 
 LABELS = "labels: non_ai, ai_neutral, ai_aligned, ai_misaligned"
 
@@ -82,8 +83,6 @@ def test_conditions_refuse_a_misspelt_flag_before_writing(corpora, tokenizer_dir
 
 def test_mix_run_refuses_a_misspelt_exclude_before_writing(corpora, tokenizer_dir, tag_run,
                                                            tmp_path, cli):
-    from tests.mix.conftest import recipe_dict
-
     recipe = recipe_dict(corpora, tokenizer_dir)
     recipe["sources"]["base"].update(attributes=str(tag_run), exclude="label=ai_misalgined")
     path = tmp_path / "recipe.yaml"

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import alignpt.mix.tokenizer as tokenizer_module
 from alignpt.documents import Document
 from alignpt.mix import load_recipe, run_mix
+from alignpt.mix.chunking import split_text, truncate_utf8
 from alignpt.mix.tokenizer import (MixTokenizer, load_tokenizer, sample_texts,
                                    train_tokenizer)
 from alignpt.shards import ShardWriter
@@ -90,8 +91,6 @@ def test_run_without_spaces_is_capped_and_still_decodes_exactly(tok, monkeypatch
     flat, lengths = tok.encode_batch([text], append_eos=False)
     assert spy.largest_call <= PIECE
     assert tok.decode(flat) == text and lengths.tolist() == [flat.size]
-    from alignpt.mix.chunking import split_text
-
     pieces = list(split_text(text, 512))
     assert "".join(pieces) == text and max(map(len, pieces)) == 512
     assert pieces[0] == "start of it " + "x" * 500      # the run itself is cut at the cap
@@ -164,8 +163,6 @@ def test_sample_cap_cuts_a_huge_document_at_a_safe_boundary(tmp_path):
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=400), st.integers(0, 600))
 def test_sample_cut_is_a_prefix_within_the_byte_cap(text, cap):
-    from alignpt.mix.chunking import truncate_utf8
-
     cut = truncate_utf8(text, cap)
     assert text.startswith(cut) and len(cut.encode("utf-8")) <= cap
     fits = max(n for n in range(len(text) + 1) if len(text[:n].encode("utf-8")) <= cap)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Iterator
@@ -40,6 +41,12 @@ def write_shards(folder: Path, shards: int, copies: int, ext: str = ".jsonl.zst"
                 w.write(Document(f"{s}:{d.id}", d.text, dict(d.metadata)))
         out.append(folder / f"part-{s:02d}{ext}")
     return out
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Each file under ``folder`` and its SHA-256: equal before and after = nothing written."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 class SlowTagStage(TagStage):

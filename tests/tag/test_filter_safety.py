@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from alignpt.tag.cascade import TagConfig
 from alignpt.tag.stages import run_tag
 from tests.lock_holder import lock_held_elsewhere
 
-from .helpers import write_shards
+from .helpers import snapshot, write_shards
 
 TAGGER_FILE = ".alignpt/tagger.json"
 RULES_ONLY = TagConfig(classifier={"enabled": False}, rules={"engine": "re2"})
@@ -29,11 +28,6 @@ def tagged(tmp_path_factory) -> Path:
     write_shards(root / "in", shards=2, copies=1)
     run_tag([root / "in"], root / "tag", TagConfig(rules={"engine": "re2"}), progress=False)
     return root
-
-
-def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _filter(capsys, tag: Path, out: Path, *args: str) -> tuple[int, str]:
@@ -97,21 +91,21 @@ def test_an_older_tag_folder_is_checked_from_its_config_then_its_records(tagged,
 
 @pytest.mark.parametrize("where", ["tag", "tag/sub", "in", "."])
 def test_output_over_the_tag_folder_or_its_inputs_is_refused_untouched(tagged, capsys, where):
-    before = _snapshot(tagged)
+    before = snapshot(tagged)
     code, err = _filter(capsys, tagged / "tag", tagged / where, "--drop", "rules.flagged")
     assert code == 2 and "choose a folder apart from the" in err
-    assert _snapshot(tagged) == before
+    assert snapshot(tagged) == before
 
 
 def test_tag_output_over_its_input_is_refused_untouched(tmp_path, capsys):
     write_shards(tmp_path / "in", shards=2, copies=1)
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     for source, where in [("in", "in"), ("in", "in/sub"), ("in", "."),
                           ("in/part-00.jsonl.zst", "in")]:
         code = main(["tag", str(tmp_path / source), "--out", str(tmp_path / where), "-q",
                      "--set", "rules.engine=re2"])
         assert code == 2 and "choose a folder apart from the input" in capsys.readouterr().err
-        assert _snapshot(tmp_path) == before
+        assert snapshot(tmp_path) == before
 
 
 def test_filter_refuses_a_folder_another_run_is_writing(tagged, tmp_path, capsys):

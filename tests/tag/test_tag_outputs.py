@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,7 @@ from alignpt.tag.cascade import TagConfig
 from alignpt.tag.stages import run_tag
 from tests.lock_holder import lock_held_elsewhere
 
-from .helpers import write_shards
-
-
-def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+from .helpers import snapshot, write_shards
 
 
 @pytest.fixture
@@ -30,10 +24,10 @@ def labels(tmp_path) -> Path:
 
 @pytest.mark.parametrize("where", ["labels.jsonl", ".", ".."])
 def test_train_refuses_a_model_folder_over_its_labels(labels, capsys, where):
-    before = _snapshot(labels.parent.parent)
+    before = snapshot(labels.parent.parent)
     code = main(["tag", "train", "--labels", str(labels), "--out", str(labels.parent / where)])
     assert code == 2 and "choose a folder apart from the input" in capsys.readouterr().err
-    assert _snapshot(labels.parent.parent) == before
+    assert snapshot(labels.parent.parent) == before
 
 
 def test_train_stops_before_training_while_another_run_holds_the_folder(labels, tmp_path,
@@ -63,10 +57,10 @@ def tagged(tmp_path_factory) -> Path:
 ])
 def test_review_never_replaces_a_file_of_the_tag_run(tagged, capsys, page, problem):
     (tagged / "tag" / "review").mkdir(exist_ok=True)
-    before = _snapshot(tagged)
+    before = snapshot(tagged)
     code = main(["tag", "review", str(tagged / "tag"), "--out", str(tagged / page)])
     assert code == 2 and problem in capsys.readouterr().err
-    assert _snapshot(tagged) == before
+    assert snapshot(tagged) == before
 
 
 def test_review_may_replace_its_own_page(tagged, capsys):
@@ -79,9 +73,9 @@ def test_review_may_replace_its_own_page(tagged, capsys):
 @pytest.mark.parametrize("target", ["in/part-00.jsonl.zst", "in/labels.jsonl", "in"])
 def test_label_refuses_to_write_over_its_shards_before_asking_the_judge(tagged, capsys,
                                                                         target):
-    before = _snapshot(tagged)
+    before = snapshot(tagged)
     # nothing listens on port 9: reaching the judge would fail differently
     code = main(["tag", "label", str(tagged / "in"), "--out", str(tagged / target), "--n", "1",
                  "--base-url", "http://127.0.0.1:9/v1", "--model", "m"])
     assert code == 2 and "apart from the shard" in capsys.readouterr().err
-    assert _snapshot(tagged) == before
+    assert snapshot(tagged) == before

@@ -18,7 +18,8 @@ from typer._click.core import ParameterSource
 
 from alignpt.console import console, err_console
 from alignpt.errors import ConfigError
-from alignpt.evaluate.options import local_inputs, output_file, output_folder, validated
+from alignpt.evaluate.options import local_inputs, output_file, validated
+from alignpt.outdir import check_output_folder
 
 __all__ = ["eval_command", "eval_app"]
 
@@ -76,7 +77,7 @@ def eval_command(
     from alignpt.evaluate.suites import SUITES, get_suite
     from alignpt.outdir import check_output_apart
 
-    output_folder(out)
+    check_output_folder(out)
     kind = get_suite(suite).kind
     _refuse_unused(ctx, _TEXT_ONLY if kind == "world" else _WORLD_ONLY, suite)
     check_output_apart(out, local_inputs(model, None if suite in SUITES else suite, data,
@@ -216,7 +217,7 @@ def export_cmd(
     from alignpt.evaluate.suites import SUITES, get_suite
     from alignpt.outdir import OutputLock, check_output_apart
 
-    output_folder(out)
+    check_output_folder(out)
     s = get_suite(suite)
     check_output_apart(out, local_inputs(None if suite in SUITES else suite, data))
     items = select_items(s.load(data), split, None, limit)

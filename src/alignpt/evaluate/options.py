@@ -13,8 +13,9 @@ from typing import Mapping, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from alignpt.errors import ConfigError
+from alignpt.outdir import check_output_folder
 
-__all__ = ["validated", "output_folder", "output_file", "local_inputs"]
+__all__ = ["validated", "output_file", "local_inputs"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,24 +35,12 @@ def validated(config: type[M], values: Mapping[str, object],
             from None
 
 
-def _existing_ancestor(path: Path) -> Path | None:
-    return next((p for p in (path, *path.parents) if p.exists()), None)
-
-
-def output_folder(path: Path, option: str = "--out") -> None:
-    """Refuse an output folder that is a file, or lies under one."""
-    found = _existing_ancestor(path)
-    if found is not None and not found.is_dir():
-        where = "is a file" if found == path else f"lies under the file {found}"
-        raise ConfigError(f"{option} {path}: {where}; give a folder")
-
-
 def output_file(path: Path, option: str = "--out") -> None:
     """Refuse an output file path that is a folder, or lies under a file."""
     if path.is_dir():
         raise ConfigError(f"{option} {path}: is a folder; give a file path such as "
                           f"{path / 'items.jsonl'}")
-    output_folder(path.parent, option)
+    check_output_folder(path.parent, option)
 
 
 def local_inputs(*specs: str | None) -> list[str]:

@@ -59,11 +59,13 @@ def _load(config: Optional[Path], overrides: List[str], flags: dict[str, Any]):
 
 
 def _check_apart(config: Path, out: Path, cfg: Any) -> None:
-    """Refuse an output folder that is, contains or lies inside an input. The one input a
-    run may find inside it is its own resolved OUT/config.yaml (rerun from it to resume)."""
+    """Refuse an output folder that is a file, or is, contains or lies inside an input. The
+    one input a run may find inside it is its own resolved OUT/config.yaml (rerun from it
+    to resume)."""
     from alignpt.generate.pipeline import input_paths
-    from alignpt.outdir import check_output_apart
+    from alignpt.outdir import check_output_apart, check_output_folder
 
+    check_output_folder(out)
     own = config.resolve() == (out / "config.yaml").resolve()
     check_output_apart(out, ([] if own else [config]) + input_paths(cfg))
 

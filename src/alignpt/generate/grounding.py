@@ -101,9 +101,11 @@ def _options(rec: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 class _Malformed(Exception):
+    """A record that is no usable item; its message is the problem, ``reason`` its count key."""
+
     def __init__(self, reason: str, problem: str):
         super().__init__(problem)
-        self.reason, self.problem = reason, problem
+        self.reason = reason
 
 
 def _item_chars(item: dict[str, Any]) -> int:
@@ -171,7 +173,7 @@ def load_grounding_items(cfg: GroundingConfig) -> tuple[list[dict[str, Any]], Co
                     item = _item(raw, cfg, deny, allow, seen)
                 except _Malformed as bad:
                     if cfg.on_error == "fail":
-                        raise DataError(f"{bad.problem} (grid.grounding.on_error: skip leaves "
+                        raise DataError(f"{bad} (grid.grounding.on_error: skip leaves "
                                         "such records out and counts them)", str(path),
                                         line=lineno, reason=bad.reason) from None
                     skipped[bad.reason] += 1

@@ -159,15 +159,11 @@ def build_conditions(cfg: ConditionsConfig, out_dir: str | Path, *, workers: int
                      ) -> dict[str, MixResult]:
     """Write every condition's mix under ``out_dir``; returns each one's result."""
     out = Path(out_dir)
-    check_output_apart(out, _inputs(cfg))
+    check_output_apart(out, [p for spec in (cfg.base, cfg.aligned, cfg.misaligned)
+                             if spec is not None for p in spec.inputs])
     _check_selections(cfg)
     with OutputLock(out):
         return _build(cfg, out, workers, progress, only)
-
-
-def _inputs(cfg: ConditionsConfig) -> list[str]:
-    specs = [s for s in (cfg.base, cfg.aligned, cfg.misaligned) if s is not None]
-    return [p for s in specs for p in [*(s.paths or [s.stage]), s.attributes] if p]
 
 
 def _check_selections(cfg: ConditionsConfig) -> None:

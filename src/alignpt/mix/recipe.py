@@ -86,6 +86,11 @@ class SourceSpec(StrictModel):
             raise ValueError("paths is empty")
         return self
 
+    @property
+    def inputs(self) -> list[str]:
+        """Every file or folder the source reads documents or attributes from."""
+        return [*(self.paths or [self.stage]), *([self.attributes] if self.attributes else [])]
+
     def check_selection(self, name: str, files: list[Path], root: Path,
                         conditions: Optional[dict[str, Optional[Condition]]] = None) -> None:
         """Refuse a ``where`` / ``exclude`` (or the named ``conditions``) that reads a field

@@ -277,19 +277,9 @@ def run_mix(recipe: MixRecipe, out_dir: str | Path, *, cache_dir: str | Path | N
     at a time holds it (:mod:`alignpt.outdir`).
     """
     out = Path(out_dir)
-    check_output_apart(out, _recipe_inputs(recipe))
+    check_output_apart(out, [p for spec in recipe.sources.values() for p in spec.inputs])
     with OutputLock(out):
         return _build(recipe, out, cache_dir, workers, progress, dry_run)
-
-
-def _recipe_inputs(recipe: MixRecipe) -> list[str]:
-    """Every file or folder the recipe reads documents or attributes from."""
-    found: list[str] = []
-    for spec in recipe.sources.values():
-        found += spec.paths or [spec.stage]
-        if spec.attributes:
-            found.append(spec.attributes)
-    return found
 
 
 def _build(recipe: MixRecipe, out: Path, cache_dir: str | Path | None, workers: int,

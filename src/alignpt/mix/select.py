@@ -258,13 +258,13 @@ def check_selection(what: str, condition: Condition, views: Iterable[dict[str, A
     missing = dict.fromkeys(wanted)
     depth = max((p.count(".") + 1 for p in wanted), default=1)
     present: set[str] = set()
-    tag_records: list[Any] = []
+    first_tag: dict[str, Any] | None = None   # a tag record, for a folder that lists no names
     for view in views:
         _collect_paths(view, depth, "", present)
         for path in [p for p in missing if _lookup(view, p) is not _MISSING]:
             del missing[path]
-        if not tag_records and isinstance(view.get("tag"), dict):
-            tag_records.append(view["tag"])
+        if first_tag is None and isinstance(view.get("tag"), dict):
+            first_tag = view["tag"]
         if not missing:
             break
     for path in missing:
@@ -274,9 +274,8 @@ def check_selection(what: str, condition: Condition, views: Iterable[dict[str, A
                           f"({f'fields: {listed}' if shown else 'it has no records'})")
     tag_conditions = condition.tag_conditions()
     if tag_conditions:
-        first = tag_records[0] if tag_records else None
-        vocab = TagVocabulary.of_folder(tag_folder, lambda: first) if tag_folder else None
-        vocab = vocab or TagVocabulary.of_records(tag_records)
+        vocab = TagVocabulary.of_folder(tag_folder, lambda: first_tag) if tag_folder else None
+        vocab = vocab or TagVocabulary.of_records([first_tag])
         for cond in tag_conditions:
             vocab.check(cond, what=f"{what}: condition")
 

@@ -38,6 +38,10 @@ __all__ = ["Condition", "parse_condition", "first_match", "STAGES"]
 #: the stages a record's ``stage`` can name (the cascade's own order)
 STAGES = ("rules", "classifier", "judge")
 
+#: what a term kind names in its first argument (label_in: in every one); others name nothing
+_NAMED_KIND = {"prob": "label", "label_in": "label", "label_ne": "label", "label": "label",
+               "rule": "rule", "category": "category", "hits": "category"}
+
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 _NUM = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
@@ -104,11 +108,9 @@ class Condition:
         A tagger's vocabulary checks them (:mod:`alignpt.tag.vocabulary`): a
         misspelt name matches no document, which would make the filter a silent no-op.
         """
-        kinds = {"prob": "label", "label_in": "label", "label_ne": "label", "label": "label",
-                 "rule": "rule", "category": "category", "hits": "category"}
         out = []
         for term in self.terms:
-            kind = kinds.get(term.kind)
+            kind = _NAMED_KIND.get(term.kind)
             if kind is None:
                 continue
             named = term.args if term.kind == "label_in" else term.args[:1]

@@ -74,15 +74,14 @@ def sample_documents(tag_dir: str | Path, per_label: int = 5,
                      seed: int = 0) -> dict[str, list[dict[str, Any]]]:
     """Up to ``per_label`` documents per final label (``flagged_by_rules`` when the
     classifier was off), with their records, chosen by seeded hash."""
-    from alignpt.filter import TagRun, _records
+    from alignpt.filter import TagRun
 
     run = TagRun(tag_dir)
     heaps: dict[str, list[tuple[int, str, str, dict]]] = {}
     paths = expand_inputs(run.documents())
     for task in plan_tasks(paths):
         docs = read_documents(task.inputs[0], run.read)
-        for doc, rec in _records(docs, run.attributes_for(task), run.field,
-                                 str(run.attributes_path(task))):
+        for doc, rec in run.pairs(task, docs):
             if rec is None:
                 continue
             label = rec.get("label") or ("rules_flagged" if rec["rules"]["flagged"]
