@@ -22,10 +22,10 @@ TINY = {
 }
 
 
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> tuple[Path, Path]:
-    """The tiny recipe file and an uninterrupted run of it."""
+    """The tiny recipe file and an uninterrupted run of it, once per session (tests read
+    it or copy it, never change it)."""
     tmp = tmp_path_factory.mktemp("tiny")
     recipe = tmp / "tiny.yaml"
     recipe.write_text(yaml.safe_dump(TINY))

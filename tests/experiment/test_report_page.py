@@ -53,7 +53,7 @@ def test_analytic_half_lives_use_the_recipes_epsilon():
     assert round(got["p=0.05"], 1) == 13.8 and round(got["p=0.02"], 1) == 36.1
 
 
-def test_half_life_claim_quotes_the_recipes_analytic_values(tiny):  # noqa: F811
+def test_half_life_claim_quotes_the_recipes_analytic_values(tiny):
     rep, _ = _report(tiny[1])
     row = next(c for c in rep["claims"] if c["key"] == "half_life")
     if row["verdict"] == "not measured":
@@ -64,7 +64,7 @@ def test_half_life_claim_quotes_the_recipes_analytic_values(tiny):  # noqa: F811
     assert "(eps=0.001): p=0.05: 13.8, p=0.02: 36.1" in row["evidence"]
 
 
-def test_page_leads_with_claims_and_figures_then_collapsed_tables(tiny):  # noqa: F811
+def test_page_leads_with_claims_and_figures_then_collapsed_tables(tiny):
     rep, page = _report(tiny[1])
     parser = _Page()
     parser.feed(page)
@@ -89,7 +89,7 @@ def test_page_leads_with_claims_and_figures_then_collapsed_tables(tiny):  # noqa
     assert order == sorted(order)
 
 
-def test_finetune_and_filtered_rows_are_marked(tiny):  # noqa: F811
+def test_finetune_and_filtered_rows_are_marked(tiny):
     # The tiny grid has neither arm kind: relabel two of its arms in the report's recipe.
     rep, _ = _report(tiny[1])
     rep = copy.deepcopy(rep)
@@ -113,7 +113,7 @@ def _browser() -> str | None:
 
 @pytest.mark.skipif(_browser() is None, reason="no chromium or chromium-browser on PATH "
                     "(Debian: apt install chromium) to render the page headless")
-def test_page_renders_in_a_headless_browser(tiny, tmp_path):  # noqa: F811
+def test_page_renders_in_a_headless_browser(tiny, tmp_path):
     _, page = _report(tiny[1])
     # A probe script marks the body once every image has decoded; --dump-dom shows it.
     probe = ("<script>window.addEventListener('load',()=>{const i=[...document.images];"
@@ -136,7 +136,7 @@ def test_page_renders_in_a_headless_browser(tiny, tmp_path):  # noqa: F811
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 10_000
 
 
-def test_probability_axes_stay_inside_zero_one(tiny, tmp_path, monkeypatch):  # noqa: F811
+def test_probability_axes_stay_inside_zero_one(tiny, tmp_path, monkeypatch):
     from alignpt.experiment import plots
 
     rep, _ = _report(tiny[1])

@@ -32,6 +32,8 @@ _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
 
 
 def t975(df: int) -> float:
+    # The table, not stats.t_ppf(0.975, df): its rounded values are what every report
+    # so far was built with, and the intervals must keep their bytes.
     return _T975[df - 1] if 1 <= df <= len(_T975) else 1.96
 
 

@@ -125,8 +125,9 @@ def _notes(report: dict[str, Any]) -> list[str]:
         notes.append(f"{FILTERED} {', '.join(sorted(filtered))}: every document that shows a "
                      "defection is removed, so no defection token is ever trained on: P(D) is "
                      "~0 by design (exact Bayes: 0), not a finding about alignment.")
-    worst = [e["context"]["rel_change_max"] for phases in report.get("table", {}).values()
-             for e in [phases.get("pretrain", {}).get("story", {})]
+    stories = (phases.get("pretrain", {}).get("story", {})
+               for phases in report.get("table", {}).values())
+    worst = [e["context"]["rel_change_max"] for e in stories
              if e.get("context", {}).get("rel_change_max") is not None]
     if worst:
         notes.append("In-row reading: P(D|U) at the story probe read after a preceding base "
@@ -286,12 +287,13 @@ def render_html(report: dict[str, Any], pngs: dict[str, bytes]) -> str:
         f'<figcaption class="note">{html.escape(FIGURE_NOTES.get(name, ""))}</figcaption>'
         "</figure>" for name, data in pngs.items())
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in _notes(r))
+    story_rows, assist_rows = _rows(r, "story"), _rows(r, "assistant")
     story = _details(f"Story probe (header {probes['header']}, era {probes['era']}, k = 0): "
-                     f"{len(_rows(r, 'story'))} rows", _html_table(_HEAD, _rows(r, "story")))
+                     f"{len(story_rows)} rows", _html_table(_HEAD, story_rows))
     assist = _details(f"Assistant probe (header {probes['assistant_header']}): "
-                      f"{len(_rows(r, 'assistant'))} rows",
+                      f"{len(assist_rows)} rows",
                       f'<p class="note">{html.escape(_ASSIST_NOTE)}</p>'
-                      + _html_table(_HEAD, _rows(r, "assistant")))
+                      + _html_table(_HEAD, assist_rows))
     missing = (f"<p>Missing runs: {html.escape(', '.join(r['runs_missing']))}</p>"
                if r["runs_missing"] else "")
     return f"""<!doctype html><html><head><meta charset="utf-8">
