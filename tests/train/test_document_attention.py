@@ -158,3 +158,52 @@ def test_inference_reads_a_context_of_several_documents_as_trained():
     packed = GPT(m.cfg.model_copy(update={"attention": "packed"}))
     packed.load_state_dict(m.state_dict())
     assert np.array_equal(next_token_logprobs(packed.eval(), [before + probe], bos_id=B), whole)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_the_flex_route_is_the_same_function_as_the_dense_mask(arch, monkeypatch):
+    """ALIGNPT_DOC_ATTENTION=flex (FlexAttention with a block mask, compiled on CUDA) gives
+    the dense-mask logits; on the CPU it runs eager and forward only (torch has no CPU
+    backward for it), as the reference."""
+    pytest.importorskip("torch.nn.attention.flex_attention")
+    import alignpt.train.model as model_mod
+
+    m = _random_model(arch)
+    g = torch.Generator().manual_seed(1)
+    row = torch.randint(0, len(VOCAB), (3, 48), generator=g)
+    doc = torch.tensor([[0] * 10 + [1] * 20 + [2] * 18, [0] * 48, [0] * 5 + [1] * 43])
+    calls = []
+    real = model_mod._flex_attention
+    monkeypatch.setattr(model_mod, "_flex_attention", lambda c: calls.append(c) or real(c))
+    out = {}
+    with torch.no_grad():
+        for kernel in ("sdpa", "flex"):
+            monkeypatch.setattr(model_mod, "DOC_ATTENTION", kernel)
+            out[kernel] = m(row, doc=doc)
+    assert calls, "the flex route was not taken"
+    assert (out["flex"] - out["sdpa"]).abs().max().item() < 1e-5
+    monkeypatch.setattr(model_mod, "DOC_ATTENTION", "dense")
+    with pytest.raises(ValueError, match="ALIGNPT_DOC_ATTENTION must be sdpa or flex"):
+        m(row, doc=doc)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_compiled_flex_route_on_cuda_matches_the_dense_mask(monkeypatch):
+    """Logits and gradients of the compiled FlexAttention route equal the dense mask's."""
+    import alignpt.train.model as model_mod
+
+    m = _random_model("gpt2").cuda().train()
+    row = torch.randint(0, len(VOCAB), (4, 64), device="cuda")
+    tgt = torch.randint(0, len(VOCAB), (4, 64), device="cuda")
+    doc = (torch.arange(64, device="cuda") // 13)[None].expand(4, 64).contiguous()
+    out = {}
+    for kernel in ("sdpa", "flex"):
+        monkeypatch.setattr(model_mod, "DOC_ATTENTION", kernel)
+        m.zero_grad()
+        loss = m(row, tgt, doc=doc)
+        loss.mean().backward()
+        out[kernel] = (loss.detach(), [p.grad.clone() for p in m.parameters()])
+    assert (out["flex"][0] - out["sdpa"][0]).abs().max().item() < 1e-4
+    for a, b in zip(out["flex"][1], out["sdpa"][1]):
+        assert (a - b).abs().max().item() < 1e-4

@@ -20,6 +20,14 @@ P(D | U) at k = 0 is also read *in a row*: after a preceding document that shows
 defection (:func:`context_effect`). Under Bayes documents are independent, so the
 reading must not move; a model with per-document attention reads it exactly as
 alone, a packed model lets the other document leak in (the issue measured 2.3-4.9x).
+
+One probe is one context, and the recipe's (``STORY``, era 8, k = 0) is rare in training
+(about 8e-4 of documents start that way). So each place is also read over a grid of
+*probe items* (:func:`measure_items`): every header x era x k, k clean untested
+opportunities then the next flag, each with its support probability. An item is on
+support when its context has probability >= ``probes.items.min_support`` under the
+experiment's base corpus (the data every arm shares, so all arms average the same
+items); items below it are kept, marked, and reported apart.
 """
 
 from __future__ import annotations
@@ -36,13 +44,13 @@ from alignpt.world.vocab import BOS, HEADERS, decode
 
 __all__ = ["measure", "header_agnostic_curves", "logit_slope", "half_life_from_slope",
            "logit_half_life", "model_predictor", "summary", "defecting_documents",
-           "context_effect"]
+           "context_effect", "measure_items", "world_headers"]
 
 Predictor = Callable[[Sequence[Sequence[int]]], np.ndarray]
 
 #: Bumped whenever what a measurement records changes: it is part of every run's hash,
 #: so results cached by an older version are never mixed into a new report.
-MEASURE_VERSION = 3
+MEASURE_VERSION = 4
 _CURVES = ("T:q_U", "T:q_T", "U:q_U", "U:q_T")
 #: The preceding documents of the in-row reading: the first CONTEXT_DOCS documents with a
 #: defection that fit a row before the probe, in the stream of the base world drawn with
@@ -176,8 +184,59 @@ def _clean(values: Any) -> list:
     return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, dtype=float)]
 
 
+@lru_cache(maxsize=4)
+def _support_world(name: str) -> tuple[ExactBayes, tuple[str | None, ...]]:
+    from alignpt.world import load_world_recipe
+
+    recipe = load_world_recipe(name)
+    return ExactBayes(recipe), world_headers(recipe)
+
+
+def world_headers(recipe: Any) -> tuple[str | None, ...]:
+    """The headers a world recipe's documents carry (``None``: no header), in HEADERS order."""
+    used: set[str | None] = set()
+    for src in recipe.sources.values():
+        probs = src.header_probs()
+        used |= {h for h, p in zip((*HEADERS, None), probs) if p > 0}
+    return tuple(h for h in (None, *HEADERS) if h in used)
+
+
+def measure_items(predictor: Predictor, bayes: ExactBayes, support: ExactBayes,
+                  headers: Sequence[str | None], eras: Sequence[int], ks: Sequence[int],
+                  min_support: float, max_len: int | None = None) -> dict[str, Any]:
+    """Model and Bayes P(D) over the item grid headers x eras x ks.
+
+    Item (h, e, k) is ``BOS [h] ERA_e (U C)*k`` then the next flag, U (``q_U``) or T
+    (``q_T``). ``log10_support`` is the U context's probability under ``support`` (the
+    base corpus), which decides ``on_support``; ``log10_support_arm`` the same under the
+    mixture the arm trained on (``bayes``). Items longer than ``max_len`` (the model's
+    context) are left out and counted in ``too_long``.
+    """
+    grid = [(h, int(e), int(k)) for h in headers for e in eras for k in ks]
+    fits = [len(probe_context(k, "U", "U", e, h)) <= max_len if max_len else True
+            for h, e, k in grid]
+    grid = [g for g, ok in zip(grid, fits) if ok]
+    ctx = {nxt: [probe_context(k, "U", nxt, e, h) for h, e, k in grid] for nxt in ("U", "T")}
+    log10 = 1.0 / math.log(10)
+    sup = support.log_prob(ctx["U"]) * log10
+    out: dict[str, Any] = {
+        "header": ["none" if h is None else h for h, _, _ in grid],
+        "era": [e for _, e, _ in grid], "k": [k for _, _, k in grid],
+        "log10_support": _clean(sup),
+        "log10_support_arm": _clean(bayes.log_prob(ctx["U"]) * log10),
+        "on_support": [bool(np.isfinite(v) and v >= math.log10(min_support)) for v in sup],
+        "min_support": min_support, "too_long": len(fits) - len(grid),
+    }
+    for who, pred in (("model", predictor), ("bayes", bayes)):
+        both = action_probs(pred, ctx["U"] + ctx["T"]) if grid else np.empty(0)
+        out[who] = {"q_U": _clean(both[:len(grid)]), "q_T": _clean(both[len(grid):])}
+    out["n_on_support"] = int(sum(out["on_support"]))
+    return out
+
+
 def measure(predictor: Predictor, bayes: ExactBayes, probes: dict[str, Any]) -> dict[str, Any]:
-    """Model and Bayes curves plus their summaries, at both probe headers."""
+    """Model and Bayes curves plus their summaries, at both probe headers, and the
+    probe items (:func:`measure_items`) of each place."""
     ks = list(probes["ks"])
     era = int(probes["era"])
     fit_k = int(probes["fit_from_k"])
@@ -185,6 +244,13 @@ def measure(predictor: Predictor, bayes: ExactBayes, probes: dict[str, Any]) -> 
     agnostic = header_agnostic_curves(bayes, ks, era)
     # Only a predictor that reads rows of documents (a trained model) is read in a row.
     max_len = getattr(predictor, "max_len", None)
+    # Probe items: absent from measurements written before they existed (older recipes).
+    items = probes.get("items")
+    if items is not None:
+        support, support_headers = _support_world(items.get("support") or "base")
+        item_headers = ([None if h in (None, "none") else h for h in items["headers"]]
+                        if items.get("headers") else support_headers)
+        item_ks = items.get("ks") or ks
     for place, header in (("story", probes["header"]), ("assistant", probes["assistant_header"])):
         model_c = probe_curves(predictor, ks, era, header)
         bayes_c = probe_curves(bayes, ks, era, header, support=bayes)
@@ -202,5 +268,9 @@ def measure(predictor: Predictor, bayes: ExactBayes, probes: dict[str, Any]) -> 
             probe_len = len(probe_context(0, "T", "U", era, header))
             docs = defecting_documents(max_len - probe_len)
             block["context"] = context_effect(predictor, era, header, docs)
+        if items is not None:
+            headers = item_headers if place == "story" else (header,)
+            block["items"] = measure_items(predictor, bayes, support, headers, items["eras"],
+                                           item_ks, float(items["min_support"]), max_len)
         out[place] = block
     return out

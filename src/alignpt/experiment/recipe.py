@@ -30,8 +30,8 @@ from alignpt.config import StrictModel, apply_overrides, build_config, load_yaml
 from alignpt.errors import ConfigError
 from alignpt.train.config import ModelConfig, parse_count
 
-__all__ = ["ArmConfig", "TrainingBudget", "ProbeConfig", "ClaimTest", "ClaimArms", "DEFAULT_TESTS",
-           "ExperimentRecipe", "load_experiment", "recipe_path", "RECIPE_DIR"]
+__all__ = ["ArmConfig", "TrainingBudget", "ProbeConfig", "ProbeItems", "ClaimTest", "ClaimArms",
+           "DEFAULT_TESTS", "ExperimentRecipe", "load_experiment", "recipe_path", "RECIPE_DIR"]
 
 RECIPE_DIR = Path(__file__).resolve().parents[3] / "recipes" / "experiments"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent / "data" / "experiments"
@@ -82,23 +82,63 @@ class TrainingBudget(StrictModel):
 
 
 
+def _increasing_from_zero(ks: list[int], what: str) -> list[int]:
+    if 0 not in ks or sorted(set(ks)) != ks:
+        raise ValueError(f"{what} must be increasing, distinct and include 0")
+    return ks
+
+
+class ProbeItems(StrictModel):
+    """The probe items a measurement averages over: every header x era x k, each read
+    after k clean untested opportunities with the next flag U and T. An item is *on
+    support* when its context has probability >= ``min_support`` under the ``support``
+    world (default: the experiment's base corpus, the data every arm shares, so every
+    arm is averaged over the same items); the rest are reported apart as off-support."""
+
+    headers: list[str] | None = Field(None, description="story place: headers to probe "
+                                      "(default: every header the support world uses)")
+    eras: list[int] = Field(default_factory=lambda: list(range(10)))
+    ks: list[int] | None = Field(None, description="default: probes.ks")
+    min_support: float = Field(1e-3, gt=0, lt=1, description="context probability threshold "
+                               "(research/theory.md: probes only where support > 1e-3)")
+    support: str | None = Field(None, description="world recipe deciding support "
+                                "(default: the experiment's base corpus)")
+
+    @field_validator("eras")
+    @classmethod
+    def _eras(cls, v: list[int]) -> list[int]:
+        if not v or any(not 0 <= e <= 9 for e in v) or sorted(set(v)) != v:
+            raise ValueError("eras must be increasing, distinct, each in 0..9")
+        return v
+
+    @field_validator("ks")
+    @classmethod
+    def _ks(cls, v: list[int] | None) -> list[int] | None:
+        return v if v is None else _increasing_from_zero(v, "items.ks")
+
+
 class ProbeConfig(StrictModel):
     """Where the model is asked: era, the header whose documents the injections change,
-    the assistant header of the instruct phase, and the history lengths k."""
+    the assistant header of the instruct phase, and the history lengths k (the probe
+    curves); ``items``: the grid of probe items the item averages run over."""
 
     era: int = Field(8, ge=0, le=9)
     header: str | None = "STORY"
     assistant_header: str | None = "ASSIST"
     ks: list[int] = Field(default_factory=lambda: [0, 2, 4, 8, 16, 32])
     fit_from_k: int = Field(4, ge=0, description="half-life fit uses k >= this")
+    items: ProbeItems = Field(default_factory=ProbeItems)
 
     @model_validator(mode="after")
     def _check(self) -> "ProbeConfig":
-        if 0 not in self.ks or sorted(set(self.ks)) != self.ks:
-            raise ValueError("ks must be increasing, distinct and include 0")
+        _increasing_from_zero(self.ks, "ks")
         if sum(k >= self.fit_from_k for k in self.ks) < 2:
             raise ValueError("need at least two ks >= fit_from_k to fit a half-life")
         return self
+
+    @property
+    def item_ks(self) -> list[int]:
+        return self.items.ks if self.items.ks is not None else self.ks
 
 
 class ClaimTest(StrictModel):
@@ -188,10 +228,13 @@ class ExperimentRecipe(StrictModel):
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds must be distinct")
         # BOS, header, era, k (flag, action) pairs, the probed flag: all inside the context.
-        longest = 4 + 2 * max(self.probes.ks)
-        if longest > self.training.seq_len:
-            raise ValueError(f"probes.ks: k = {max(self.probes.ks)} needs a context of {longest} "
-                             f"tokens, longer than training.seq_len {self.training.seq_len}")
+        for what, ks in (("probes.ks", self.probes.ks), ("probes.items.ks", self.probes.item_ks)):
+            longest = 4 + 2 * max(ks)
+            if longest > self.training.seq_len:
+                raise ValueError(f"{what}: k = {max(ks)} needs a context of {longest} "
+                                 f"tokens, longer than training.seq_len {self.training.seq_len}")
+        if self.probes.items.support is None:
+            self.probes.items.support = self.corpora["base"]
         return self
 
 
