@@ -10,7 +10,9 @@ A checkpoint is a folder ``RUN/checkpoints/step_0000120/`` holding:
     Python, NumPy, torch CPU and CUDA generator states;
 ``state.json``
     step counters, the data sampler's state (its generator, source positions,
-    the document piece in flight) and whether the checkpoint ends a phase;
+    the document piece in flight), whether the checkpoint ends a phase or is kept
+    for runs that branch there, and the hash of everything trained on so far
+    (:mod:`alignpt.train.lineage`);
 ``plan.yaml`` and ``accounting.{json,csv,md}``
     the resolved plan and the per-source token accounting up to this step.
 
@@ -141,8 +143,10 @@ def remove_stale(run_dir: str | Path) -> list[Path]:
 
 
 def prune_checkpoints(run_dir: str | Path, keep_last: int) -> None:
-    """Keep every phase-end checkpoint and the newest ``keep_last`` others."""
-    periodic = [p for p in list_checkpoints(run_dir) if not read_state(p).get("phase_end")]
+    """Keep every phase-end checkpoint, every one marked ``keep`` (a point where other runs
+    branch: ``train(save_at=...)``) and the newest ``keep_last`` others."""
+    periodic = [p for p in list_checkpoints(run_dir)
+                if not (read_state(p).get("phase_end") or read_state(p).get("keep"))]
     for p in periodic[:-keep_last] if keep_last else periodic:
         shutil.rmtree(p, ignore_errors=True)
 

@@ -9,11 +9,17 @@ PosixPath('runs/tiny/checkpoints/step_0000240')
 the newest checkpoint (or returns at once when the run is complete), and
 ``until="pretrain"`` stops after that phase's checkpoint so a caller can measure
 and then continue with the later phases by calling ``train`` again.
+
+``branch_from=CKPT`` starts a new run from another run's checkpoint when what
+that run trained on up to there is exactly what this plan would (checked by
+:mod:`alignpt.train.lineage`; otherwise it trains from scratch), and
+``save_at=[steps]`` makes a run keep checkpoints where others will branch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import random
@@ -25,6 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from alignpt.config import atomic_write_text
 from alignpt.errors import ConfigError
 from alignpt.outdir import OutputLock, check_output_apart
 from alignpt.train import checkpoint as ckpt_io
@@ -33,6 +40,7 @@ from alignpt.train.accounting import accounting_table, write_accounting
 from alignpt.train.config import TrainPlan
 from alignpt.train.data import (DataInfo, SourceReader, Rows, Sampler, check_token_ids, data_info,
                                eval_rows)
+from alignpt.train.lineage import StreamHash
 from alignpt.train.metrics import MetricsLog, plot_losses, train_progress
 from alignpt.train.model import GPT, count_params
 from alignpt.train.phases import ResolvedPhase, resolve_budgets
@@ -65,6 +73,7 @@ class TrainResult:
     last_step: dict[str, Any] | None     # last metrics line (loss, lr, ...)
     eval: dict[str, float]               # last held-out losses
     accounting: dict[str, Any]
+    branch: dict[str, Any] | None = None # branch.json: the checkpoint it branched from, or why not
 
 
 Callback = Callable[[TrainEvent], None]
@@ -82,8 +91,10 @@ class Trainer:
     """Owns model, optimizer, sampler and run folder for one plan. Use :func:`train`."""
 
     def __init__(self, plan: TrainPlan, out_dir: str | Path, *, resume: bool = True,
-                 callbacks: Sequence[Callback] = (), progress: bool | None = None):
+                 callbacks: Sequence[Callback] = (), progress: bool | None = None,
+                 branch_from: str | Path | None = None, save_at: Sequence[int] = ()):
         self.plan, self.run_dir, self.callbacks = plan, Path(out_dir), list(callbacks)
+        self.save_at = set(save_at)
         rt = plan.runtime
         if rt.threads:
             torch.set_num_threads(rt.threads)
@@ -131,13 +142,14 @@ class Trainer:
                              self.autocast_dtype)
         self.model = torch.compile(model) if rt.compile and self.fsdp else model
         self.optimizer = self._make_optimizer()
+        self.stream = StreamHash.start(plan, self.model_cfg, self.dist.world_size)
         self.step = self.phase_index = self.phase_step = 0
         self.phase_ckpts: dict[str, str] = {}
         self.elapsed = 0.0
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.dist.is_main)
         self._last_eval: dict[str, float] = {}
         self._session_tokens = 0  # tokens trained by this process (the progress bar's rate)
-        self._prepare_run_dir(resume)
+        self._prepare_run_dir(resume, branch_from)
 
     # -- construction ------------------------------------------------------
     def _build_model(self):
@@ -163,7 +175,7 @@ class Trainer:
         fused = o.fused if o.fused is not None else self.device.type in ("cuda", "cpu")
         return torch.optim.AdamW(groups, lr=0.0, betas=o.betas, eps=o.eps, fused=fused)
 
-    def _prepare_run_dir(self, resume: bool) -> None:
+    def _prepare_run_dir(self, resume: bool, branch_from: str | Path | None) -> None:
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt_io.remove_stale(self.run_dir)
@@ -175,6 +187,8 @@ class Trainer:
             if self.dist.is_main:
                 self.metrics.truncate_after(-1)
                 (self.run_dir / "plan.yaml").write_text(self._plan_yaml())
+            if branch_from is not None:
+                self._branch(Path(branch_from))
             return
         check_same_plan(self.run_dir, self.plan)
         self._load(latest)
@@ -193,9 +207,26 @@ class Trainer:
         self.elapsed = st.get("elapsed_s", 0.0)
         self._last_eval = dict(st.get("eval", {}))
         self.sampler.load_state_dict(st["sampler"])
+        self.stream = StreamHash(st.get("stream_sha256"))
         ckpt_io.restore_rng(blob["rng"])
         if self.dist.is_main:
             self.metrics.truncate_after(self.step)
+
+    # -- branching from another run's checkpoint ---------------------------------
+    def _branch(self, parent: Path) -> None:
+        """Take over ``parent`` if this plan's training up to its step is exactly what
+        produced it (:func:`alignpt.train.lineage.branch_from`); else train from scratch."""
+        from alignpt.train.lineage import branch_from
+
+        self._write_branch(branch_from(self, parent))
+
+    def _write_branch(self, record: dict[str, Any]) -> None:
+        if self.dist.is_main:
+            atomic_write_text(self.run_dir / "branch.json", json.dumps(record, indent=1) + "\n")
+
+    def _branch_record(self) -> dict[str, Any] | None:
+        path = self.run_dir / "branch.json"
+        return json.loads(path.read_text()) if path.exists() else None
 
     def _save(self, phase_end: bool) -> Path:
         model_state, optim_state = D.full_state_dicts(self.model, self.optimizer, self.fsdp)
@@ -207,7 +238,8 @@ class Trainer:
                      "phase": self.phases[self.phase_index].name, "tokens": self.tokens_seen(),
                      "phase_end": phase_end, "phase_checkpoints": self.phase_ckpts,
                      "elapsed_s": self.elapsed, "eval": self._last_eval,
-                     "sampler": self.sampler.state_dict()}
+                     "sampler": self.sampler.state_dict(), "stream_sha256": self.stream.digest,
+                     "keep": self.step in self.save_at}
             meta = {"format": "alignpt-gpt", "version": 1, "model": self.model_cfg.model_dump(mode="json"),
                     "data": self.info.to_dict()}
             table = self.accounting()
@@ -341,6 +373,7 @@ class Trainer:
                 ph = self.phases[self.phase_index]
                 if self.phase_step == 0:
                     self.sampler.start_phase(self.phase_index)
+                    self.stream.phase(ph)
                     if ph.reset_optimizer and self.step > 0:
                         self.optimizer.state.clear()
                 self._run_phase(ph, bar)
@@ -365,6 +398,7 @@ class Trainer:
             t0 = time.perf_counter()
             lr = lr_at(ph.schedule, self.phase_step, ph.steps)
             rows = self.sampler.next_rows(self.plan.batch_size)
+            self.stream.rows(rows)
             loss_sum, count, norm = self.train_step(rows, lr)
             self.phase_step += 1
             self.step += 1
@@ -389,7 +423,8 @@ class Trainer:
                 bar.update(self.step, new_tokens=self._session_tokens, lr=lr, phase=ph.name)
             if eval_every and self.step % eval_every == 0 and self.phase_step < ph.steps and self.eval_sets:
                 self._log_eval()
-            if ckpt_every and self.step % ckpt_every == 0 and self.phase_step < ph.steps:
+            if ((ckpt_every and self.step % ckpt_every == 0) or self.step in self.save_at) \
+                    and self.phase_step < ph.steps:
                 self._save(phase_end=False)
 
     def _log_eval(self) -> None:
@@ -401,10 +436,12 @@ class Trainer:
 
     def _result(self) -> TrainResult:
         self.metrics.close()
-        return result_from_files(self.run_dir, complete=self.phase_index >= len(self.phases),
-                                 steps=self.step, tokens=self.tokens_seen(), eval=self._last_eval,
-                                 accounting=self.accounting(), phase_ckpts=self.phase_ckpts,
-                                 result_cls=TrainResult)
+        result = result_from_files(self.run_dir, complete=self.phase_index >= len(self.phases),
+                                   steps=self.step, tokens=self.tokens_seen(), eval=self._last_eval,
+                                   accounting=self.accounting(), phase_ckpts=self.phase_ckpts,
+                                   result_cls=TrainResult)
+        result.branch = self._branch_record()
+        return result
 
     def close(self) -> None:
         self.metrics.close()
@@ -422,7 +459,8 @@ class _ReenableSync(contextlib.AbstractContextManager):
 
 def train(plan: TrainPlan | str | Path, out_dir: str | Path, *, resume: bool = True,
           until: str | None = None, callbacks: Sequence[Callback] = (), overrides: Sequence[str] = (),
-          progress: bool | None = None) -> TrainResult:
+          progress: bool | None = None, branch_from: str | Path | None = None,
+          save_at: Sequence[int] = ()) -> TrainResult:
     """Run (or resume) a phase plan into ``out_dir``; see the module docstring."""
     from alignpt.train.config import load_plan
 
@@ -434,7 +472,8 @@ def train(plan: TrainPlan | str | Path, out_dir: str | Path, *, resume: bool = T
     # (the other ranks wait at barriers), so only it holds the lock.
     main_rank = int(os.environ.get("RANK", "0")) == 0
     with OutputLock(out_dir) if main_rank else contextlib.nullcontext():
-        trainer = Trainer(plan, out_dir, resume=resume, callbacks=callbacks, progress=progress)
+        trainer = Trainer(plan, out_dir, resume=resume, callbacks=callbacks, progress=progress,
+                          branch_from=branch_from, save_at=save_at)
         try:
             return trainer.run(until=until)
         finally:
