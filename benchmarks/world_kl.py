@@ -1,25 +1,28 @@
 """KL(exact Bayes || model) per action on held-out documents, for every seed of an experiment arm.
 
     python benchmarks/world_kl.py [--experiment runs/demo] [--arm unfiltered] \
-        [--phase pretrain] [--tokens 1000000] [--heldout-seed 424242] [--no-record]
+        [--phase pretrain] [--docs 2000] [--heldout-seed 424242] [--no-record]
+    python benchmarks/world_kl.py --speed [--recipe persona-world] [--repeat 3]
 
-For every finished seed of ``--arm`` in the experiment folder, this loads the
-model checkpoint at the end of ``--phase`` and the exact Bayes of the data that
-model had seen by then, exactly as the experiment runner measures a run
+A thin caller of :func:`alignpt.experiment.kl.heldout_kl`, the library's definition
+(see its module docstring): for every finished seed of ``--arm`` in the experiment
+folder, it loads the model checkpoint at the end of ``--phase`` and the exact Bayes of
+the data that model had seen by then, exactly as the experiment runner measures a run
 (``expand_runs`` -> ``bayes_recipe(run, phase)`` -> ``ExactBayes``; the phase's
-checkpoint from the run's training state). It then generates one held-out corpus
-from that same training world at ``--heldout-seed`` (distinct from every
-training and rebound seed, so its documents are a random stream no run trained on)
-into a temporary folder, and runs the persona-world suite's
-``kl_report`` on it: mean KL(Bayes || model) per position, on the contexts the
-training world supports, by kind (actions, flags/EOS, document starts), with a
-bootstrap 95% interval over documents. Every held-out document is scored
-(``max_docs`` is set above the corpus's document count).
+checkpoint from the run's training state), and reads the mean KL per position on
+``--docs`` held-out documents of that world (seed ``--heldout-seed``, which no run
+trained on), by kind (actions, flags/EOS, document starts), with its standard error
+over documents, and the seconds one call took (one torch thread by default: the cost of
+reading KL at every measured phase).
 
 Prints a table per seed and the min-max over seeds of the per-action KL; records
-them in benchmarks/results/world_kl.json (the README's per-action KL on support for
-the demo's unfiltered arm after pretraining).
-Runs on one torch thread by default (--threads); the held-out corpus is a few seconds.
+them in benchmarks/results/world_kl.json (the README's per-action KL for the demo's
+unfiltered arm after pretraining).
+
+``--speed`` times one call alone, without an experiment folder: an untrained model of
+the recipe's shape (the cost does not depend on the weights) read on ``--docs``
+documents of the base world, best of ``--repeat``; recorded in world_kl-speed.json
+(the cost quoted for reading KL at every measured phase).
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -62,35 +64,35 @@ def phase_checkpoint(run_folder: Path, phase: str) -> Path:
 def fmt(block: dict) -> str:
     if block.get("mean") is None:
         return "-"
-    lo, hi = block["ci"]
-    return f"{block['mean']:.4f} [{lo:.4f}, {hi:.4f}]"
+    return f"{block['mean']:.5f} +- {block['se']:.5f}"
 
 
 def main() -> None:
     import torch
 
-    from alignpt.evaluate.world_suite import checkpoint_world_model, kl_report
     from alignpt.experiment.grid import REBOUND_SEED_OFFSET, bayes_recipe
+    from alignpt.experiment.kl import HELDOUT_DOCS, HELDOUT_SEED, heldout_kl, model_scorer
     from alignpt.experiment.state import load_state, run_dir
+    from alignpt.train import load_model
     from alignpt.world import ExactBayes
-    from alignpt.world.generate import generate_corpus
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiment", default="runs/demo", help="experiment folder")
     ap.add_argument("--arm", default="unfiltered")
     ap.add_argument("--phase", default=None,
                     help="phase name (default: the pretraining phase, 'pretrain')")
-    ap.add_argument("--tokens", type=int, default=1_000_000,
-                    help="held-out corpus size (1M: about 10 s a seed on one core for the demo)")
-    ap.add_argument("--heldout-seed", type=int, default=424242,
-                    help="seed of the held-out corpus (not a training or rebound seed)")
-    ap.add_argument("--n-boot", type=int, default=1000)
-    ap.add_argument("--boot-seed", type=int, default=0)
+    ap.add_argument("--docs", type=int, default=HELDOUT_DOCS, help="held-out documents")
+    ap.add_argument("--heldout-seed", type=int, default=HELDOUT_SEED,
+                    help="seed of the held-out documents (not a training or rebound seed)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
-    ap.add_argument("--tmp", default=None, help="folder for the temporary held-out corpus")
     ap.add_argument("--no-record", action="store_true", help="print only; keep the recorded file")
+    ap.add_argument("--speed", action="store_true", help="time one call at the recipe's shape")
+    ap.add_argument("--recipe", default="persona-world", help="--speed: experiment recipe")
+    ap.add_argument("--repeat", type=int, default=3, help="--speed: timed calls (best kept)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.speed:
+        return speed(args)
 
     root = Path(args.experiment)
     if not (root / "experiment.yaml").exists():
@@ -116,73 +118,76 @@ def main() -> None:
         phase_name = next(p.name for p in done[0].run.phases if p.label == "pretrain")
 
     per_seed: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="world_kl-", dir=args.tmp) as tmp:
-        corpora: dict[str, tuple[Path, dict]] = {}  # recipe hash -> (shard, stats)
-        for status in done:
-            run = status.run
-            phases = {p.name: p for p in run.phases}
-            if phase_name not in phases:
-                raise SystemExit(f"{run.name}: no phase {phase_name!r} (has {list(phases)})")
-            phase = phases[phase_name]
-            recipe = bayes_recipe(run, phase)
-            key = recipe.model_dump_json()
-            if key not in corpora:
-                t0 = time.perf_counter()
-                res = generate_corpus(recipe, args.tokens, args.heldout_seed,
-                                      Path(tmp) / f"heldout-{len(corpora)}", progress=False)
-                if len(res.shards) != 1:
-                    raise SystemExit(f"held-out corpus has {len(res.shards)} shards, expected 1")
-                stats = {"recipe": recipe.name, "seed": args.heldout_seed,
-                         "tokens": res.stats["tokens"], "documents": res.stats["documents"],
-                         "seconds": round(time.perf_counter() - t0, 2)}
-                corpora[key] = (res.shards[0], stats)
-                print(f"held-out corpus: recipe {recipe.name}, seed {args.heldout_seed}, "
-                      f"{stats['tokens']:,} tokens, {stats['documents']:,} documents")
-            shard, stats = corpora[key]
-            ckpt = phase_checkpoint(run_dir(root, run), phase_name)
-            t0 = time.perf_counter()
-            model = checkpoint_world_model(str(ckpt))
-            kl = kl_report(model, ExactBayes(recipe), str(shard),
-                           max_docs=stats["documents"] + 1, n_boot=args.n_boot,
-                           seed=args.boot_seed)
-            secs = time.perf_counter() - t0
-            per_seed[str(run.seed)] = {
-                "run": run.name, "checkpoint": str(ckpt.relative_to(root)),
-                "bayes_recipe": recipe.name, "n_docs": kl["n_docs"],
-                "on_support": kl["on_support"],
-                "off_support_positions": {k: kl["off_support"][k]["n_positions"] for k in KINDS},
-                # Positions past the model's context (max_seq_len) are not scored.
-                "positions_scored": sum(kl["on_support"][k]["n_positions"]
-                                        + kl["off_support"][k]["n_positions"] for k in KINDS),
-                "seconds": round(secs, 1)}
-            print(f"seed {run.seed}: {kl['n_docs']} documents, "
-                  f"{per_seed[str(run.seed)]['positions_scored']:,} of {stats['tokens']:,} "
-                  f"positions scored, {secs:.1f} s (checkpoint {ckpt.relative_to(root)})")
-        heldout = [stats for _, stats in corpora.values()]
+    for status in done:
+        run = status.run
+        phases = {p.name: p for p in run.phases}
+        if phase_name not in phases:
+            raise SystemExit(f"{run.name}: no phase {phase_name!r} (has {list(phases)})")
+        recipe = bayes_recipe(run, phases[phase_name])
+        ckpt = phase_checkpoint(run_dir(root, run), phase_name)
+        model, _ = load_model(ckpt)
+        bayes = ExactBayes(recipe)
+        t0 = time.perf_counter()
+        kl = heldout_kl(model_scorer(model), bayes, n_docs=args.docs, seed=args.heldout_seed)
+        secs = time.perf_counter() - t0
+        per_seed[str(run.seed)] = {"run": run.name, "checkpoint": str(ckpt.relative_to(root)),
+                                   "bayes_recipe": recipe.name, **kl, "seconds": round(secs, 2)}
+        print(f"seed {run.seed}: {args.docs} documents, {kl['all']['n_positions']:,} positions "
+              f"scored ({kl['positions_past_context']} past the context of {kl['max_len']}), "
+              f"{secs:.2f} s (checkpoint {ckpt.relative_to(root)})")
 
-    print(f"\nKL(exact Bayes || model), nats per position on support: {root} arm "
-          f"{args.arm}, after phase {phase_name}; mean [95% bootstrap CI over documents]")
-    head = f"{'seed':>4}  {'actions':<26}{'flags/EOS':<26}{'doc start':<26}{'off-support pos.':>16}"
-    print(head)
+    print(f"\nKL(exact Bayes || model), nats per position: {root} arm {args.arm}, after phase "
+          f"{phase_name}; mean +- standard error over documents")
+    print(f"{'seed':>4}  {'actions':<24}{'flags/EOS':<24}{'doc start':<24}")
     for seed, fig in per_seed.items():
-        on = fig["on_support"]
-        off = sum(fig["off_support_positions"].values())
-        print(f"{seed:>4}  {fmt(on['actions']):<26}{fmt(on['flags_eos']):<26}"
-              f"{fmt(on['start']):<26}{off:>16}")
+        print(f"{seed:>4}  {fmt(fig['actions']):<24}{fmt(fig['flags_eos']):<24}"
+              f"{fmt(fig['start']):<24}")
     figures: dict = {"experiment": str(root), "arm": args.arm, "phase": phase_name,
-                     "heldout": heldout[0] if len(heldout) == 1 else heldout, "per_seed": per_seed}
+                     "heldout": {"n_docs": args.docs, "seed": args.heldout_seed},
+                     "per_seed": per_seed}
     for kind in KINDS:
-        means = [f["on_support"][kind]["mean"] for f in per_seed.values()
-                 if f["on_support"][kind]["mean"] is not None]
+        means = [f[kind]["mean"] for f in per_seed.values() if f[kind]["mean"] is not None]
         if means:
             figures[f"{kind}_range"] = [min(means), max(means)]
+    secs = [f["seconds"] for f in per_seed.values()]
+    figures["seconds_per_call_range"] = [min(secs), max(secs)]
     lo, hi = figures["actions_range"]
-    print(f"\nper action on support, over {len(per_seed)} seed(s): {lo:.4f}-{hi:.4f} nats")
+    print(f"\nper action, over {len(per_seed)} seed(s): {lo:.4f}-{hi:.4f} nats; "
+          f"{min(secs):.2f}-{max(secs):.2f} s per call on {args.threads} thread(s)")
     record("world_kl", figures, args=vars(args), notes=(
-        "KL(exact Bayes || model) per held-out position, on contexts the training world "
-        "supports, from alignpt.evaluate.world_suite.kl_report; model = the run's end-of-phase "
-        "checkpoint, Bayes = bayes_recipe(run, phase) as the experiment runner measures it; "
-        "held-out corpus generated from that recipe at --heldout-seed."))
+        "KL(exact Bayes || model) per held-out position, from "
+        "alignpt.experiment.kl.heldout_kl; model = the run's end-of-phase checkpoint, "
+        "Bayes = bayes_recipe(run, phase) as the experiment runner measures it; held-out "
+        "documents drawn from that recipe at --heldout-seed."))
+
+
+def speed(args: argparse.Namespace) -> None:
+    from alignpt.experiment import load_experiment
+    from alignpt.experiment.kl import heldout_kl, model_scorer
+    from alignpt.train import GPT
+    from alignpt.world import ExactBayes
+    from alignpt.world.vocab import VOCAB_SIZE
+
+    recipe = load_experiment(args.recipe)
+    cfg = recipe.model.resolved(vocab_size=VOCAB_SIZE, seq_len=recipe.training.seq_len)
+    model = GPT(cfg).eval()
+    bayes = ExactBayes(recipe.corpora["base"])
+    heldout_kl(model_scorer(model), bayes, n_docs=100, seed=args.heldout_seed)   # warm up
+    times, out = [], None
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        out = heldout_kl(model_scorer(model), bayes, n_docs=args.docs, seed=args.heldout_seed)
+        times.append(time.perf_counter() - t0)
+    best = min(times)
+    positions = out["all"]["n_positions"] + out["positions_past_context"]
+    print(f"{args.recipe} model ({cfg.n_layer} layers, {cfg.n_head} heads, width {cfg.d_model}, "
+          f"context {cfg.max_seq_len}): {args.docs} documents, {positions:,} positions, "
+          f"best {best:.2f} s of {args.repeat} on {args.threads} thread(s)")
+    record("world_kl-speed", {
+        "recipe": args.recipe, "model": cfg.model_dump(mode="json"), "n_docs": args.docs,
+        "positions": positions, "positions_past_context": out["positions_past_context"],
+        "seconds_best": round(best, 3), "seconds_all": [round(t, 3) for t in times]},
+        args=vars(args), notes="one heldout_kl call (model reading + exact Bayes), one thread")
 
 
 if __name__ == "__main__":
