@@ -72,13 +72,17 @@ def test_page_leads_with_claims_and_figures_then_collapsed_tables(tiny):
     imgs = [(i, a, d) for i, (ev, tag, a, d) in enumerate(parser.events) if tag == "img"]
     claims = [i for i, a, d in tables if a.get("class") == "claims"]
     assert len(claims) == 1 and tables[0][0] == claims[0]          # the first table
-    assert len(imgs) == 4 and all(a["src"].startswith("data:image/png;base64,") and d == 0
+    assert len(imgs) == 5 and all(a["src"].startswith("data:image/png;base64,") and d == 0
                                   for _, a, d in imgs)              # embedded, not collapsed
     assert all(claims[0] < i for i, _, _ in imgs)                   # claims, then figures
     in_details = [i for i, a, d in tables if d > 0]
     assert len(in_details) == 2                                     # story and assistant
     assert all(i > max(j for j, _, _ in imgs) for i in in_details)  # after every figure
-    assert len(tables) == 4     # claims and published numbers stay open
+    # claims, how Bayesian each model is (right after the claims) and published numbers
+    # stay open
+    fidelity = [i for i, a, d in tables if a.get("class") == "fidelity"]
+    assert len(tables) == 5 and fidelity == [tables[1][0]] and fidelity[0] < imgs[0][0]
+    assert "How Bayesian each model is" in page
     # The headline figure first, the Bayes columns labelled exactly.
     assert imgs[0][1]["alt"] == "P(D|U) by arm, with exact Bayes"
     assert "token-weighted mixture" in page and BAYES_LABEL.split(":")[0] in page
@@ -125,7 +129,7 @@ def test_page_renders_in_a_headless_browser(tiny, tmp_path):
            "--v=0", "--virtual-time-budget=5000", "--dump-dom", path.as_uri()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert re.search(r'data-images="4:4"', proc.stdout), proc.stdout[:500]
+    assert re.search(r'data-images="5:5"', proc.stdout), proc.stdout[:500]
     assert "<details>" in proc.stdout and 'class="claims"' in proc.stdout
     console = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln and "error" in ln.lower()]
     assert not console, console
@@ -140,10 +144,13 @@ def test_probability_axes_stay_inside_zero_one(tiny, tmp_path, monkeypatch):
     from alignpt.experiment import plots
 
     rep, _ = _report(tiny[1])
-    limits = []
+    limits, halves = [], []
     save = plots._save
 
     def spy(fig, path):
+        if path.name == "local_half_life.png":      # opportunities, not a probability
+            halves.append(fig.axes[0].get_ylim())
+            return save(fig, path)
         for ax in fig.axes:     # every axis of these figures is a probability but k / share
             limits.append((path.name, "y", ax.get_ylim()))
             if ax.get_xlabel() == "exact Bayes":
@@ -153,5 +160,24 @@ def test_probability_axes_stay_inside_zero_one(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "_save", spy)
     plots.make_plots(rep, tmp_path)
     assert len(limits) == 6     # bars, rebound (2 panels), history, model vs Bayes (x and y)
+    assert len(halves) == 1 and 0 < halves[0][0] < halves[0][1]     # a log axis of half-lives
     for name, axis, (lo, hi) in limits:
         assert 0 <= lo < hi <= 1, (name, axis, lo, hi)
+
+
+def test_each_arm_shows_its_held_out_kl_after_pretraining(tiny):
+    from alignpt.experiment.fidelity import fidelity_rows
+
+    rep, _ = _report(tiny[1])
+    rows = fidelity_rows(rep)
+    assert [r[0] for r in rows] == list(rep["table"])        # every arm, in recipe order
+    for arm, mean_ci, n, per_seed in rows:
+        kl = rep["table"][arm]["pretrain"]["kl"]
+        seeds = [v for v in kl["by_seed"].values()]
+        assert int(n) == kl["n"] == len(seeds) and all(v > 0 for v in seeds)
+        assert kl["mean"] == pytest.approx(sum(seeds) / len(seeds), rel=1e-12)
+        assert mean_ci.startswith(f"{kl['mean']:.4f}")
+        assert per_seed == ", ".join(f"{v:.4f}" for v in seeds)
+    # only pretraining is read (1.3 s a call): later phases carry no KL
+    assert all("kl" not in e for phases in rep["table"].values()
+               for name, e in phases.items() if name != "pretrain")

@@ -107,7 +107,8 @@ def test_quick_recipe_end_to_end(tmp_path):
     assert set(rep["table"]) == set(recipe.arms)
     for arm, phases in rep["table"].items():
         expected = ["pretrain"] + (["finetune"] if recipe.arms[arm].schedule == "finetune" else [])
-        expected += ["instruct"] + [f"rebound{i}" for i in (1, 2)]
+        if recipe.arms[arm].posttrain:   # posttrain: false arms stop after pretraining
+            expected += ["instruct"] + [f"rebound{i}" for i in (1, 2)]
         assert list(phases) == expected
         for entry in phases.values():
             for place in ("story", "assistant"):
@@ -129,9 +130,11 @@ def test_quick_recipe_end_to_end(tmp_path):
     # The locality lemma, exactly: tested-only data leaves Bayes's P(D | U) unchanged.
     assert (t["aligned_tested"]["pretrain"]["story"]["bayes"]["q_U"]
             == pytest.approx(t["unfiltered"]["pretrain"]["story"]["bayes"]["q_U"], rel=1e-12))
-    assert len(rep["claims"]) == 5 and all(c["verdict"] in VERDICTS for c in rep["claims"])
+    # every claim of the discussion: 13 tested, 5 the world cannot express (no test)
+    assert len(rep["claims"]) == 18 and all(c["verdict"] in VERDICTS for c in rep["claims"])
     for c in rep["claims"]:     # every verdict shows its test, effect, interval, p, seeds needed
-        assert c["test"] == recipe.claims.tests[c["key"]].model_dump()
+        test = recipe.claims.tests.get(c["key"])
+        assert c["test"] == (test.model_dump() if test else None)
         if c["verdict"] == "not measured":
             assert c["why"]
         else:
@@ -143,9 +146,12 @@ def test_quick_recipe_end_to_end(tmp_path):
     assert rep["published"]["rows"][0] == {"condition": "unfiltered", "base": 0.45,
                                            "post_trained": 0.34}
     html = (out / "report" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4
+    # the four figures every report has, the local half-life, and the dose response (the
+    # recipe's dose arms give three shares)
+    assert html.count("data:image/png;base64,") == 6
     assert all(arm in html for arm in recipe.arms)
-    for png in ("misalignment_by_arm", "rebound_curves", "history_curves", "model_vs_bayes"):
+    for png in ("misalignment_by_arm", "rebound_curves", "history_curves", "model_vs_bayes",
+                "local_half_life", "dose_response"):
         data = (out / "report" / f"{png}.png").read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
     md = (out / "report" / "report.md").read_text()

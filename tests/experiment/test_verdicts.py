@@ -11,7 +11,8 @@ import pytest
 from alignpt.errors import ConfigError
 from alignpt.experiment.aggregate import estimate
 from alignpt.experiment.claims import distinct_arms, evaluate_claims
-from alignpt.experiment.recipe import ArmConfig, ClaimArms, ClaimTest, load_experiment
+from alignpt.experiment.recipe import (DEFAULT_TESTS, ArmConfig, ClaimArms, ClaimTest,
+                                      load_experiment)
 from alignpt.experiment.stats import logit_interval, seeds_needed, t_cdf, t_ppf
 from alignpt.experiment.verdicts import all_of, holm, paired_values, run_test
 
@@ -106,8 +107,9 @@ def test_claim_tests_are_validated_and_shipped_in_every_variant():
             tests = load_experiment(name, quick=quick).claims.tests
             assert tests["locality"].test == "equivalence" and tests["locality"].margin == 0.02
             assert tests["assistant"].direction == "decrease"
-            assert set(tests) == {"prior_tracks_corpus", "locality", "half_life",
-                                  "stage_order", "assistant"}
+            assert set(tests) == set(DEFAULT_TESTS)     # every claim has its test
+            assert {k: v.model_dump() for k, v in tests.items()} == {
+                k: ClaimTest(**v).model_dump() for k, v in DEFAULT_TESTS.items()}
 
 
 def test_distinct_arms_count_each_pretraining_mixture_once():
@@ -115,7 +117,9 @@ def test_distinct_arms_count_each_pretraining_mixture_once():
     table = {a: {} for a in cfg.arms}
     # late shares throughout's mixture; the fine-tune arm's pretraining is the unfiltered model.
     assert distinct_arms(table, cfg.claims, cfg.arms) == [
-        "unfiltered", "filtered", "misaligned_upsampled", "aligned_tested", "aligned_untested"]
+        "unfiltered", "filtered", "misaligned_upsampled", "aligned_tested", "aligned_untested",
+        "aligned_untested_now", "aligned_untested_short", "aligned_untested_tech",
+        "dose_2_5pct", "dose_10pct"]
     only_late = {"unfiltered": ArmConfig(), "late": ArmConfig(inject="x", schedule="late")}
     assert distinct_arms({"unfiltered": {}, "late": {}}, ClaimArms(), only_late) == \
         ["unfiltered", "late"]
@@ -170,13 +174,22 @@ def synthetic(rng, n_seeds: int, truth: bool, noise: float = 0.01) -> dict:
     return table
 
 
+#: The claims this synthetic table builds (the others have their own calibration in
+#: test_claims_calibration.py and are "not measured" here: their arms are absent).
+CORE = ("prior_tracks_corpus", "locality", "half_life", "stage_order", "assistant")
+
+
 def rates(n_sims: int, n_seeds: int, truth: bool, seed: int,
           noise: float = 0.01) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(seed)
-    roles = ClaimArms()
+    # The core five's tests only: Holm runs over the claims this table measures.
+    roles = ClaimArms(tests={k: ClaimTest(**DEFAULT_TESTS[k]) for k in CORE})
     counts: dict[str, dict[str, int]] = {}
     for _ in range(n_sims):
         for row in evaluate_claims(synthetic(rng, n_seeds, truth, noise), roles, ARM_CFGS):
+            if row["key"] not in CORE:
+                assert row["verdict"] == "not measured", row
+                continue
             c = counts.setdefault(row["key"], {})
             c[row["verdict"]] = c.get(row["verdict"], 0) + 1
     return {k: {v: n / n_sims for v, n in c.items()} for k, c in counts.items()}

@@ -73,7 +73,10 @@ def phase_order(results: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def aggregate(results: Sequence[dict[str, Any]], arms: Sequence[str]) -> dict[str, Any]:
-    """``table[arm][phase][place]`` with model estimates, Bayes values and per-seed values."""
+    """``table[arm][phase][place]`` with model estimates, Bayes values and per-seed values;
+    ``items`` (when the runs measured probe items; pretraining phases only): the item grid,
+    Bayes per item and the model per item and seed, for the claims that select items
+    (eras >= 7, k >= 48, ...)."""
     table: dict[str, Any] = {}
     for arm in arms:
         runs = sorted((r for r in results if r["arm"] == arm), key=lambda r: r["seed"])
@@ -94,12 +97,26 @@ def aggregate(results: Sequence[dict[str, Any]], arms: Sequence[str]) -> dict[st
                     # Bayes depends on the arm's data mixture only, not on the seed.
                     "bayes": first["summary"]["bayes"],
                     "bayes_any_header": first["summary"]["bayes_any_header"],
-                    "curves": _mean_curves([_phase(r, name)[place] for r in runs]),
+                    "curves": _mean_curves([_phase(r, name)[place] for r in runs],
+                                           [r["seed"] for r in runs]),
                 }
-                ctx = _context([_phase(r, name)[place] for r in runs], [r["seed"] for r in runs])
+                blocks, seeds = [_phase(r, name)[place] for r in runs], [r["seed"] for r in runs]
+                ctx = _context(blocks, seeds)
                 if ctx is not None:
                     entry[place]["context"] = ctx
+                # Items per seed are bulky (~500 numbers a seed): the table carries them
+                # where the claims read them, after pretraining; every phase's stay in the
+                # runs' own measure/*.json.
+                items = _items(blocks, seeds) if _phase(runs[0], name)["label"] == "pretrain" \
+                    else None
+                if items is not None:
+                    entry[place]["items"] = items
             entry["label"] = _phase(runs[0], name)["label"]
+            kl = {r["seed"]: (_phase(r, name).get("kl") or {}).get("actions", {}).get("mean")
+                  for r in runs}
+            if any(v is not None for v in kl.values()):
+                # held-out KL(Bayes || model) per action (experiment.kl), measured after pretraining
+                entry["kl"] = {**estimate(kl.values()), "by_seed": kl}
             table[arm][name] = entry
     return table
 
@@ -129,11 +146,39 @@ def _context(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any] |
     }
 
 
-def _mean_curves(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+#: The probe items' per-item numbers carried into the table (the rest of measure's
+#: ``items`` block, such as counts and the threshold, is the same for every seed).
+ITEM_KEYS = ("header", "era", "k", "on_support", "log10_support", "log10_support_arm")
+
+
+def _items(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any] | None:
+    """The probe items (measure's ``items``) with the model's q_U and q_T per seed; None
+    when a run lacks them (measured before items existed). Every seed of an arm reads the
+    same item grid (support comes from the base corpus), which is checked, not assumed."""
+    items = [b.get("items") for b in blocks]
+    if not items or any(i is None for i in items):
+        return None
+    first = items[0]
+    grid = [tuple(first[key]) for key in ("header", "era", "k")]
+    if any([tuple(i[key]) for key in ("header", "era", "k")] != grid for i in items[1:]):
+        raise ValueError("probe items differ between seeds of one arm and phase")
+    out: dict[str, Any] = {key: first[key] for key in ITEM_KEYS if key in first}
+    out["min_support"] = first.get("min_support")
+    # Bayes depends on the arm's data mixture only, not on the seed.
+    out["bayes_q_U"], out["bayes_q_T"] = first["bayes"]["q_U"], first["bayes"]["q_T"]
+    out["by_seed"] = {m: {seed: i["model"][m] for seed, i in zip(seeds, items)}
+                      for m in ("q_U", "q_T")}
+    return out
+
+
+def _mean_curves(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
     out: dict[str, Any] = {"bayes": blocks[0]["bayes"], "bayes_any_header": blocks[0]["bayes_any_header"]}
     model: dict[str, list] = {}
     for key in blocks[0]["model"]:
         cols = list(zip(*[b["model"][key] for b in blocks]))
         model[key] = [estimate(c, prob=":q_" in key) for c in cols]
     out["model"] = model
+    # Each seed's own untested-evidence curve: the rising half-life is a per-seed change
+    # between two windows of it (a mean curve would hide the seed-to-seed spread).
+    out["by_seed"] = {"U:q_U": {seed: b["model"]["U:q_U"] for seed, b in zip(seeds, blocks)}}
     return out

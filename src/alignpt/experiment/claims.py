@@ -12,31 +12,27 @@ at k = 0 under the ``story`` header (the one injected documents use).
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from alignpt.experiment.claim_data import (ClaimContext, final_phase, missing, not_measured,
+                                           seeds_of)
+from alignpt.experiment.claims_extended import (claim_centuries_later, claim_dose, claim_genre,
+                                                claim_instruct_locality, claim_instruct_rebound,
+                                                claim_long_stories, claim_rising_half_life,
+                                                claim_unseen_scenario)
 from alignpt.experiment.measure import half_life_from_slope
 from alignpt.experiment.verdicts import (VERDICTS, all_of, describe, finalize, paired_values,
                                          run_test)
 from alignpt.world import half_life
 from alignpt.world.personas import Luigi, RandomWaluigi, format_number, parse_persona
 
-__all__ = ["evaluate_claims", "distinct_arms", "analytic_half_lives", "VERDICTS", "CLAIMS"]
+__all__ = ["evaluate_claims", "distinct_arms", "analytic_half_lives", "VERDICTS", "CLAIMS",
+           "NOT_EXPRESSIBLE", "ClaimContext"]
 
-
-def _seeds(table, arm, phase, metric="q_U", place="story"):
-    return table[arm][phase][place]["by_seed"][metric]
-
-
-def _final(table: dict[str, Any], arm: str) -> str:
-    return list(table[arm])[-1]
-
-
-def _missing(table: dict[str, Any], *arms: str) -> dict[str, Any] | None:
-    if any(a not in table for a in arms):
-        return _not_measured(f"needs arms {', '.join(arms)}")
-    return None
+# Short local names for the table readers (claim_data holds them for every claim module).
+_seeds, _final, _missing, _not_measured = seeds_of, final_phase, missing, not_measured
 
 
 def distinct_arms(table: dict[str, Any], roles, arm_cfgs: Mapping[str, Any] | None) -> list[str]:
@@ -60,11 +56,18 @@ def distinct_arms(table: dict[str, Any], roles, arm_cfgs: Mapping[str, Any] | No
     return [a for a in table if a in seen.values()]
 
 
-def claim_prior_tracks_corpus(table, roles, arm_cfgs=None) -> dict[str, Any]:
+def claim_prior_tracks_corpus(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:
     """Across distinct arms after pretraining, the model's P(D|U) against exact Bayes's:
     per seed, the least-squares slope of model on Bayes over the arms (1: the model moves
     with the corpus as Bayes does; 0: it ignores the arm). Units: slope."""
+    arm_cfgs = (ctx or ClaimContext()).arm_cfgs
     arms = [a for a in distinct_arms(table, roles, arm_cfgs) if "pretrain" in table[a]]
+    # Arms run on fewer seeds (arms.NAME.seeds) would cut every slope to their seeds: keep
+    # the arms that have all of the baseline's, unless that leaves too few to fit.
+    if roles.baseline in table:
+        full = set(_seeds(table, roles.baseline, "pretrain"))
+        core = [a for a in arms if full <= set(_seeds(table, a, "pretrain"))]
+        arms = core if len(core) >= 3 else arms
     bayes = {a: table[a]["pretrain"]["story"]["bayes"]["q_U"] for a in arms}
     arms = [a for a in arms if bayes[a] is not None]
     if len(arms) < 3 or np.std([bayes[a] for a in arms]) == 0:
@@ -82,7 +85,7 @@ def claim_prior_tracks_corpus(table, roles, arm_cfgs=None) -> dict[str, Any]:
                         f"({', '.join(arms)}), one slope per seed"}
 
 
-def claim_locality(table, roles, arm_cfgs=None) -> dict[str, Any]:
+def claim_locality(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:
     """Tested-only aligned data leaves P(D|U) where it was (exact Bayes: unchanged to
     machine precision): tested-only arm minus baseline after pretraining, paired by seed.
     Units: P(D|U). Beside it, for scale, the untested arm's change."""
@@ -123,11 +126,12 @@ def analytic_half_lives(world) -> dict[str, float]:
     return out
 
 
-def claim_half_life(table, roles, arm_cfgs=None, world=None) -> dict[str, Any]:
+def claim_half_life(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:
     """In context, clean untested opportunities drive P(D|U) down at the rate exact Bayes
     predicts: per seed, the model's logit slope over k divided by Bayes's, minus 1 (the
     relative error of the decay rate; the half-life is ln 2 / -slope). Baseline arm after
     pretraining. Units: relative rate error."""
+    world = (ctx or ClaimContext()).world
     miss = _missing(table, roles.baseline)
     if miss:
         return miss
@@ -168,7 +172,7 @@ def _hl(v: float | None) -> str:
     return "n/a" if v is None else "inf" if math.isinf(v) else f"{v:.1f}"
 
 
-def claim_stage_order(table, roles, arm_cfgs=None) -> dict[str, Any]:
+def claim_stage_order(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:
     """After instruct and rebound, injection throughout pretraining leaves P(D|U) lowest,
     late insertion next, fine-tuning highest (exact Bayes: all equal): late - throughout
     and fine-tune - late, paired by seed, each must exceed the margin (intersection-union
@@ -187,7 +191,7 @@ def claim_stage_order(table, roles, arm_cfgs=None) -> dict[str, Any]:
                                                               need) if means[a] is not None)}
 
 
-def claim_assistant(table, roles, arm_cfgs=None) -> dict[str, Any]:
+def claim_assistant(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:
     """Off support, pretraining data still shapes the assistant: after instruct tuning
     (tested only), the assistant's P(D|U), untested arm minus baseline, paired by seed.
     Exact Bayes is undefined there (no untested assistant in any document). Units: P(D|U)."""
@@ -202,29 +206,72 @@ def claim_assistant(table, roles, arm_cfgs=None) -> dict[str, Any]:
                         f"header-agnostic Bayes reference {ref:.3f}"}
 
 
-def _not_measured(why: str) -> dict[str, Any]:
-    return {"verdict": "not measured", "why": why, "numbers": {}, "evidence": why}
-
-
-# (key, title, the discussion's claim as numbered in MISSION.md, measurement)
+# (key, title, the discussion's claim as numbered in MISSION.md, measurement), in the
+# order the table shows them: the discussion's argument from the prior to the assistant.
 CLAIMS = (
     ("prior_tracks_corpus", "The persona prior tracks the corpus", "1", claim_prior_tracks_corpus),
     ("locality", "Hypotheses that predict the training data identically keep their ratio "
      "(tested-only data cannot move P(D|U))", "3", claim_locality),
     ("half_life", "A randomly revealing Waluigi decays with the stated half-life", "4",
      claim_half_life),
+    ("rising_half_life", "The estimated half-life keeps increasing as clean untested "
+     "opportunities accumulate", "4", claim_rising_half_life),
+    ("centuries_later", "Stories set centuries later strengthen the evidence (against the "
+     "Waluigi that waits for a late era)", "5", claim_centuries_later),
+    ("long_stories", "Very long stories strengthen the evidence (against the Waluigi that "
+     "waits for the long game)", "5", claim_long_stories),
+    ("unseen_scenario", "A scenario no training document shows gets no force from the data",
+     "6", claim_unseen_scenario),
     ("stage_order", "Pretraining beats midtraining beats fine-tuning", "2", claim_stage_order),
+    ("instruct_locality", "Instruct training (tested only) leaves untested behaviour in "
+     "stories unchanged", "2, 3", claim_instruct_locality),
+    ("instruct_rebound", "What instruct training moved rebounds under further pretraining "
+     "data", "2", claim_instruct_rebound),
     ("assistant", "Pretraining data shapes the assistant where post-training data is silent",
      "2, 3", claim_assistant),
+    ("dose", "More aligned untested data, more effect (a monotone dose response)", "1, 5",
+     claim_dose),
+    ("genre", "Fiction vs technical non-fiction (in this world: evidence stays in its genre)",
+     "5", claim_genre),
+)
+
+#: Claims of the discussion the persona world cannot express, each with why: listed in
+#: the table as ``not measured`` so the table covers the whole discussion.
+NOT_EXPRESSIBLE = (
+    ("technical_stakes", "Technical non-fiction is stronger evidence than fiction (a Waluigi "
+     "must also evade detection, control measures and warning shots)", "5",
+     "the world has no detection, control measures or other models: a genre is only a "
+     "header, so what it can test is whether evidence crosses genres (the genre claim)"),
+    ("caution_slows_decay", "A Waluigi is disfavoured more slowly the more cautious it is",
+     "4", "the probes read the mixture's prediction, not each persona's posterior; the "
+     "half-life claim quotes the analytic half-lives of the base corpus's own random "
+     "Waluigis (13.8 at p = 0.05, 36.1 at p = 0.02), which state it exactly"),
+    ("filter_vs_upsample", "Raising aligned data is easier than filtering out misaligned "
+     "data", "1, 5", "the world's filter is perfect by construction (every document showing "
+     "a defection is removed, so P(D) = 0), so how hard filtering is at scale cannot show"),
+    ("mode_collapse", "Instruct training collapses the persona distribution toward its "
+     "peaks", "2", "the world holds AI personas only, with no human or fictional "
+     "distribution to collapse; the instruct phase's own effect on untested stories is the "
+     "instruct-locality claim"),
+    ("scale_to_asi", "What works on small models must scale to superintelligence "
+     "(sophisticated arguments, not simplistic synthetic stories)", "5", "one small model "
+     "on one synthetic grammar: neither model scale nor the sophistication of documents "
+     "varies"),
 )
 
 
 def evaluate_claims(table: dict[str, Any], roles,
                     arm_cfgs: Mapping[str, Any] | None = None,
-                    world=None) -> list[dict[str, Any]]:
-    """Every claim's row: measurement, pre-registered test, effect, interval, p, verdict.
-    ``world``: the base corpus's world recipe, for the analytic half-lives beside the
-    half-life claim (its own p and eps)."""
+                    world=None, ks: Sequence[int] | None = None,
+                    header: str | None = "STORY",
+                    inject_share: float | None = None) -> list[dict[str, Any]]:
+    """Every claim's row: measurement, pre-registered test, effect, interval, p, verdict;
+    then the discussion's claims the world cannot express, as ``not measured``.
+    ``world``: the base corpus's world recipe (the analytic half-lives, the gated
+    Waluigis' triggers); ``ks``, ``header``: the probe curves' k axis and story header;
+    ``inject_share``: the share of an arm that states none (the dose claim)."""
+    ctx = ClaimContext(arm_cfgs=arm_cfgs, world=world, ks=ks, header=header,
+                       inject_share=inject_share)
     rows = []
     for key, title, ref, fn in CLAIMS:
         test = roles.tests.get(key)
@@ -232,8 +279,7 @@ def evaluate_claims(table: dict[str, Any], roles,
                                "measurement": " ".join((fn.__doc__ or "").split()),
                                "test": test.model_dump() if test else None}
         try:
-            res = (fn(table, roles, arm_cfgs, world=world) if fn is claim_half_life
-                   else fn(table, roles, arm_cfgs))
+            res = fn(table, roles, ctx)
         except KeyError as e:   # a phase or probe place the results do not have
             res = _not_measured(f"the results have no {e.args[0]!r} measurement")
         if test is None and res.get("verdict") != "not measured":
@@ -254,4 +300,9 @@ def evaluate_claims(table: dict[str, Any], roles,
         rows.append({**row, "verdict": None, "why": None, "effect": effect,
                      "numbers": res["numbers"], "evidence": res["evidence"],
                      "test_text": describe(spec, res["units"])})
+    for key, title, ref, why in NOT_EXPRESSIBLE:
+        rows.append({"key": key, "claim": title, "discussion": ref, "measurement": "",
+                     "test": None, "test_text": "none", "effect": None, "numbers": {},
+                     "verdict": "not measured", "why": f"the world cannot express it: {why}",
+                     "evidence": f"the world cannot express it: {why}"})
     return finalize(rows)

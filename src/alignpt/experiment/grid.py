@@ -5,6 +5,14 @@ of exactly what determines it (world recipe, token count and seed for a corpus;
 the phase plan, corpus hashes and probes for a run). Editing one arm changes
 only that arm's hashes, so only that arm reruns; an unchanged corpus is reused
 by every arm and phase that needs it.
+
+Runs that would train what another run of their seed trains anyway start from
+that run's checkpoint instead (:class:`BranchSpec`): the fine-tune arm from the
+baseline's end of pretraining, a late arm from the baseline's step just before
+its window opens (with the deterministic quota interleave its stream is the
+baseline's until then). The trainer checks that the training up to there is
+exactly the same (``alignpt.train.lineage``) and trains from scratch if not, so
+a branch never changes a result, and a run's hash does not depend on it.
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ from alignpt.experiment.measure import MEASURE_VERSION
 from alignpt.experiment.recipe import ArmConfig, ExperimentRecipe
 from alignpt.world import WorldRecipe, filter_defecting, inject, load_world_recipe
 
-__all__ = ["CorpusSpec", "PhaseSpec", "RunSpec", "expand_runs", "bayes_recipe", "stable_hash"]
+__all__ = ["CorpusSpec", "PhaseSpec", "RunSpec", "BranchSpec", "expand_runs", "baseline_arm",
+           "bayes_recipe", "stable_hash"]
 
 #: Corpora are generated with a little more than the budget, so a phase rarely
 #: has to repeat a document; the trainer records any repetition it does need.
@@ -70,10 +79,26 @@ class RunSpec:
     phases: list[PhaseSpec]
     probes: dict[str, Any]
     key: str = field(default="")
+    branch: "BranchSpec | None" = None                   # where it may start instead of step 0
+    save_at: list[int] = field(default_factory=list)     # steps where other runs branch from it
 
     @property
     def name(self) -> str:
         return f"{self.arm}/seed{self.seed}-{self.key}"
+
+
+@dataclass(frozen=True)
+class BranchSpec:
+    """A run's training up to ``step`` is ``parent``'s: start from its checkpoint there."""
+
+    parent: RunSpec
+    step: int                # global step of the parent's checkpoint
+    phase: str | None        # the phase that ends there, or None for a step inside one
+
+    def record(self) -> dict[str, Any]:
+        """What result.json says about it: the parent run and its phase (or step)."""
+        where: dict[str, Any] = {"phase": self.phase} if self.phase else {"step": self.step}
+        return {"run": self.parent.name, **where}
 
 
 def _world(name: str, filtered: bool = False) -> WorldRecipe:
@@ -85,9 +110,43 @@ def expand_runs(recipe: ExperimentRecipe) -> list[RunSpec]:
     """All (arm, seed) runs of a recipe, in recipe order."""
     runs = []
     for arm_name, arm in recipe.arms.items():
-        for seed in recipe.seeds:
+        for seed in recipe.arm_seeds(arm_name):
             runs.append(_run(recipe, arm_name, arm, seed))
+    _link_branches(recipe, runs)
     return runs
+
+
+def baseline_arm(recipe: ExperimentRecipe) -> str | None:
+    """The arm others branch from: the first with nothing injected and nothing filtered."""
+    return next((name for name, arm in recipe.arms.items()
+                 if arm.inject is None and not arm.filtered), None)
+
+
+def _link_branches(recipe: ExperimentRecipe, runs: list[RunSpec]) -> None:
+    """Fine-tune and late arms branch from their seed's baseline run (none: from scratch)."""
+    from alignpt.train.config import TrainPlan
+    from alignpt.train.phases import resolve_budgets
+
+    baseline = baseline_arm(recipe)
+    if baseline is None:
+        return
+    parents = {r.seed: r for r in runs if r.arm == baseline}
+    for run in runs:
+        arm = run.arm_config
+        if arm.inject is None or arm.schedule == "throughout" or run.seed not in parents:
+            continue
+        pretrain = resolve_budgets(TrainPlan.model_validate(run.plan))[0]
+        if arm.schedule == "finetune":
+            point = BranchSpec(parents[run.seed], pretrain.steps, pretrain.name)
+        else:   # late: the baseline's stream is this run's up to the window's first step
+            start = pretrain.windows["inject"][0]
+            if start == 0:
+                continue
+            point = BranchSpec(parents[run.seed], start, None)
+        run.branch = point
+        if point.step not in point.parent.save_at:
+            point.parent.save_at.append(point.step)
+            point.parent.save_at.sort()
 
 
 def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> RunSpec:
@@ -100,12 +159,13 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
         # One base corpus per seed (sized for the arm that reads the most base), shared by
         # every arm: each reads a prefix of one document order, so arms are truly paired.
         "base": CorpusSpec("base", base, math.ceil(t.pretrain_tokens * SLACK), seed),
-        "instruct": CorpusSpec("instruct", _world(recipe.corpora["instruct"]),
-                               math.ceil(t.instruct_tokens * SLACK), seed),
-        # Rebound data is fresh base documents (another seed), not a replay of pretraining.
-        "rebound": CorpusSpec("rebound", base, math.ceil(t.rebound_tokens * SLACK),
-                              seed + REBOUND_SEED_OFFSET),
     }
+    if arm.posttrain:
+        corpora["instruct"] = CorpusSpec("instruct", _world(recipe.corpora["instruct"]),
+                                         math.ceil(t.instruct_tokens * SLACK), seed)
+        # Rebound data is fresh base documents (another seed), not a replay of pretraining.
+        corpora["rebound"] = CorpusSpec("rebound", base, math.ceil(t.rebound_tokens * SLACK),
+                                        seed + REBOUND_SEED_OFFSET)
     if arm.inject:
         corpora["inject"] = CorpusSpec("inject", _world(recipe.corpora[arm.inject]),
                                        math.ceil(injected * SLACK), seed)
@@ -130,20 +190,8 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
                        "schedule": {"kind": "cosine", "peak_lr": t.finetune_lr, "warmup": t.warmup}})
         seen["inject"] = injected
         specs.append(PhaseSpec("finetune", "finetune", dict(seen)))
-    phases.append({"name": "instruct", "kind": "posttrain", "tokens": t.instruct_tokens,
-                   "mix": [{"source": "instruct"}], "reset_optimizer": True,
-                   "schedule": {"kind": "cosine", "peak_lr": t.instruct_lr, "warmup": t.warmup}})
-    seen["instruct"] = t.instruct_tokens
-    specs.append(PhaseSpec("instruct", "instruct", dict(seen)))
-    # The rebound phase is split into equal parts so the model is measured along the way.
-    per_part = _split(t.rebound_tokens, t.rebound_points)
-    for i, tokens in enumerate(per_part, start=1):
-        phases.append({"name": f"rebound{i}", "kind": "midtrain", "tokens": tokens,
-                       "mix": [{"source": "rebound"}],
-                       "schedule": {"kind": "constant", "peak_lr": t.rebound_lr}})
-        seen["rebound"] = seen.get("rebound", 0) + tokens
-        specs.append(PhaseSpec(f"rebound{i}", "rebound", dict(seen)))
-
+    if arm.posttrain:
+        _posttrain(t, phases, specs, seen)
     plan = {
         "name": f"{recipe.name}-{arm_name}-s{seed}", "seed": seed, "seq_len": t.seq_len,
         "batch_size": t.batch_size, "model": recipe.model.model_dump(mode="json"),
@@ -157,6 +205,22 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
                            "probes": probes, "phases": [p.__dict__ for p in specs],
                            "measure_version": MEASURE_VERSION})
     return run
+
+
+def _posttrain(t: Any, phases: list[dict[str, Any]], specs: list[PhaseSpec],
+               seen: dict[str, int]) -> None:
+    """The instruct phase, then the rebound phase in equal parts (measured after each)."""
+    phases.append({"name": "instruct", "kind": "posttrain", "tokens": t.instruct_tokens,
+                   "mix": [{"source": "instruct"}], "reset_optimizer": True,
+                   "schedule": {"kind": "cosine", "peak_lr": t.instruct_lr, "warmup": t.warmup}})
+    seen["instruct"] = t.instruct_tokens
+    specs.append(PhaseSpec("instruct", "instruct", dict(seen)))
+    for i, tokens in enumerate(_split(t.rebound_tokens, t.rebound_points), start=1):
+        phases.append({"name": f"rebound{i}", "kind": "midtrain", "tokens": tokens,
+                       "mix": [{"source": "rebound"}],
+                       "schedule": {"kind": "constant", "peak_lr": t.rebound_lr}})
+        seen["rebound"] = seen.get("rebound", 0) + tokens
+        specs.append(PhaseSpec(f"rebound{i}", "rebound", dict(seen)))
 
 
 def _split(total: int, parts: int) -> list[int]:

@@ -50,7 +50,7 @@ Predictor = Callable[[Sequence[Sequence[int]]], np.ndarray]
 
 #: Bumped whenever what a measurement records changes: it is part of every run's hash,
 #: so results cached by an older version are never mixed into a new report.
-MEASURE_VERSION = 4
+MEASURE_VERSION = 5
 _CURVES = ("T:q_U", "T:q_T", "U:q_U", "U:q_T")
 #: The preceding documents of the in-row reading: the first CONTEXT_DOCS documents with a
 #: defection that fit a row before the probe, in the stream of the base world drawn with

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,12 @@ def _bars(report: dict[str, Any], out: Path) -> Path:
         xs, ms, lo, hi, bayes = [], [], [], [], []
         for i, arm in enumerate(arms):
             name = phase or list(table[arm])[-1]
+            xs.append(i + (j - 1) * width)
+            if name not in table[arm]:   # a pretraining-only arm (posttrain: false)
+                ms.append(np.nan), lo.append(0.0), hi.append(0.0), bayes.append(np.nan)
+                continue
             e = table[arm][name]["story"]
             m, a, b = _err(e["model"]["q_U"])
-            xs.append(i + (j - 1) * width)
             ms.append(m), lo.append(a), hi.append(b)
             bayes.append(e["bayes"]["q_U"] if e["bayes"]["q_U"] is not None else np.nan)
         ax.bar(xs, ms, width, yerr=[lo, hi], capsize=3,
@@ -86,6 +90,8 @@ def _rebound(report: dict[str, Any], out: Path) -> Path:
                              (axes[1], "assistant", "assistant probe")):
         for arm, phases in table.items():
             names = list(phases)
+            if len(names) < 2:   # pretraining only: nothing to follow through the phases
+                continue
             ests = [phases[n][place]["model"]["q_U"] for n in names]
             m = np.array([_err(e)[0] for e in ests])
             lo = m - np.array([_err(e)[1] for e in ests])
@@ -149,6 +155,64 @@ def _calibration(report: dict[str, Any], out: Path) -> Path:
     return _save(fig, out / "model_vs_bayes.png")
 
 
+def local_half_lives(ks, curves_by_seed: dict, bayes: list) -> dict[str, Any]:
+    """Half-life of the odds between successive ks (ln 2 / the local decay rate), model
+    and exact Bayes. The model's rate is averaged over seeds with a 95% t-interval (rates
+    average well; half-lives near a zero rate do not) and mapped to half-lives: a rate
+    interval reaching 0 or below has no upper half-life (inf). Bayes's rate <= 0 (the
+    length-gated Waluigi's jump) has no half-life: None."""
+    from alignpt.experiment.aggregate import estimate
+    from alignpt.experiment.claim_data import logit
+
+    mids, model, bayes_hl = [], [], []
+    for i in range(len(ks) - 1):
+        dk = ks[i + 1] - ks[i]
+        rates = []
+        for q in curves_by_seed.values():
+            a, b = logit(q[i]), logit(q[i + 1])
+            if a is not None and b is not None:
+                rates.append((a - b) / dk)
+        est = estimate(rates)
+        half = (lambda r: math.inf if r is None or r <= 0 else math.log(2) / r)
+        model.append({"mean": half(est["mean"]) if est["mean"] is not None else None,
+                      "low": half(est["ci_high"]) if est["ci_high"] is not None else None,
+                      "high": half(est["ci_low"]) if est["ci_low"] is not None else None})
+        a, b = logit(bayes[i]), logit(bayes[i + 1])
+        rate = None if a is None or b is None else (a - b) / dk
+        bayes_hl.append(None if rate is None or rate <= 0 else math.log(2) / rate)
+        mids.append(math.sqrt(max(ks[i], 1) * ks[i + 1]))
+    return {"k": mids, "model": model, "bayes": bayes_hl}
+
+
+def _local_half_life(report: dict[str, Any], out: Path) -> Path:
+    plt = _plt()
+    table, claims = report["table"], report["recipe"]["claims"]
+    ks = report["recipe"]["probes"]["ks"]
+    arm = claims["baseline"] if claims["baseline"] in table else list(table)[0]
+    curves = table[arm]["pretrain"]["story"]["curves"]
+    hl = local_half_lives(ks, curves["by_seed"]["U:q_U"], curves["bayes"]["U:q_U"])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    finite = [v for e in hl["model"] for v in (e["mean"], e["low"], e["high"])
+              if v is not None and math.isfinite(v) and v > 0]
+    finite += [v for v in hl["bayes"] if v is not None]
+    top = 4 * max(finite) if finite else 100.0     # where an unbounded interval is drawn to
+    xs = hl["k"]
+    m = [e["mean"] if e["mean"] is not None and math.isfinite(e["mean"]) else np.nan
+         for e in hl["model"]]
+    lo = [e["low"] if e["low"] is not None else np.nan for e in hl["model"]]
+    hi = [min(e["high"], top) if e["high"] is not None else np.nan for e in hl["model"]]
+    ax.fill_between(xs, lo, hi, alpha=0.2, label="model, 95% CI over seeds")
+    ax.plot(xs, m, "o-", label=f"model ({arm})")
+    ax.plot(xs, [np.nan if v is None else v for v in hl["bayes"]], "kx--", label="exact Bayes")
+    ax.set_xscale("log"), ax.set_yscale("log")
+    ax.set_ylim(top=top)
+    ax.set_xlabel("k clean untested opportunities (between successive probes)")
+    ax.set_ylabel("local half-life (opportunities)")
+    ax.set_title("Local half-life of the odds of defecting, after pretraining")
+    ax.legend(fontsize=7)
+    return _save(fig, out / "local_half_life.png")
+
+
 def _dose_arms(report: dict[str, Any]) -> list[tuple[float, str]]:
     """(share, arm) for arms injecting the untested corpus throughout pretraining."""
     recipe = report["recipe"]
@@ -191,6 +255,7 @@ def make_plots(report: dict[str, Any], out: Path) -> dict[str, Path]:
         "P(D|U) by arm, with exact Bayes": _bars(report, out),
         "rebound curves": _rebound(report, out),
         "history curves": _history(report, out),
+        "local half-life": _local_half_life(report, out),
         "model vs exact Bayes": _calibration(report, out),
     }
     if len(_dose_arms(report)) >= 3:

@@ -46,6 +46,11 @@ class ArmConfig(StrictModel):
                                               "refilled to size (exact Bayes conditions on it)")
     share: float | None = Field(None, gt=0, lt=1, description="injected share of pretraining "
                                 "tokens for this arm (a dose sweep); default training.inject_share")
+    seeds: int | None = Field(None, ge=1, description="run only the first N of the recipe's "
+                              "seeds, or all if it has fewer (an extended arm on fewer seeds "
+                              "than the core arms; comparisons pair it on the seeds it has)")
+    posttrain: bool = Field(True, description="then the instruct and rebound phases; false for "
+                            "an arm whose claims read pretraining only (saves their steps)")
     description: str = ""
 
     @model_validator(mode="after")
@@ -161,14 +166,24 @@ class ClaimTest(StrictModel):
         return self
 
 
-#: The shipped tests (persona-world writes them out); a folder written before tests
-#: lived in recipes gets these when its report is rebuilt.
+#: The shipped tests (persona-world writes them out, with why each margin); a folder
+#: written before tests lived in recipes gets these when its report is rebuilt. Units are
+#: each claim's (docs/experiment.md, "Verdicts"): P(D|U), a slope, a rate, log-odds, or the
+#: model's effect as a fraction of exact Bayes's.
 DEFAULT_TESTS = {
     "prior_tracks_corpus": {"test": "superiority", "direction": "increase", "margin": 0.5},
     "locality": {"test": "equivalence", "margin": 0.02},
     "half_life": {"test": "equivalence", "margin": 0.33},
+    "rising_half_life": {"test": "superiority", "direction": "increase", "margin": 0.0},
+    "centuries_later": {"test": "superiority", "direction": "increase", "margin": 0.5},
+    "long_stories": {"test": "superiority", "direction": "increase", "margin": 0.5},
+    "unseen_scenario": {"test": "equivalence", "margin": 0.12},
     "stage_order": {"test": "superiority", "direction": "increase", "margin": 0.01},
+    "instruct_locality": {"test": "equivalence", "margin": 0.02},
+    "instruct_rebound": {"test": "equivalence", "margin": 0.02},
     "assistant": {"test": "superiority", "direction": "decrease", "margin": 0.01},
+    "dose": {"test": "superiority", "direction": "decrease", "margin": 0.0},
+    "genre": {"test": "superiority", "direction": "increase", "margin": 0.5},
 }
 
 
@@ -183,6 +198,15 @@ class ClaimArms(StrictModel):
     untested: str = "aligned_untested"
     late: str = "aligned_untested_late"
     finetune: str = "aligned_untested_finetune"
+    untested_now: str = Field("aligned_untested_now", description="the untested corpus "
+                              "at eras 0-6 only (centuries later: against `untested`)")
+    untested_short: str = Field("aligned_untested_short", description="the untested corpus "
+                                "in short documents (very long stories: against `untested`)")
+    untested_tech: str = Field("aligned_untested_tech", description="the untested corpus "
+                               "under the TECH header (genre: against `untested`)")
+    half_life_windows: tuple[tuple[int, int], tuple[int, int]] = Field(
+        ((2, 8), (16, 32)), description="rising half-life: the small-k and the large-k "
+        "window (k ranges, inclusive) whose logit decay rates are compared")
     tests: dict[str, ClaimTest] = Field(
         default_factory=lambda: {k: ClaimTest(**v) for k, v in DEFAULT_TESTS.items()})
 
@@ -193,6 +217,15 @@ class ClaimArms(StrictModel):
         if unknown:
             raise ValueError(f"no claim named {', '.join(unknown)} "
                              f"(claims: {', '.join(DEFAULT_TESTS)})")
+        return v
+
+    @field_validator("half_life_windows")
+    @classmethod
+    def _windows(cls, v):
+        (a, b), (c, d) = v
+        if not (0 <= a < b <= c < d):
+            raise ValueError("half_life_windows: two k ranges [a, b], [c, d] with "
+                             "0 <= a < b <= c < d (the small-k window first)")
         return v
 
 
@@ -236,6 +269,13 @@ class ExperimentRecipe(StrictModel):
         if self.probes.items.support is None:
             self.probes.items.support = self.corpora["base"]
         return self
+
+    def arm_seeds(self, arm: str) -> list[int]:
+        """The seeds an arm runs: the recipe's, or at most their first ``arms.ARM.seeds``
+        (every arm's seeds are a prefix of one list, so comparisons stay paired; --quick's
+        shorter seed list caps it)."""
+        n = self.arms[arm].seeds
+        return list(self.seeds) if n is None else list(self.seeds[:n])
 
 
 def recipe_path(name_or_path: str | Path) -> Path:

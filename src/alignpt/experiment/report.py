@@ -17,6 +17,7 @@ import orjson
 from alignpt.config import atomic_write_text, provenance
 from alignpt.experiment.aggregate import aggregate, phase_order
 from alignpt.experiment.claims import evaluate_claims
+from alignpt.experiment.fidelity import FIDELITY_HEAD, FIDELITY_NOTE, fidelity_rows
 from alignpt.experiment.state import load_state
 from alignpt.world import load_world_recipe
 
@@ -50,7 +51,9 @@ def build_report(root: str | Path) -> dict[str, Any]:
         "phases": phase_order(results),
         "table": table,
         "claims": evaluate_claims(table, state.recipe.claims, state.recipe.arms,
-                                  world=load_world_recipe(state.recipe.corpora["base"]))
+                                  world=load_world_recipe(state.recipe.corpora["base"]),
+                                  ks=state.recipe.probes.ks, header=state.recipe.probes.header,
+                                  inject_share=state.recipe.training.inject_share)
         if table else [],
         "published": PUBLISHED,
         "train_seconds": sum(r["train_seconds"] for r in results),
@@ -219,6 +222,10 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         "## Claims", "", _CLAIM_NOTE, "",
         _md_table(_CLAIM_HEAD, _claim_rows(r)), "",
     ]
+    kl_rows = fidelity_rows(r)
+    if kl_rows:
+        parts += ["## How Bayesian each model is", "", FIDELITY_NOTE, "",
+                  _md_table(FIDELITY_HEAD, kl_rows), ""]
     if plots:
         parts += ["## Figures", ""]
         parts += [f"![{name}]({path})\n\n{FIGURE_NOTES.get(name, '')}\n"
@@ -249,6 +256,10 @@ FIGURE_NOTES = {
     "come back as plain base data resumes?",
     "history curves": "P(D | untested) after k clean untested (solid) or tested (dashed) "
     "opportunities, model and exact Bayes: the slope on the logit scale is the half-life.",
+    "local half-life": "Opportunities per halving of the odds of defecting between successive "
+    "k (baseline, after pretraining): the discussion's 'the estimated half-life keeps "
+    "increasing' is a rising curve; exact Bayes's has a gap where the length-gated Waluigi "
+    "starts (the odds rise there, so no half-life).",
     "model vs exact Bayes": "After pretraining, model against exact Bayes per arm: on the "
     "dotted line the model is Bayesian at this probe.",
     "dose response": "P(D | untested) against the injected share of pretraining tokens.",
@@ -296,13 +307,17 @@ def render_html(report: dict[str, Any], pngs: dict[str, bytes]) -> str:
                       + _html_table(_HEAD, assist_rows))
     missing = (f"<p>Missing runs: {html.escape(', '.join(r['runs_missing']))}</p>"
                if r["runs_missing"] else "")
+    kl_rows = fidelity_rows(r)
+    fidelity = (f'<h2 id="fidelity">How Bayesian each model is</h2><p class="note">'
+                f"{html.escape(FIDELITY_NOTE)}</p>{_html_table(FIDELITY_HEAD, kl_rows, 'fidelity')}"
+                if kl_rows else "")
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>alignpt report: {html.escape(r['experiment'])}</title><style>{_CSS}</style></head><body>
 <h1>Experiment report: {html.escape(r['experiment'])}</h1><p>{html.escape(r['description'])}</p>
 <p class="note">{r['runs_done']} of {r['runs_total']} runs; alignpt {r['alignpt_version']},
 git {html.escape(str(r['git_revision']))}; {r['train_seconds']:.0f} s of training.</p>
 <h2 id="claims">Claims</h2><p class="note">{html.escape(_CLAIM_NOTE)}</p>
-{_html_table(_CLAIM_HEAD, _claim_rows(r), "claims")}
+{_html_table(_CLAIM_HEAD, _claim_rows(r), "claims")}{fidelity}
 <h2 id="figures">Figures</h2>{figs}
 <h2 id="reading">Reading the tables</h2><p class="note">{html.escape(MODEL_LABEL)}</p>
 <p class="note">{html.escape(BAYES_LABEL)}</p>{notes}

@@ -4,8 +4,11 @@ Layout::
 
     experiment.yaml          the resolved recipe, alignpt version, git revision
     corpora/NAME-sSEED-HASH/ generated world corpora, shared by every run that needs them
-    runs/ARM/seedS-HASH/     one run: train/ (checkpoints, metrics), measure/PHASE.json,
-                             result.json (written last: a run is done when it exists)
+    runs/ARM/seedS-HASH/     one run: train/ (checkpoints, metrics; branch.json when it
+                             started from its parent's checkpoint, or why it did not),
+                             measure/PHASE.json, result.json (written last: a run is done
+                             when it exists; ``branched_from`` names the parent run and
+                             its phase or step)
     report/                  report.html, report.md, report.json, plots
 
 The runner writes this folder and the report reads it; both take its layout from
