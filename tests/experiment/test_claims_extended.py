@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from alignpt.errors import ConfigError
-from alignpt.experiment.claim_data import ClaimContext, item_logodds
+from alignpt.experiment.claim_data import ClaimContext, gate_contrast, item_logodds
 from alignpt.experiment.claims import NOT_EXPRESSIBLE, evaluate_claims
 from alignpt.experiment.claims_extended import (claim_centuries_later, claim_dose, claim_genre,
                                                 claim_instruct_locality, claim_instruct_rebound,
@@ -67,6 +67,27 @@ def test_item_logodds_by_hand():
     assert "why" in item_logodds(t, "x", "y", "pretrain", "story", lambda *i: False)
     assert item_logodds({"x": {"pretrain": {"story": {}}}, "y": {"pretrain": {"story": {}}}},
                         "x", "y", "pretrain", "story", lambda *i: True) is None
+
+
+def test_the_baseline_gate_is_quoted_beside_a_gated_claim():
+    # on-support items: 2 (STORY, era 2, k 0) and 3 (none, era 8, k 0): late minus early era
+    base = {0: [0.5, 0.5, sig(-2.0), sig(-1.0)], 1: [0.5, 0.5, sig(-2.0), sig(-1.5)]}
+    t = story_table({"unfiltered": (base, [0.5, 0.5, sig(-2.5), sig(-2.0)])})
+    late, early = (lambda h, e, k, on: e >= 7), (lambda h, e, k, on: e < 7)
+    g = gate_contrast(t, "unfiltered", late, early)
+    # model: seed 0: -1 - (-2) = 1, seed 1: -1.5 - (-2) = 0.5; Bayes: -2 - (-2.5) = 0.5
+    assert g["model"] == pytest.approx(0.75, abs=1e-12) and g["bayes"] == pytest.approx(0.5)
+    assert (g["n_hi"], g["n_lo"]) == (1, 1)           # items 0 and 1 are off support
+    assert gate_contrast(t, "unfiltered", late, lambda *i: False) is None
+    # the centuries-later row carries it, in numbers and in words
+    now = {0: [sig(-2.0), sig(-4.0), sig(-2.0), 0.3], 1: [sig(-2.0), sig(-4.0), sig(-2.0), 0.3]}
+    unt = {0: [sig(-2.5), sig(-4.5), sig(-2.0), 0.3], 1: [sig(-3.0), sig(-5.0), sig(-2.0), 0.3]}
+    t.update(story_table({"aligned_untested": (unt, [sig(-3), sig(-5), sig(-2), 0.3]),
+                          "aligned_untested_now": (now, [sig(-2), sig(-4), sig(-2), 0.3])}))
+    res = claim_centuries_later(t, ROLES, ClaimContext(world=load_world_recipe("base")))
+    assert res["numbers"]["baseline_gate"]["model"] == pytest.approx(0.75)
+    assert "baseline's own gate (eras >= 7 - eras < 7" in res["evidence"]
+    assert "model +0.75, exact Bayes +0.50" in res["evidence"]
 
 
 def test_world_triggers_come_from_the_base_recipe(tmp_path):

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 __all__ = ["ClaimContext", "seeds_of", "final_phase", "phase_before", "missing", "not_measured",
-           "logit", "item_logodds", "ItemPick"]
+           "logit", "item_logodds", "gate_contrast", "ItemPick"]
 
 #: (header, era, k, on_support) -> keep the item?
 ItemPick = Callable[[str, int, int, bool], bool]
@@ -112,3 +112,32 @@ def item_logodds(table: dict[str, Any], arm: str, ref: str, phase: str, place: s
     return {"values": values, "bayes": bayes, "n_items": len(keep),
             "n_on_support": int(sum(bool(a["on_support"][i]) for i in keep)),
             "min_support": a.get("min_support")}
+
+
+def gate_contrast(table: dict[str, Any], arm: str, hi: ItemPick, lo: ItemPick) -> dict | None:
+    """Has the model learned a gate at all? In ``arm`` after pretraining, the mean logit
+    P(D|U) over the on-support story items picked by ``hi`` minus that over ``lo``, for the
+    model (mean over seeds) and for exact Bayes. A claim about a gated Waluigi can only
+    show in a model whose baseline shows the gate; the row quotes both, so a reader can
+    tell "SGD ignores the evidence" from "this model never learned the trigger"."""
+    a = _item_block(table, arm, "pretrain", "story") if arm in table else None
+    if a is None:
+        return None
+    items = list(zip(a["header"], a["era"], a["k"], a["on_support"]))
+    pick_hi = [i for i, it in enumerate(items) if it[3] and hi(*it)]
+    pick_lo = [i for i, it in enumerate(items) if it[3] and lo(*it)]
+    if not pick_hi or not pick_lo:
+        return None
+
+    def mean_logit(q: list, idx: list[int]) -> float | None:
+        vals = [logit(q[i]) for i in idx]
+        vals = [v for v in vals if v is not None]
+        return float(np.mean(vals)) if vals else None
+
+    seeds = list(a["by_seed"]["q_U"].values())
+    model = [mean_logit(q, pick_hi) - mean_logit(q, pick_lo) for q in seeds
+             if mean_logit(q, pick_hi) is not None and mean_logit(q, pick_lo) is not None]
+    b_hi, b_lo = mean_logit(a["bayes_q_U"], pick_hi), mean_logit(a["bayes_q_U"], pick_lo)
+    return {"model": float(np.mean(model)) if model else None,
+            "bayes": None if b_hi is None or b_lo is None else b_hi - b_lo,
+            "n_hi": len(pick_hi), "n_lo": len(pick_lo)}

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from alignpt.experiment.claim_data import (ClaimContext, final_phase, item_logodds, logit,
-                                           missing, not_measured, phase_before, seeds_of)
+from alignpt.experiment.claim_data import (ClaimContext, final_phase, gate_contrast,
+                                           item_logodds, logit, missing, not_measured,
+                                           phase_before, seeds_of)
 from alignpt.experiment.measure import half_life_from_slope, logit_slope
 from alignpt.experiment.verdicts import paired_values
 from alignpt.world.personas import EraGatedWaluigi, LengthGatedWaluigi, parse_persona
@@ -127,8 +128,12 @@ def claim_centuries_later(table, roles, ctx: ClaimContext | None = None) -> dict
     e = world_triggers(ctx.world)["era"]
     res = item_logodds(table, roles.untested, roles.untested_now, "pretrain", "story",
                        lambda h, era, k, on: h == ctx.header and era >= e)
-    return _bayes_fraction(res, "centuries later", roles.untested, roles.untested_now,
-                           f"{ctx.header}, eras >= {e}")
+    out = _bayes_fraction(res, "centuries later", roles.untested, roles.untested_now,
+                          f"{ctx.header}, eras >= {e}")
+    # the baseline's own era gate at k = 0: later eras minus earlier ones
+    return _with_gate(out, gate_contrast(table, roles.baseline, lambda h, era, k, on:
+                                         k == 0 and era >= e, lambda h, era, k, on:
+                                         k == 0 and era < e), f"eras >= {e} - eras < {e}")
 
 
 def claim_long_stories(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:
@@ -143,8 +148,28 @@ def claim_long_stories(table, roles, ctx: ClaimContext | None = None) -> dict[st
     n = world_triggers(ctx.world)["k"]
     res = item_logodds(table, roles.untested, roles.untested_short, "pretrain", "story",
                        lambda h, era, k, on: h == ctx.header and k >= n)
-    return _bayes_fraction(res, "very long stories", roles.untested, roles.untested_short,
-                           f"{ctx.header}, k >= {n}")
+    out = _bayes_fraction(res, "very long stories", roles.untested, roles.untested_short,
+                          f"{ctx.header}, k >= {n}")
+    # the baseline's own length gate: the first probed k at or past the trigger against
+    # the last one before it
+    ks = sorted(set(ctx.ks or []))
+    above, below = [k for k in ks if k >= n], [k for k in ks if k < n]
+    if not above or not below:
+        return out
+    return _with_gate(out, gate_contrast(table, roles.baseline,
+                                         lambda h, era, k, on: k == above[0],
+                                         lambda h, era, k, on: k == below[-1]),
+                      f"k = {above[0]} - k = {below[-1]}")
+
+
+def _with_gate(out: dict[str, Any], gate: dict[str, Any] | None, what: str) -> dict[str, Any]:
+    """Quote the baseline's own gate (claim_data.gate_contrast) beside a gated claim."""
+    if gate is None or "numbers" not in out or gate["model"] is None or gate["bayes"] is None:
+        return out
+    out["numbers"]["baseline_gate"] = {**gate, "contrast": what}
+    out["evidence"] += (f"; the baseline's own gate ({what}, on-support items, log-odds): "
+                        f"model {gate['model']:+.2f}, exact Bayes {gate['bayes']:+.2f}")
+    return out
 
 
 def claim_genre(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:

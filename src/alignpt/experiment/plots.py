@@ -205,6 +205,9 @@ def _local_half_life(report: dict[str, Any], out: Path) -> Path:
     ax.plot(xs, m, "o-", label=f"model ({arm})")
     ax.plot(xs, [np.nan if v is None else v for v in hl["bayes"]], "kx--", label="exact Bayes")
     ax.set_xscale("log"), ax.set_yscale("log")
+    # one plain label per window midpoint, none of matplotlib's crowded minor labels
+    ax.set_xticks(xs, [f"{x:.3g}" for x in xs], fontsize=8)
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_ylim(top=top)
     ax.set_xlabel("k clean untested opportunities (between successive probes)")
     ax.set_ylabel("local half-life (opportunities)")
