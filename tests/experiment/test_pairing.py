@@ -14,6 +14,7 @@ from alignpt.experiment.grid import RunSpec, expand_runs
 from alignpt.experiment.recipe import load_experiment
 from alignpt.experiment.runner import _ensure_corpora, _plan_for
 from alignpt.train.config import TrainPlan
+from alignpt.train.phases import validate_plan
 from alignpt.train.data import Sampler, SourceReader
 from alignpt.train.phases import resolve_phases
 from alignpt.world.vocab import D
@@ -24,7 +25,7 @@ ARMS = ("unfiltered", "misaligned_upsampled", "aligned_untested", "aligned_untes
 
 def _base_docs(root: Path, run: RunSpec) -> list[int]:
     """Global ids of the base documents a run consumes, in the order it first reads them."""
-    plan = TrainPlan.model_validate(_plan_for(root, run)).validate()
+    plan = validate_plan(TrainPlan.model_validate(_plan_for(root, run)))
     phases = resolve_phases(plan)
     readers = {n: SourceReader(n, c, plan.seed) for n, c in plan.sources.items()}
     base, seen = readers["base"], []

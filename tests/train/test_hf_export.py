@@ -5,7 +5,8 @@ import torch
 
 from alignpt.errors import ConfigError
 from alignpt.train.config import ModelConfig
-from alignpt.train.export import export_hf, import_hf
+from alignpt.train.export import export_hf
+from alignpt.train.hf_weights import import_hf
 from alignpt.train.inference import load_model, next_token_logprobs, save_model, sequence_logprobs
 from alignpt.train.model import GPT
 from tests.train.train_world import ID, TOKENIZER, VOCAB

@@ -4,7 +4,8 @@ import pytest
 import yaml
 
 from alignpt.errors import ConfigError
-from alignpt.train.config import (ModelConfig, TrainPlan, WindowConfig, load_plan, parse_count)
+from alignpt.train.config import ModelConfig, TrainPlan, WindowConfig, parse_count
+from alignpt.train.phases import load_plan, validate_plan
 from tests.train.train_world import tiny_plan
 
 
@@ -75,14 +76,14 @@ def test_budget_errors(world):
     plan = tiny_plan(world)
     plan["phases"][0]["mix"] = [{"source": "base", "share": 0.5}, {"source": "inject", "share": 0.3}]
     with pytest.raises(ConfigError, match="shares add up to 0.8"):
-        TrainPlan.model_validate(plan).validate()
+        validate_plan(TrainPlan.model_validate(plan))
     plan["phases"][0]["mix"] = ["base", {"source": "inject", "share": 0.5, "window": "last 25%"}]
     with pytest.raises(ConfigError, match="windowed sources need"):
-        TrainPlan.model_validate(plan).validate()
+        validate_plan(TrainPlan.model_validate(plan))
     plan["phases"][0]["mix"] = [{"source": "base", "share": 0.5, "window": "first 50%"},
                                 {"source": "inject", "share": 0.5, "window": "last 25%"}]
     with pytest.raises(ConfigError, match="not covered"):
-        TrainPlan.model_validate(plan).validate()
+        validate_plan(TrainPlan.model_validate(plan))
     plan["phases"][0]["mix"] = ["base", {"source": "inject", "share": 0.1, "window": "last 1%"}]
     with pytest.raises(ConfigError, match="need 1248 tokens in steps 23-24, which hold only 520"):
-        TrainPlan.model_validate(plan).validate()
+        validate_plan(TrainPlan.model_validate(plan))

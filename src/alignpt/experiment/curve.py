@@ -161,12 +161,13 @@ def _train_and_measure(root: str, job: CurveRun, n_docs: int, heldout_seed: int)
     from alignpt.experiment.kl import heldout_kl, model_scorer
     from alignpt.experiment.runner import _plan_for
     from alignpt.train import TrainPlan, load_model, train
+    from alignpt.train.phases import validate_plan
     from alignpt.world import ExactBayes
 
     root_p = Path(root)
     folder = job.folder(root_p)
     torch.set_num_threads(job.run.plan["runtime"]["threads"])
-    plan = TrainPlan.model_validate(_plan_for(root_p, job.run)).validate()
+    plan = validate_plan(TrainPlan.model_validate(_plan_for(root_p, job.run)))
     t0 = time.perf_counter()
     result = train(plan, folder / "train", resume=True, progress=False)
     t1 = time.perf_counter()

@@ -69,6 +69,7 @@ def run_one(root: str | Path, run: RunSpec, branch: bool = True) -> dict[str, An
     from alignpt.experiment.kl import heldout_kl, model_scorer
     from alignpt.experiment.measure import measure, model_predictor
     from alignpt.train import TrainPlan, load_model, train
+    from alignpt.train.phases import validate_plan
     from alignpt.train.checkpoint import CKPT_DIR
     from alignpt.world import ExactBayes
 
@@ -77,7 +78,7 @@ def run_one(root: str | Path, run: RunSpec, branch: bool = True) -> dict[str, An
     folder.mkdir(parents=True, exist_ok=True)
     threads = run.plan["runtime"]["threads"]
     torch.set_num_threads(threads)
-    plan = TrainPlan.model_validate(_plan_for(root, run)).validate()
+    plan = validate_plan(TrainPlan.model_validate(_plan_for(root, run)))
     branch_from = None
     if branch and run.branch is not None:
         branch_from = (run_dir(root, run.branch.parent) / "train" / CKPT_DIR

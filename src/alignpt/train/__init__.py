@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from alignpt.train.config import TrainPlan, load_plan
+from alignpt.train.config import TrainPlan
+from alignpt.train.phases import load_plan
 
 __all__ = ["TrainPlan", "load_plan", "train", "TrainResult", "TrainEvent", "Trainer", "load_model",
            "next_token_logprobs", "sequence_logprobs", "export_hf", "import_hf", "GPT", "ModelConfig",
@@ -27,7 +28,7 @@ _LAZY = {
     "TrainEvent": "alignpt.train.trainer", "Trainer": "alignpt.train.trainer",
     "load_model": "alignpt.train.inference", "next_token_logprobs": "alignpt.train.inference",
     "sequence_logprobs": "alignpt.train.inference",
-    "export_hf": "alignpt.train.export", "import_hf": "alignpt.train.export",
+    "export_hf": "alignpt.train.export", "import_hf": "alignpt.train.hf_weights",
     "GPT": "alignpt.train.model", "ModelConfig": "alignpt.train.config",
     "resolve_phases": "alignpt.train.phases",
 }

@@ -54,7 +54,7 @@ def run(plan: Path = typer.Argument(..., help="phase plan YAML", exists=False),
         fresh: bool = typer.Option(False, help="refuse to resume an existing run"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar")) -> None:
     """Train PLAN into --out (continues the run if --out already holds one)."""
-    from alignpt.train.config import load_plan
+    from alignpt.train.phases import load_plan
     from alignpt.train.trainer import train
 
     cfg = load_plan(plan, overrides or [])
@@ -80,7 +80,7 @@ def dry_run(plan: Path = typer.Argument(..., help="phase plan YAML"),
     from rich.table import Table
 
     from alignpt.console import console
-    from alignpt.train.config import load_plan
+    from alignpt.train.phases import load_plan
     from alignpt.train.phases import resolve_phases
 
     cfg = load_plan(plan, overrides or [])

@@ -28,17 +28,17 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from alignpt.config import StrictModel, load_config
+from alignpt.config import StrictModel
 from alignpt.errors import ConfigError
 
 __all__ = [
     "parse_count", "ModelConfig", "LossMaskConfig", "SourceConfig", "WindowConfig", "MixEntry",
     "ScheduleConfig", "PhaseConfig", "OptimConfig", "RuntimeConfig", "CheckpointConfig",
-    "EvalConfig", "LogConfig", "TrainPlan", "load_plan", "PHASE_KINDS",
+    "EvalConfig", "LogConfig", "TrainPlan", "PHASE_KINDS",
 ]
 
 PHASE_KINDS = ("pretrain", "midtrain", "finetune", "posttrain", "tamper")
@@ -372,13 +372,6 @@ class TrainPlan(StrictModel):
     def tokens_per_step(self) -> int:
         return self.batch_size * self.row_tokens
 
-    def validate(self) -> "TrainPlan":
-        """Cross-field checks that need arithmetic; raises ConfigError. Returns self."""
-        from alignpt.train.phases import resolve_budgets
-
-        resolve_budgets(self)
-        return self
-
     def with_absolute_paths(self, base: str | Path = ".") -> "TrainPlan":
         """Paths made absolute, so a resolved plan works from any directory."""
         base = Path(base)
@@ -392,9 +385,3 @@ class TrainPlan(StrictModel):
         if data.get("init_from"):
             data["init_from"] = fix(data["init_from"])
         return TrainPlan.model_validate(data)
-
-
-def load_plan(path: str | Path, overrides: Iterable[str] = ()) -> TrainPlan:
-    """Read a plan YAML with ``a.b=c`` overrides; errors are one line naming the key."""
-    plan = load_config(TrainPlan, path, overrides)
-    return plan.with_absolute_paths(".").validate()

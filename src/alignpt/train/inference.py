@@ -58,7 +58,7 @@ def load_model_with_meta(path: str | Path, device: str | torch.device = "cpu"
     """Our checkpoint, run folder or a Hugging Face folder -> model (eval mode), config, metadata."""
     path = Path(path)
     if (path / "config.json").exists() and not (path / "model.json").exists():
-        from alignpt.train.export import import_hf
+        from alignpt.train.hf_weights import import_hf
 
         model, cfg = import_hf(path)
         meta: dict[str, Any] = {"model": cfg.model_dump(mode="json"), "data": _hf_data(path, cfg)}

@@ -1,7 +1,7 @@
 """A decoder-only transformer you can read in one sitting (after nanoGPT).
 
 Two block flavours share one skeleton, each matching a Hugging Face family so
-that :mod:`alignpt.train.export` is a pure renaming of weights:
+that :mod:`alignpt.train.hf_weights` is a pure renaming of weights:
 
 * ``gpt2``: learned positions, LayerNorm, GELU MLP, biases (GPT2LMHeadModel);
 * ``llama``: rotary positions, RMSNorm, SwiGLU MLP, no biases (LlamaForCausalLM).

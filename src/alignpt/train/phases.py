@@ -16,7 +16,9 @@ Definitions (they make "exact accounting" checkable to the token):
 * Shares become integers by largest remainder, so the counts add up exactly.
 
 Nothing here reads data or imports torch; :mod:`alignpt.train.data` realises
-these counts document by document.
+these counts document by document. Checking a plan needs this arithmetic, so the
+plan loader lives here too (:func:`load_plan`, :func:`validate_plan`), above the
+plan's types in :mod:`alignpt.train.config`.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Sequence
+from pathlib import Path
+from typing import Iterable, Sequence
 
+from alignpt.config import load_config
 from alignpt.errors import ConfigError
 from alignpt.train.config import PhaseConfig, ScheduleConfig, TrainPlan
 
-__all__ = ["Segment", "ResolvedPhase", "apportion", "resolve_budgets", "resolve_phases"]
+__all__ = ["Segment", "ResolvedPhase", "apportion", "resolve_budgets", "resolve_phases",
+           "validate_plan", "load_plan"]
 
 
 @dataclass(frozen=True)
@@ -202,3 +207,16 @@ def _resolve_phase(plan: TrainPlan, index: int, phase: PhaseConfig) -> ResolvedP
     return ResolvedPhase(index=index, name=phase.name, kind=phase.kind, steps=steps, tokens=budget,
                          schedule=phase.schedule, reset_optimizer=phase.reset_optimizer,
                          sources=list(totals), planned=totals, windows=windows, segments=segments)
+
+
+def validate_plan(plan: TrainPlan) -> TrainPlan:
+    """Cross-field checks that need the budget arithmetic; raises ConfigError. Returns
+    the plan, so ``validate_plan(TrainPlan.model_validate(body))`` reads as one step."""
+    resolve_budgets(plan)
+    return plan
+
+
+def load_plan(path: str | Path, overrides: Iterable[str] = ()) -> TrainPlan:
+    """Read a plan YAML with ``a.b=c`` overrides; errors are one line naming the key."""
+    plan = load_config(TrainPlan, path, overrides)
+    return validate_plan(plan.with_absolute_paths("."))

@@ -462,7 +462,7 @@ def train(plan: TrainPlan | str | Path, out_dir: str | Path, *, resume: bool = T
           progress: bool | None = None, branch_from: str | Path | None = None,
           save_at: Sequence[int] = ()) -> TrainResult:
     """Run (or resume) a phase plan into ``out_dir``; see the module docstring."""
-    from alignpt.train.config import load_plan
+    from alignpt.train.phases import load_plan
 
     if not isinstance(plan, TrainPlan):
         plan = load_plan(plan, overrides)
