@@ -161,6 +161,8 @@ def test_inference_reads_a_context_of_several_documents_as_trained():
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])
+# eager FlexAttention on the CPU is the reference here, slow by design: its warning is expected
+@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
 def test_the_flex_route_is_the_same_function_as_the_dense_mask(arch, monkeypatch):
     """ALIGNPT_DOC_ATTENTION=flex (FlexAttention with a block mask, compiled on CUDA) gives
     the dense-mask logits; on the CPU it runs eager and forward only (torch has no CPU
