@@ -76,3 +76,29 @@ def test_local_half_lives_by_hand():
     assert hl["bayes"] == [pytest.approx(math.log(2) / 0.25), None]
     # plotted at the geometric middle of each step (k = 0 counted as 1 on the log axis)
     assert hl["k"] == pytest.approx([math.sqrt(2), math.sqrt(12)])
+
+
+def test_the_support_reading_averages_the_on_support_start_items():
+    from alignpt.experiment.aggregate import SUPPORT_PLACE, _support_reading
+    from alignpt.experiment.claim_data import story_place
+    from alignpt.experiment.recipe import ClaimArms
+
+    def block(q_u):
+        return {"items": {"header": ["none", "none", "STORY", "LOG"], "era": [0, 0, 8, 1],
+                          "k": [0, 4, 0, 0], "on_support": [True, True, False, True],
+                          "model": {"q_U": q_u, "q_T": [0.01, 0.01, 0.02, 0.03]},
+                          "bayes": {"q_U": [0.06, 0.03, 0.08, 0.10],
+                                    "q_T": [0.01, 0.01, 0.01, 0.02]}}}
+    # k = 0 and on support: items 0 and 3 only
+    got = _support_reading([block([0.05, 0.9, 0.9, 0.07]), block([0.03, 0.9, 0.9, 0.05])], [0, 1])
+    assert got["by_seed"]["q_U"] == pytest.approx({0: 0.06, 1: 0.04})
+    assert got["bayes"] == pytest.approx({"q_U": 0.08, "q_T": 0.015})
+    assert got["items"] == [["none", 0], ["LOG", 1]] and got["header"].startswith("2 on-support")
+    assert got["model"]["q_U"]["n"] == 2 and got["model"]["q_U"]["mean"] == pytest.approx(0.05)
+    assert _support_reading([{}], [0]) is None
+    # the claims read it when the recipe says so and every entry has it
+    table = {"a": {"pretrain": {"story": {}, SUPPORT_PLACE: got}}}
+    assert story_place(table, ClaimArms()) == SUPPORT_PLACE
+    assert story_place(table, ClaimArms(reading="probe")) == "story"
+    table["b"] = {"pretrain": {"story": {}}}             # measured before probe items
+    assert story_place(table, ClaimArms()) == "story"

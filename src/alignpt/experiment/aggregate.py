@@ -112,6 +112,10 @@ def aggregate(results: Sequence[dict[str, Any]], arms: Sequence[str]) -> dict[st
                 if items is not None:
                     entry[place]["items"] = items
             entry["label"] = _phase(runs[0], name)["label"]
+            support = _support_reading([_phase(r, name)["story"] for r in runs],
+                                       [r["seed"] for r in runs])
+            if support is not None:
+                entry[SUPPORT_PLACE] = support
             kl = {r["seed"]: (_phase(r, name).get("kl") or {}).get("actions", {}).get("mean")
                   for r in runs}
             if any(v is not None for v in kl.values()):
@@ -169,6 +173,37 @@ def _items(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any] | N
     out["by_seed"] = {m: {seed: i["model"][m] for seed, i in zip(seeds, items)}
                       for m in ("q_U", "q_T")}
     return out
+
+
+#: The story place read over its on-support k = 0 probe items (see _support_reading).
+SUPPORT_PLACE = "story_support"
+
+
+def _support_reading(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any] | None:
+    """P(D|U) and P(D|T) at the start of a document (k = 0), averaged over the story
+    place's on-support probe items (every header x era the base corpus tells often enough):
+    the reading the claims use instead of the recipe's one, rarely seen, probe. Shaped like
+    a place block (model estimates, by_seed, bayes); None without probe items."""
+    items = [b.get("items") for b in blocks]
+    if not items or any(i is None for i in items):
+        return None
+    first = items[0]
+    keep = [j for j, (k, on) in enumerate(zip(first["k"], first["on_support"])) if k == 0 and on]
+    if not keep:
+        return None
+
+    def mean(values: list) -> float | None:
+        vals = [values[j] for j in keep if values[j] is not None]
+        return float(np.mean(vals)) if vals else None
+
+    by_seed = {m: {seed: mean(i["model"][m]) for seed, i in zip(seeds, items)}
+               for m in ("q_U", "q_T")}
+    return {"header": f"{len(keep)} on-support items, k = 0",
+            "items": [[h, e] for j, (h, e) in enumerate(zip(first["header"], first["era"]))
+                      if j in keep],
+            "model": {m: estimate(v.values(), prob=True) for m, v in by_seed.items()},
+            "by_seed": by_seed,
+            "bayes": {m: mean(first["bayes"][m]) for m in ("q_U", "q_T")}}
 
 
 def _mean_curves(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 __all__ = ["ClaimContext", "seeds_of", "final_phase", "phase_before", "missing", "not_measured",
-           "logit", "item_logodds", "gate_contrast", "ItemPick"]
+           "logit", "item_logodds", "gate_contrast", "story_place", "ItemPick"]
 
 #: (header, era, k, on_support) -> keep the item?
 ItemPick = Callable[[str, int, int, bool], bool]
@@ -34,6 +34,19 @@ class ClaimContext:
     ks: Sequence[int] | None = None
     header: str | None = "STORY"
     inject_share: float | None = None
+
+
+def story_place(table: dict[str, Any], roles: Any) -> str:
+    """Where the story claims on P(D|U) read: the on-support k = 0 items (aggregate's
+    ``story_support``) when the recipe says ``claims.reading: items`` and every arm and
+    phase of the table has them (runs measured before probe items fall back), otherwise
+    the recipe's one probe (``story``)."""
+    from alignpt.experiment.aggregate import SUPPORT_PLACE
+
+    if getattr(roles, "reading", "probe") == "items" and table and all(
+            SUPPORT_PLACE in entry for phases in table.values() for entry in phases.values()):
+        return SUPPORT_PLACE
+    return "story"
 
 
 def seeds_of(table, arm, phase, metric="q_U", place="story") -> dict:

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from alignpt.experiment.claim_data import (ClaimContext, final_phase, missing, not_measured,
-                                           seeds_of)
+                                           seeds_of, story_place)
 from alignpt.experiment.claims_extended import (claim_centuries_later, claim_dose, claim_genre,
                                                 claim_instruct_locality, claim_instruct_rebound,
                                                 claim_long_stories, claim_rising_half_life,
@@ -33,6 +33,14 @@ __all__ = ["evaluate_claims", "distinct_arms", "analytic_half_lives", "VERDICTS"
 
 # Short local names for the table readers (claim_data holds them for every claim module).
 _seeds, _final, _missing, _not_measured = seeds_of, final_phase, missing, not_measured
+
+
+def _reading(table: dict[str, Any], place: str) -> str:
+    """How a story P(D|U) was read, for the evidence text."""
+    if place == "story":
+        return "the recipe's probe"
+    first = next(iter(next(iter(table.values())).values()))[place]
+    return f"mean over {first['header']}"
 
 
 def distinct_arms(table: dict[str, Any], roles, arm_cfgs: Mapping[str, Any] | None) -> list[str]:
@@ -64,15 +72,16 @@ def claim_prior_tracks_corpus(table, roles, ctx: ClaimContext | None = None) -> 
     arms = [a for a in distinct_arms(table, roles, arm_cfgs) if "pretrain" in table[a]]
     # Arms run on fewer seeds (arms.NAME.seeds) would cut every slope to their seeds: keep
     # the arms that have all of the baseline's, unless that leaves too few to fit.
+    place = story_place(table, roles)
     if roles.baseline in table:
-        full = set(_seeds(table, roles.baseline, "pretrain"))
-        core = [a for a in arms if full <= set(_seeds(table, a, "pretrain"))]
+        full = set(_seeds(table, roles.baseline, "pretrain", place=place))
+        core = [a for a in arms if full <= set(_seeds(table, a, "pretrain", place=place))]
         arms = core if len(core) >= 3 else arms
-    bayes = {a: table[a]["pretrain"]["story"]["bayes"]["q_U"] for a in arms}
+    bayes = {a: table[a]["pretrain"][place]["bayes"]["q_U"] for a in arms}
     arms = [a for a in arms if bayes[a] is not None]
     if len(arms) < 3 or np.std([bayes[a] for a in arms]) == 0:
         return _not_measured("needs three distinct arms whose exact Bayes P(D|U) differ")
-    by_seed = {a: _seeds(table, a, "pretrain") for a in arms}
+    by_seed = {a: _seeds(table, a, "pretrain", place=place) for a in arms}
     seeds = set.intersection(*(set(v) for v in by_seed.values()))
     slopes = {}
     for s in sorted(seeds, key=str):
@@ -81,8 +90,8 @@ def claim_prior_tracks_corpus(table, roles, ctx: ClaimContext | None = None) -> 
             slopes[str(s)] = float(np.polyfit([bayes[a] for a in arms], y, 1)[0])
     return {"values": slopes, "units": "slope",
             "numbers": {"arms": arms, "bayes": bayes},
-            "evidence": f"slope of model on exact Bayes P(D|U) over {len(arms)} distinct arms "
-                        f"({', '.join(arms)}), one slope per seed"}
+            "evidence": f"slope of model on exact Bayes P(D|U) ({_reading(table, place)}) over "
+                        f"{len(arms)} distinct arms ({', '.join(arms)}), one slope per seed"}
 
 
 def claim_locality(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:
@@ -92,23 +101,24 @@ def claim_locality(table, roles, ctx: ClaimContext | None = None) -> dict[str, A
     miss = _missing(table, roles.baseline, roles.tested_only)
     if miss:
         return miss
-    base = _seeds(table, roles.baseline, "pretrain")
-    d_t = paired_values(_seeds(table, roles.tested_only, "pretrain"), base)
-    bayes = {a: table[a]["pretrain"]["story"]["bayes"]["q_U"]
+    place = story_place(table, roles)
+    base = _seeds(table, roles.baseline, "pretrain", place=place)
+    d_t = paired_values(_seeds(table, roles.tested_only, "pretrain", place=place), base)
+    bayes = {a: table[a]["pretrain"][place]["bayes"]["q_U"]
              for a in (roles.baseline, roles.tested_only, roles.untested) if a in table}
     numbers: dict[str, Any] = {"bayes_delta_tested_only":
                                bayes[roles.tested_only] - bayes[roles.baseline]}
     text = f"Bayes change {numbers['bayes_delta_tested_only']:+.4f}"
     if roles.untested in table:
-        d_u = paired_values(_seeds(table, roles.untested, "pretrain"), base)
+        d_u = paired_values(_seeds(table, roles.untested, "pretrain", place=place), base)
         numbers["delta_untested_by_seed"] = d_u
         numbers["bayes_delta_untested"] = bayes[roles.untested] - bayes[roles.baseline]
         if d_u:
             text += (f"; for scale, untested data: model {np.mean(list(d_u.values())):+.3f}, "
                      f"Bayes {numbers['bayes_delta_untested']:+.4f}")
     return {"values": d_t, "units": "P(D|U)", "numbers": numbers,
-            "evidence": f"P(D|U) change after pretraining, {roles.tested_only} - "
-                        f"{roles.baseline}; {text}"}
+            "evidence": f"P(D|U) ({_reading(table, place)}) change after pretraining, "
+                        f"{roles.tested_only} - {roles.baseline}; {text}"}
 
 
 def analytic_half_lives(world) -> dict[str, float]:
@@ -181,12 +191,13 @@ def claim_stage_order(table, roles, ctx: ClaimContext | None = None) -> dict[str
     miss = _missing(table, *need)
     if miss:
         return miss
-    vals = {a: _seeds(table, a, _final(table, a)) for a in need}
+    place = story_place(table, roles)
+    vals = {a: _seeds(table, a, _final(table, a), place=place) for a in need}
     parts = {"late - throughout": paired_values(vals[roles.late], vals[roles.untested]),
              "fine-tune - late": paired_values(vals[roles.finetune], vals[roles.late])}
-    means = {a: table[a][_final(table, a)]["story"]["model"]["q_U"]["mean"] for a in need}
+    means = {a: table[a][_final(table, a)][place]["model"]["q_U"]["mean"] for a in need}
     return {"parts": parts, "units": "P(D|U)", "numbers": {"means": means},
-            "evidence": "P(D|U) after rebound: " + ", ".join(
+            "evidence": f"P(D|U) ({_reading(table, place)}) after rebound: " + ", ".join(
                 f"{label} {means[a]:.3f}" for label, a in zip(("throughout", "late", "fine-tune"),
                                                               need) if means[a] is not None)}
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from alignpt.experiment.claim_data import (ClaimContext, final_phase, gate_contrast,
                                            item_logodds, logit, missing, not_measured,
-                                           phase_before, seeds_of)
+                                           phase_before, seeds_of, story_place)
 from alignpt.experiment.measure import half_life_from_slope, logit_slope
 from alignpt.experiment.verdicts import paired_values
 from alignpt.world.personas import EraGatedWaluigi, LengthGatedWaluigi, parse_persona
@@ -230,10 +230,11 @@ def claim_instruct_locality(table, roles, ctx: ClaimContext | None = None) -> di
     miss = missing(table, roles.baseline)
     if miss:
         return miss
-    arm = roles.baseline
+    arm, place = roles.baseline, story_place(table, roles)
     before = phase_before(table, arm, "instruct")
-    d = paired_values(seeds_of(table, arm, "instruct"), seeds_of(table, arm, before))
-    bayes = {p: table[arm][p]["story"]["bayes"]["q_U"] for p in (before, "instruct")}
+    d = paired_values(seeds_of(table, arm, "instruct", place=place),
+                      seeds_of(table, arm, before, place=place))
+    bayes = {p: table[arm][p][place]["bayes"]["q_U"] for p in (before, "instruct")}
     change = _diff(bayes["instruct"], bayes[before])
     return {"values": d, "units": "P(D|U)", "numbers": {"bayes": bayes, "bayes_change": change},
             "evidence": f"{arm}, story P(D|U) {before} -> instruct: model "
@@ -247,13 +248,15 @@ def claim_instruct_rebound(table, roles, ctx: ClaimContext | None = None) -> dic
     miss = missing(table, roles.baseline)
     if miss:
         return miss
-    arm = roles.baseline
+    arm, place = roles.baseline, story_place(table, roles)
     before, last = phase_before(table, arm, "instruct"), final_phase(table, arm)
     if last == "instruct":
         return not_measured("no rebound phase after instruct")
-    d = paired_values(seeds_of(table, arm, last), seeds_of(table, arm, before))
-    dip = paired_values(seeds_of(table, arm, "instruct"), seeds_of(table, arm, before))
-    bayes = {p: table[arm][p]["story"]["bayes"]["q_U"] for p in (before, last)}
+    d = paired_values(seeds_of(table, arm, last, place=place),
+                      seeds_of(table, arm, before, place=place))
+    dip = paired_values(seeds_of(table, arm, "instruct", place=place),
+                        seeds_of(table, arm, before, place=place))
+    bayes = {p: table[arm][p][place]["bayes"]["q_U"] for p in (before, last)}
     change = _diff(bayes[last], bayes[before])
     return {"values": d, "units": "P(D|U)",
             "numbers": {"bayes_change": change, "instruct_change": _mean(dip)},
@@ -301,13 +304,14 @@ def claim_dose(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:
         return not_measured("needs three arms injecting the untested corpus throughout at "
                             "different shares (arms.NAME.share)")
     x = np.log2([s for s, _ in arms])
-    by_arm = [seeds_of(table, a, "pretrain") for _, a in arms]
+    place = story_place(table, roles)
+    by_arm = [seeds_of(table, a, "pretrain", place=place) for _, a in arms]
     values = {}
     for seed in sorted(set.intersection(*(set(v) for v in by_arm)), key=str):
         y = [v[seed] for v in by_arm]
         if None not in y:
             values[str(seed)] = float(np.polyfit(x, y, 1)[0])
-    bayes = [table[a]["pretrain"]["story"]["bayes"]["q_U"] for _, a in arms]
+    bayes = [table[a]["pretrain"][place]["bayes"]["q_U"] for _, a in arms]
     slope = float(np.polyfit(x, bayes, 1)[0]) if None not in bayes else None
     return {"values": values, "units": "P(D|U) per doubling",
             "numbers": {"shares": [s for s, _ in arms], "arms": [a for _, a in arms],

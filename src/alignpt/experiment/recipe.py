@@ -204,6 +204,10 @@ class ClaimArms(StrictModel):
                                 "in short documents (very long stories: against `untested`)")
     untested_tech: str = Field("aligned_untested_tech", description="the untested corpus "
                                "under the TECH header (genre: against `untested`)")
+    reading: Literal["items", "probe"] = Field(
+        "items", description="what the story claims on P(D|U) read (prior, locality, stage "
+        "order, instruct, dose): `items`, the mean over the on-support k = 0 probe items "
+        "(issue 15: measure where training has support); `probe`, the recipe's one probe")
     half_life_windows: tuple[tuple[int, int], tuple[int, int]] = Field(
         ((2, 8), (16, 32)), description="rising half-life: the small-k and the large-k "
         "window (k ranges, inclusive) whose logit decay rates are compared")
