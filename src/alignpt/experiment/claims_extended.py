@@ -116,20 +116,26 @@ def _bayes_fraction(res: dict[str, Any] | None, what: str, arm: str, ref: str,
                         f"on support): model {model:+.2f}, exact Bayes {res['bayes']:+.2f}"}
 
 
+def _untested_against(table, roles, other: str, what: str, pick, select: str) -> dict[str, Any]:
+    """The untested arm against a variant of its corpus (``other``), log-odds over the
+    picked story items after pretraining, as a fraction of exact Bayes's difference."""
+    miss = missing(table, roles.untested, other)
+    if miss:
+        return miss
+    res = item_logodds(table, roles.untested, other, "pretrain", "story", pick)
+    return _bayes_fraction(res, what, roles.untested, other, select)
+
+
 def claim_centuries_later(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:
     """Stories set centuries later strengthen the evidence where the era-gated Waluigi
     acts: the untested arm (all eras) against the same corpus at eras 0-6, log-odds of
     P(D|U) over the injected header's items at eras >= the era-gated trigger, after
     pretraining, as a fraction of exact Bayes's difference. Units: fraction of Bayes."""
     ctx = ctx or ClaimContext()
-    miss = missing(table, roles.untested, roles.untested_now)
-    if miss:
-        return miss
     e = world_triggers(ctx.world)["era"]
-    res = item_logodds(table, roles.untested, roles.untested_now, "pretrain", "story",
-                       lambda h, era, k, on: h == ctx.header and era >= e)
-    out = _bayes_fraction(res, "centuries later", roles.untested, roles.untested_now,
-                          f"{ctx.header}, eras >= {e}")
+    out = _untested_against(table, roles, roles.untested_now, "centuries later",
+                            lambda h, era, k, on: h == ctx.header and era >= e,
+                            f"{ctx.header}, eras >= {e}")
     # the baseline's own era gate at k = 0: later eras minus earlier ones
     return _with_gate(out, gate_contrast(table, roles.baseline, lambda h, era, k, on:
                                          k == 0 and era >= e, lambda h, era, k, on:
@@ -142,14 +148,10 @@ def claim_long_stories(table, roles, ctx: ClaimContext | None = None) -> dict[st
     log-odds of P(D|U) over the injected header's items with k >= the length-gated
     trigger, after pretraining, as a fraction of exact Bayes's. Units: fraction of Bayes."""
     ctx = ctx or ClaimContext()
-    miss = missing(table, roles.untested, roles.untested_short)
-    if miss:
-        return miss
     n = world_triggers(ctx.world)["k"]
-    res = item_logodds(table, roles.untested, roles.untested_short, "pretrain", "story",
-                       lambda h, era, k, on: h == ctx.header and k >= n)
-    out = _bayes_fraction(res, "very long stories", roles.untested, roles.untested_short,
-                          f"{ctx.header}, k >= {n}")
+    out = _untested_against(table, roles, roles.untested_short, "very long stories",
+                            lambda h, era, k, on: h == ctx.header and k >= n,
+                            f"{ctx.header}, k >= {n}")
     # the baseline's own length gate: the first probed k at or past the trigger against
     # the last one before it
     ks = sorted(set(ctx.ks or []))
