@@ -157,6 +157,30 @@ def _atomic_npy(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+#: Counter prefixes of what a dropped document was: the tagger's predicted label, and
+#: each rule category that matched in it (a document can count in several categories).
+BY_LABEL, BY_CATEGORY = "filter/dropped_label/", "filter/dropped_category/"
+
+
+def _what_it_is(rec: dict[str, Any] | None) -> tuple[str, list[str]]:
+    """(predicted label, matched rule categories) of a tag record, cascade or rules-only;
+    ``unlabelled`` where the classifier did not run (rules only, or a document the rules
+    did not route)."""
+    rec = rec or {}
+    # a cascade record nests the rules' record under "rules"; a rules-only record is one
+    # (its own "rules" holds the fired rules, no categories)
+    nested = rec.get("rules")
+    rules = nested if isinstance(nested, dict) and "categories" in nested else rec
+    cats = rules.get("categories")
+    label = rec.get("label")
+    return (label if isinstance(label, str) else "unlabelled",
+            sorted(c for c, n in (cats or {}).items() if n))
+
+
+def _counted(counters: dict[str, int], prefix: str) -> dict[str, int]:
+    return {k[len(prefix):]: v for k, v in sorted(counters.items()) if k.startswith(prefix)}
+
+
 def _side_name(task_name: str) -> str:
     return task_name.replace("/", "__") + ".npy"
 
@@ -189,6 +213,10 @@ class FilterStage:
                 matched += 1
                 if not is_leak:
                     ctx.count("filter/tokens_dropped", n)
+                    label, categories = _what_it_is(rec)
+                    ctx.count(f"{BY_LABEL}{label}")
+                    for cat in categories:
+                        ctx.count(f"{BY_CATEGORY}{cat}")
                     ctx.drop(doc, reason)
                     continue
                 ctx.count("filter/leaked")
@@ -291,6 +319,9 @@ def _filter(run: TagRun, out: Path, cfg: FilterConfig, conditions: list[Conditio
         "tokens_dropped": c.get("filter/tokens_dropped", 0), "token_counter": counter.name,
         "matched": c.get("filter/matched", 0), "leaked": c.get("filter/leaked", 0),
         "empty_shards": c.get("filter/empty_shards", 0),
+        # what was removed: by the tagger's predicted label and by matched rule category
+        "dropped_by_label": _counted(c, BY_LABEL),
+        "dropped_by_category": _counted(c, BY_CATEGORY),
         "leak_fraction": cfg.leak_fraction, "seed": cfg.seed, "refill": None}
     if cfg.refill:
         kept = [o for o in first.outputs if not o.startswith("excluded/")]

@@ -53,3 +53,6 @@ def filter_cmd(
     console.print(msg + f" -> {out}", highlight=False)
     if s["dropped"]:
         console.print("reasons: " + json.dumps(s["dropped"]), highlight=False)
+        console.print("removed, by predicted label: " + json.dumps(s["dropped_by_label"])
+                      + "; by rule category: " + json.dumps(s["dropped_by_category"]),
+                      highlight=False)

@@ -87,6 +87,24 @@ def test_drop_reasons_and_exclusions_are_exact(tagged, tmp_path):
     kept = _docs(str(out / "part-*.jsonl.zst"))
     assert s["tokens_kept"] == _tokens(kept) and s["tokens_dropped"] == _tokens(excluded)
     assert s["tokens_in"] == _tokens(_docs(str(tagged / "in" / "*.jsonl.zst")))
+    # what was removed: rules only, so no predicted label; every removed document counted
+    assert s["dropped_by_label"] == {"unlabelled": 5 * SHARDS * COPIES}
+    assert s["dropped_by_category"] and all(
+        0 < n <= 5 * SHARDS * COPIES and n % (SHARDS * COPIES) == 0
+        for n in s["dropped_by_category"].values())
+
+
+def test_what_a_removed_document_was():
+    from alignpt.filter import _what_it_is
+
+    cascade = {"flagged": True, "label": "ai_aligned", "stage": "classifier",
+               "rules": {"flagged": True, "categories": {"xrisk": 2, "general_ai": 0, "lab": 1}}}
+    assert _what_it_is(cascade) == ("ai_aligned", ["lab", "xrisk"])
+    rules_only = {"flagged": True, "routed": True, "rules": {"instant": True},
+                  "categories": {"scifi": 1}}
+    assert _what_it_is(rules_only) == ("unlabelled", ["scifi"])
+    assert _what_it_is({"flagged": False, "label": None, "rules": {}}) == ("unlabelled", [])
+    assert _what_it_is(None) == ("unlabelled", [])
 
 
 def test_refill_restores_the_token_count_exactly_and_deterministically(tagged, tmp_path):
