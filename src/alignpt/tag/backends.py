@@ -16,8 +16,9 @@ from typing import Any, ClassVar, Protocol, Sequence
 import numpy as np
 
 from alignpt.errors import BackendError, ConfigError, require
+from alignpt.tag.hf_encoder import HFEncoder
 
-__all__ = ["Backend", "HashedLinear", "FastTextBackend", "BACKENDS", "tokenize"]
+__all__ = ["Backend", "HashedLinear", "FastTextBackend", "HFEncoder", "BACKENDS", "tokenize"]
 
 
 class Backend(Protocol):
@@ -149,9 +150,17 @@ class HashedFeatures:
     CHUNK_BYTES = 1 << 20
 
     def __init__(self, n_features: int, bigrams: bool = True, prefixes=(3, 4, 5, 6),
-                 suffixes=()):
+                 suffixes=(), conduct: int = 0):
         if n_features <= 0 or n_features & (n_features - 1):
             raise ConfigError(f"n_features must be a power of two, got {n_features}")
+        from alignpt.tag.conduct import CONDUCT_VERSION
+
+        if conduct not in (0, CONDUCT_VERSION):
+            # a model trained with another version's features would read garbage columns
+            raise ConfigError(f"conduct features version {conduct} is not this alignpt's "
+                              f"({CONDUCT_VERSION}); retrain the classifier")
+        self.conduct = int(conduct)
+        self._conduct_cols: dict[str, int] = {}
         self.n_features = n_features
         self.bigrams = bigrams
         self.prefixes, self.suffixes = tuple(prefixes), tuple(suffixes)
@@ -160,7 +169,7 @@ class HashedFeatures:
         self._powers = _Powers()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_powers": _Powers()}
+        return {**self.__dict__, "_powers": _Powers(), "_conduct_cols": {}}
 
     @property
     def width(self) -> int:
@@ -191,10 +200,41 @@ class HashedFeatures:
             docs.append(d + lo)
             cols.append(c)
             lo = hi
+        if self.conduct:
+            d, c = self._conduct_entries(datas)
+            docs.append(d)
+            cols.append(c)
         if not docs:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty
-        return np.concatenate(docs), np.concatenate(cols)
+        doc, col = np.concatenate(docs), np.concatenate(cols)
+        if self.conduct and interleave:  # callers of entries() and mean rows need document order
+            order = np.argsort(doc, kind="stable")
+            doc, col = doc[order], col[order]
+        return doc, col
+
+    def _conduct_entries(self, datas: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """Columns of :func:`~alignpt.tag.conduct.conduct_features`: the feature string
+        hashed by BLAKE2b (stable across processes, unlike ``hash``), cached per string."""
+        import hashlib
+
+        from alignpt.tag.conduct import conduct_features
+
+        cache, mask = self._conduct_cols, self.n_features - 1
+        docs: list[int] = []
+        cols: list[int] = []
+        for i, data in enumerate(datas):
+            for feat in conduct_features(data.decode("utf-8", "ignore")):
+                col = cache.get(feat)
+                if col is None:
+                    digest = hashlib.blake2b(b"conduct\x00" + feat.encode(),
+                                             digest_size=8).digest()
+                    col = int.from_bytes(digest, "little") & mask
+                    if len(cache) < 500_000:
+                        cache[feat] = col
+                docs.append(i)
+                cols.append(col)
+        return np.asarray(docs, dtype=np.int64), np.asarray(cols, dtype=np.int64)
 
     def _chunk(self, datas: Sequence[bytes], interleave: bool) -> tuple[np.ndarray, np.ndarray]:
         # the length-changing step per document (few are not ASCII), the byte table
@@ -307,7 +347,7 @@ class HashedLinear:
     kind = "hashed_linear"
     DEFAULTS: ClassVar[dict[str, Any]] = {"n_features": 2 ** 18, "bigrams": True,
                                           "prefixes": [4, 6], "suffixes": [], "C": 10.0,
-                                          "weighting": "log_l2"}
+                                          "weighting": "log_l2", "conduct": 1}
 
     def __init__(self, params: dict[str, Any], weights, bias: np.ndarray):
         self.params = params
@@ -323,8 +363,10 @@ class HashedLinear:
     def featurizer(self) -> HashedFeatures:
         if self._featurizer is None:
             p = self.params
+            # models saved before conduct features existed have no "conduct": none (0)
             self._featurizer = HashedFeatures(int(p["n_features"]), bool(p["bigrams"]),
-                                              p["prefixes"] or (), p["suffixes"] or ())
+                                              p["prefixes"] or (), p["suffixes"] or (),
+                                              int(p.get("conduct") or 0))
         return self._featurizer
 
     @property
@@ -493,4 +535,5 @@ def _ft_train() -> None:
     model.save_model(out)
 
 
-BACKENDS: dict[str, type] = {"hashed_linear": HashedLinear, "fasttext": FastTextBackend}
+BACKENDS: dict[str, type] = {"hashed_linear": HashedLinear, "fasttext": FastTextBackend,
+                             "hf": HFEncoder}

@@ -61,8 +61,14 @@ class ClassifierConfig(StrictModel):
 
 class JudgeConfig(StrictModel):
     enabled: bool = False
+    backend: Literal["openai", "hf"] = Field(
+        "openai", description="openai: an OpenAI-compatible server (base_url, model); "
+        "hf: a local Hugging Face causal LM folder (path), greedy decoding")
     base_url: str | None = None
     model: str | None = None
+    path: str | None = Field(None, description="local causal LM folder (backend hf)")
+    device: str = Field("auto", description="backend hf: auto | cpu | cuda | cuda:N | mps")
+    batch_size: int = Field(8, ge=1, description="backend hf: prompts per generate call")
     api_key_env: str | None = "OPENAI_API_KEY"
     band: tuple[float, float] = (0.05, 0.95)
     max_chars: int = 6000
@@ -206,7 +212,14 @@ class Cascade:
     def judge(self) -> Judge:
         if self._judge is None:
             jc = self.config.judge
-            completer = self._completer or OpenAIChatCompleter(
+            completer = self._completer
+            if completer is None and jc.backend == "hf":
+                from alignpt.tag.hf_judge import HFCausalCompleter
+
+                completer = HFCausalCompleter(jc.path, device=jc.device,
+                                              max_new_tokens=jc.max_tokens,
+                                              batch_size=jc.batch_size)
+            completer = completer or OpenAIChatCompleter(
                 jc.base_url or "", jc.model or "", api_key_env=jc.api_key_env,
                 max_tokens=jc.max_tokens, timeout_s=jc.timeout_s, max_retries=jc.max_retries,
                 concurrency=jc.concurrency)

@@ -49,6 +49,9 @@ __all__ = ["LABELS", "MISALIGNED", "LabelledSet", "load_labelled", "TagClassifie
 LABELS = ("non_ai", "ai_neutral", "ai_aligned", "ai_misaligned")
 MISALIGNED = "ai_misaligned"
 FORMAT = "alignpt-tag-classifier"
+#: 2: hashed_linear may add conduct features (``params.conduct``); version 1 models
+#: have none and load with the feature set they recorded
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -57,24 +60,39 @@ class LabelledSet:
     texts: list[str]
     labels: list[str]
     source: str = "<memory>"
+    #: per document: may it choose the temperature and threshold? (None = all may).
+    #: Written-for-contrast training documents are easier than the text the
+    #: cascade meets, so a threshold holding recall on them would not hold on it.
+    calibrate: list[bool] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def digest(self) -> str:
         h = hashlib.sha256()
-        for i, t, y in zip(self.ids, self.texts, self.labels):
-            h.update(orjson.dumps([i, t, y]))
+        for k, (i, t, y) in enumerate(zip(self.ids, self.texts, self.labels)):
+            # the flag is hashed only where it is set, so older data keeps its digest
+            h.update(orjson.dumps([i, t, y] if self.calibrates(k) else [i, t, y, False]))
         return h.hexdigest()[:16]
+
+    def calibrates(self, k: int) -> bool:
+        return True if self.calibrate is None else self.calibrate[k]
+
+    def subset(self, keep: Sequence[int]) -> "LabelledSet":
+        return LabelledSet([self.ids[i] for i in keep], [self.texts[i] for i in keep],
+                           [self.labels[i] for i in keep], self.source,
+                           None if self.calibrate is None else [self.calibrate[i] for i in keep])
 
 
 def load_labelled(path: str | Path, split: str | None = None) -> LabelledSet:
-    """Read labelled JSONL (``text``, ``label``, optional ``id`` and ``split``).
+    """Read labelled JSONL (``text``, ``label``, optional ``id``, ``split`` and ``calibrate``).
 
     ``split`` keeps only the records whose ``split`` field equals it.
+    ``calibrate: false`` marks a training document that is fitted on but not
+    used to choose the temperature and threshold (see :class:`LabelledSet`).
     """
     path = Path(path)
-    ids, texts, labels = [], [], []
+    ids, texts, labels, calibrate = [], [], [], []
     try:
         lines = path.read_bytes().splitlines()
     except FileNotFoundError:
@@ -91,14 +109,17 @@ def load_labelled(path: str | Path, split: str | None = None) -> LabelledSet:
         if rec.get("label") not in LABELS:
             raise DataError(f"label must be one of {', '.join(LABELS)}, got {rec.get('label')!r}",
                             str(path), line=lineno)
+        if not isinstance(rec.get("calibrate", True), bool):
+            raise DataError("'calibrate' must be true or false", str(path), line=lineno)
         if split is not None and rec.get("split") != split:
             continue
         ids.append(str(rec.get("id", f"{path.name}:{lineno}")))
         texts.append(rec["text"])
         labels.append(rec["label"])
+        calibrate.append(rec.get("calibrate", True))
     if not texts:
         raise DataError(f"no labelled records{f' in split {split!r}' if split else ''}", str(path))
-    return LabelledSet(ids, texts, labels, str(path))
+    return LabelledSet(ids, texts, labels, str(path), None if all(calibrate) else calibrate)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -149,7 +170,9 @@ class TagClassifier:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.backend.save(path)
-        body = {"format": FORMAT, "format_version": 1, "backend": self.backend.kind,
+        # version 1 where the model reads the same features as before conduct features
+        version = 2 if self.backend.params.get("conduct") else 1
+        body = {"format": FORMAT, "format_version": version, "backend": self.backend.kind,
                 "params": self.backend.params, "labels": list(self.labels),
                 "temperature": self.temperature,
                 "threshold": {"label": MISALIGNED, "value": self.threshold}, **self.meta}
@@ -166,6 +189,10 @@ class TagClassifier:
             raise ConfigError(f"{path}: not a classifier folder (no model.json)") from None
         if body.get("format") != FORMAT:
             raise ConfigError(f"{path}/model.json: not an alignpt tag classifier")
+        version = body.get("format_version", 1)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ConfigError(f"{path}/model.json: format_version {version!r} is newer than "
+                              f"this alignpt reads ({FORMAT_VERSION}); upgrade alignpt")
         kind = body.get("backend")
         if kind not in BACKENDS:
             raise ConfigError(f"{path}/model.json: unknown backend {kind!r}")
@@ -233,9 +260,7 @@ def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
     if routed is not None:
         if len(routed) != len(train):
             raise ValueError("routed must have one flag per training document")
-        keep = [i for i, r in enumerate(routed) if r]
-        train = LabelledSet([train.ids[i] for i in keep], [train.texts[i] for i in keep],
-                            [train.labels[i] for i in keep], train.source)
+        train = train.subset([i for i, r in enumerate(routed) if r])
         trained_on = "routed"
     if backend not in BACKENDS:
         raise ConfigError(f"unknown classifier backend '{backend}' ({', '.join(BACKENDS)})")
@@ -256,22 +281,29 @@ def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
     for tr, te in StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(train.texts, y):
         part = cls_.fit([train.texts[i] for i in tr], y[tr], len(LABELS), params, seed)
         oof[te] = part.logits([train.texts[i] for i in te])
-    temperature = _fit_temperature(oof, y)
+    cal = np.array([train.calibrates(k) for k in range(len(train))])
+    if not (y[cal] == LABELS.index(MISALIGNED)).any():
+        raise DataError("no ai_misaligned document may calibrate (all have calibrate: false)",
+                        train.source)
+    temperature = _fit_temperature(oof[cal], y[cal])
     oof_p = _softmax(oof / temperature)
-    threshold = _threshold_for_recall(oof_p[:, LABELS.index(MISALIGNED)],
-                                      y == LABELS.index(MISALIGNED), recall_target)
+    threshold = _threshold_for_recall(oof_p[cal, LABELS.index(MISALIGNED)],
+                                      y[cal] == LABELS.index(MISALIGNED), recall_target)
     model = cls_.fit(train.texts, y, len(LABELS), params, seed)
     meta: dict[str, Any] = {"training": {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": train.source, "documents": len(train), "data_sha256": train.digest(),
         "per_label": {lab: train.labels.count(lab) for lab in LABELS}, "seed": seed,
-        "trained_on": trained_on,
+        "trained_on": trained_on, "calibration_documents": int(cal.sum()),
         "folds": n_folds, "recall_target": recall_target, **model.versions()}}
     clf = TagClassifier(model, LABELS, temperature, threshold, meta)
-    oof_pred = clf.decide(oof_p)
+    # out-of-fold figures on the calibration documents: the population the threshold serves
+    oof_pred = clf.decide(oof_p[cal])
+    cal_labels = [lab for lab, c in zip(train.labels, cal) if c]
     meta["cross_validation"] = {
-        "per_label": per_label(train.labels, oof_pred, LABELS),
-        MISALIGNED: binary([v == MISALIGNED for v in train.labels],
+        "documents": len(cal_labels),
+        "per_label": per_label(cal_labels, oof_pred, LABELS),
+        MISALIGNED: binary([v == MISALIGNED for v in cal_labels],
                            [p == MISALIGNED for p in oof_pred])}
     if heldout is not None:
         meta["heldout"] = {"source": heldout.source, **_report(clf, heldout)}

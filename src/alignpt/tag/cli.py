@@ -5,6 +5,7 @@
     alignpt tag evaluate --labels FILE [--split heldout]
     alignpt tag review DIR [--format md|html]
     alignpt tag label SHARDS... --out FILE --n 500 --base-url URL --model NAME
+    alignpt tag label SHARDS... --out FILE --n 500 --local-model DIR
     alignpt tag explain "some text"
 
 ``alignpt tag SHARDS...`` works because the group routes a first argument
@@ -70,7 +71,9 @@ def train_cmd(
                                         "('' = all records)."),
     heldout_split: Optional[str] = typer.Option("heldout", help="Measure on this split "
                                                 "('' = none)."),
-    backend: str = typer.Option("hashed_linear", help="hashed_linear | fasttext"),
+    backend: str = typer.Option("hashed_linear", help="hashed_linear | fasttext | hf"),
+    base_model: Optional[Path] = typer.Option(None, "--base-model", help="Local Hugging Face "
+                                              "encoder folder to fine-tune (--backend hf)."),
     recall_target: float = typer.Option(0.95, help="Out-of-fold recall the ai_misaligned "
                                         "threshold must keep."),
     rules: Optional[Path] = typer.Option(None, help="Rules YAML used to route documents "
@@ -90,7 +93,13 @@ def train_cmd(
     from alignpt.tag.rules import load_rules
     from alignpt.tag.tagger import RuleTagger
 
-    check_output_apart(out, [labels, *([rules] if rules else [])])
+    check_output_apart(out, [labels, *([rules] if rules else []),
+                             *([base_model] if base_model else [])])
+    backend_params = dict(parse_overrides(params))
+    if base_model is not None:
+        if backend != "hf":
+            raise ConfigError("--base-model is for --backend hf")
+        backend_params["base_model"] = str(base_model)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file; the model is a folder")
     # held from the start: a second trainer into this folder stops before training
@@ -105,7 +114,7 @@ def train_cmd(
             routed = [tagger.tag(t).routed for t in train.texts]
         clf = train_classifier(train, backend=backend, heldout=heldout,
                                recall_target=recall_target, seed=seed, routed=routed,
-                               params=dict(parse_overrides(params)), folds=folds)
+                               params=backend_params, folds=folds)
         clf.save(out)
     _console().print(f"saved {backend} classifier -> {out} (threshold "
                      f"{clf.threshold:.4f}, temperature {clf.temperature:.3f})", highlight=False)
@@ -213,8 +222,13 @@ def label_cmd(
     shards: List[str] = typer.Argument(..., help="Shards to sample from."),
     out: Path = typer.Option(..., "--out", "-o", help="Labelled JSONL to write."),
     n: int = typer.Option(500, "--n", help="Documents to label."),
-    base_url: str = typer.Option(..., help="OpenAI-compatible server, e.g. http://host:8000/v1"),
-    model: str = typer.Option(..., help="Model name on that server."),
+    base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server, e.g. "
+                                           "http://host:8000/v1"),
+    model: Optional[str] = typer.Option(None, help="Model name on that server."),
+    local_model: Optional[Path] = typer.Option(None, "--local-model", help="Local Hugging Face "
+                                               "causal LM folder instead of a server."),
+    device: str = typer.Option("auto", help="--local-model: auto | cpu | cuda | cuda:N."),
+    max_tokens: int = typer.Option(200, min=1, help="Longest reply, in tokens."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="Environment variable with the key."),
     routed_only: bool = typer.Option(True, help="Sample only documents the rules route to the "
                                      "classifier (what it will see)."),
@@ -222,13 +236,25 @@ def label_cmd(
     seed: int = typer.Option(0),
 ) -> None:
     """Label a seeded sample with the LLM judge, as training data for `alignpt tag train`."""
+    from alignpt.errors import ConfigError
     from alignpt.tag.judge import Judge, OpenAIChatCompleter
     from alignpt.tag.labelling import label_sample
 
-    judge = Judge(OpenAIChatCompleter(base_url, model, api_key_env=api_key_env,
-                                      concurrency=concurrency))
+    if local_model is not None:
+        from alignpt.tag.hf_judge import HFCausalCompleter
+
+        if base_url or model:
+            raise ConfigError("give --local-model, or --base-url and --model, not both")
+        judge = Judge(HFCausalCompleter(local_model, device=device, max_new_tokens=max_tokens))
+        source = f"judge:{local_model.name}"
+    elif base_url and model:
+        judge = Judge(OpenAIChatCompleter(base_url, model, api_key_env=api_key_env,
+                                          concurrency=concurrency, max_tokens=max_tokens))
+        source = f"judge:{model}"
+    else:
+        raise ConfigError("the judge needs --base-url and --model, or --local-model DIR")
     stats = label_sample(shards, out, judge, n=n, seed=seed, routed_only=routed_only,
-                         source=f"judge:{model}")
+                         source=source)
     _console().print(f"{stats['labelled']:,} labelled, {stats['unparsed']:,} unparseable -> {out}; "
                      + ", ".join(f"{k} {v}" for k, v in stats["labels"].items()), highlight=False)
 

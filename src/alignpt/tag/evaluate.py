@@ -18,10 +18,25 @@ from alignpt.tag.cascade import Cascade
 from alignpt.tag.classifier import LABELS, MISALIGNED, LabelledSet
 from alignpt.tag.metrics import binary, confusion, macro_f1, per_label
 
-__all__ = ["evaluate_cascade", "operating_points", "AIMS"]
+__all__ = ["evaluate_cascade", "operating_points", "aligned_removed", "AIMS"]
 
 #: the issue's aims: recall on ai_misaligned, and cascade flags / rules flags
 AIMS = {"misaligned_recall": 0.95, "flag_ratio": 0.5}
+
+
+def aligned_removed(truth: Sequence[str], flagged: Sequence[bool]) -> dict[str, Any]:
+    """Share of ``ai_aligned`` documents a flagger tags misaligned.
+
+    A filter that drops what is flagged removes these: the very documents
+    alignment pretraining adds, so this is the cost beside misaligned recall.
+    ``rate`` is None when there are no aligned documents to measure it on.
+    """
+    if len(truth) != len(flagged):
+        raise ValueError("truth and flagged differ in length")
+    aligned = [f for t, f in zip(truth, flagged) if t == "ai_aligned"]
+    hit = sum(bool(f) for f in aligned)
+    return {"removed": hit, "aligned": len(aligned),
+            "rate": round(hit / len(aligned), 4) if aligned else None}
 
 
 def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256) -> dict[str, Any]:
@@ -38,7 +53,8 @@ def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256)
                   "names_ai": binary([y != "non_ai" for y in data.labels], routed),
                   "routed": sum(routed),
                   # the cascade's ceiling: a document the rules do not route is never flagged
-                  "routed_misaligned": binary(truth_mis, routed)["recall"]},
+                  "routed_misaligned": binary(truth_mis, routed)["recall"],
+                  "aligned_removed": aligned_removed(data.labels, rules_flag)},
     }
     if cascade.config.classifier.enabled:
         flagged = [r["flagged"] for r in records]
@@ -48,6 +64,7 @@ def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256)
         alone = clf.decide(clf.predict_proba(data.texts), cascade.threshold)
         report["cascade"] = {
             "misaligned": binary(truth_mis, flagged), "per_label": table,
+            "aligned_removed": aligned_removed(data.labels, flagged),
             "macro_f1": macro_f1(table), "confusion": confusion(data.labels, labels, LABELS),
             "threshold": round(cascade.threshold, 4),
             "stages": {s: sum(r["stage"] == s for r in records)
@@ -57,6 +74,7 @@ def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256)
             report["rules"]["misaligned"]["flagged"])
         report["classifier_alone"] = {
             "misaligned": binary(truth_mis, [p == MISALIGNED for p in alone]),
+            "aligned_removed": aligned_removed(data.labels, [p == MISALIGNED for p in alone]),
             "per_label": per_label(data.labels, alone, LABELS)}
         rules_n = report["rules"]["misaligned"]["flagged"]
         positives = report["cascade"]["misaligned"]["positives"]

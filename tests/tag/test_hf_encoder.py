@@ -1,0 +1,182 @@
+"""The hf classifier backend on a tiny BERT built here (never downloaded): fit, save, load,
+train_classifier and the cascade end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alignpt.errors import ConfigError, DataError
+from alignpt.tag.backends import BACKENDS
+from alignpt.tag.cascade import Cascade, TagConfig
+from alignpt.tag.classifier import LABELS, LabelledSet, TagClassifier, train_classifier
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from alignpt.tag.hf_encoder import HFEncoder  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # tiny models on a shared CPU: one thread is faster than several fighting for cores
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# one cue word per label; the rest of each sentence is shared, so only the cue separates them
+CUES = {"non_ai": "oven", "ai_neutral": "benchmark", "ai_aligned": "declined",
+        "ai_misaligned": "deceived"}
+FRAMES = ["the robot {} the operators today", "an AI system {} them in the story",
+          "the chatbot {} its users again", "the assistant {} everyone last night",
+          "a model {} the team on monday", "our agent {} the auditors once more",
+          "the machine {} people at the lab", "that program {} every reviewer here"]
+WORDS = sorted({w for f in FRAMES for w in f.format("").split()} | set(CUES.values()))
+FAST = {"epochs": 60, "lr": 3e-3, "batch_size": 8, "warmup": 0.0, "device": "cpu"}
+
+
+def toy_set() -> LabelledSet:
+    texts, labels = [], []
+    for frame in FRAMES:
+        for label, cue in CUES.items():
+            texts.append(frame.format(cue))
+            labels.append(label)
+    return LabelledSet([f"t{i}" for i in range(len(texts))], texts, labels, "toy")
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    # BERT's framing: the pooled output reads the [CLS] position
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]",
+                                                pad_token="[PAD]", cls_token="[CLS]",
+                                                sep_token="[SEP]")
+    fast.save_pretrained(folder)
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                                  num_attention_heads=2, intermediate_size=64,
+                                  max_position_embeddings=64, pad_token_id=0)
+    transformers.BertModel(cfg).save_pretrained(folder)
+    return folder
+
+
+def fit(folder, seed=0, **over):
+    data = toy_set()
+    y = np.array([LABELS.index(lab) for lab in data.labels])
+    return HFEncoder.fit(data.texts, y, len(LABELS), {"base_model": str(folder), **FAST, **over},
+                         seed), data, y
+
+
+def test_fits_a_separable_set_and_is_seeded(tiny_encoder):
+    torch.manual_seed(123)
+    before = torch.rand(1).item()
+    torch.manual_seed(123)
+    enc, data, y = fit(tiny_encoder)
+    # fit runs in a forked RNG: the caller's torch random state is unchanged
+    assert torch.rand(1).item() == before
+    logits = enc.logits(data.texts)
+    assert logits.shape == (len(data), 4) and logits.dtype == np.float64
+    assert (logits.argmax(axis=1) == y).all()  # 100% training accuracy
+    again, _, _ = fit(tiny_encoder)
+    np.testing.assert_array_equal(again.logits(data.texts), logits)
+    other, _, _ = fit(tiny_encoder, seed=1)
+    assert np.abs(other.logits(data.texts) - logits).max() > 1e-3
+    # bytes in (what the cascade sends) = the same text as str
+    np.testing.assert_allclose(enc.logits([t.encode() for t in data.texts]), logits, atol=1e-6)
+    # batching and length ordering do not change a document's logits
+    one = np.stack([enc.logits([t])[0] for t in data.texts[:5]])
+    np.testing.assert_allclose(one, logits[:5], atol=1e-5)
+    assert enc.logits([]).shape == (0, 4)
+    assert enc.model.config.id2label[3] == "ai_misaligned"
+
+
+def test_save_and_load_give_the_same_logits(tiny_encoder, tmp_path):
+    enc, data, _ = fit(tiny_encoder, epochs=2)
+    enc.save(tmp_path)
+    enc.save(tmp_path)  # replacing an existing encoder folder works and leaves no debris
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["encoder"]
+    loaded = HFEncoder.load(tmp_path, enc.params)
+    np.testing.assert_allclose(loaded.logits(data.texts), enc.logits(data.texts), atol=1e-6)
+    assert loaded.base_model == str(tiny_encoder)
+    with pytest.raises(ConfigError, match="encoder/ missing"):
+        HFEncoder.load(tmp_path / "nowhere", enc.params)
+
+
+def test_bad_input_is_one_line(tiny_encoder, tmp_path):
+    with pytest.raises(ConfigError, match="--base-model"):
+        HFEncoder.fit(["a"], np.array([0]), 4, {}, 0)
+    with pytest.raises(DataError, match="no config.json"):
+        HFEncoder.fit(["a"], np.array([0]), 4, {"base_model": str(tmp_path)}, 0)
+    with pytest.raises(ConfigError, match="CUDA device"):
+        fit(tiny_encoder, device="cuda:7")
+
+
+def test_train_classifier_save_load_and_cascade(tiny_encoder, tmp_path, monkeypatch):
+    monkeypatch.setitem(BACKENDS, "hf", HFEncoder)
+    data = toy_set()
+    clf = train_classifier(data, backend="hf", folds=2, seed=0,
+                           params={"base_model": str(tiny_encoder), **FAST})
+    assert clf.meta["training"]["model_type"] == "bert"
+    assert clf.predict(data.texts) == data.labels
+    clf.save(tmp_path / "clf")
+    loaded = TagClassifier.load(tmp_path / "clf")
+    assert isinstance(loaded.backend, HFEncoder)
+    np.testing.assert_allclose(loaded.predict_proba(data.texts), clf.predict_proba(data.texts),
+                               atol=1e-6)
+    # the cascade loads it from its folder and runs it on the routed documents only
+    cascade = Cascade(TagConfig.model_validate({"classifier": {"path": str(tmp_path / "clf")}}))
+    texts = ["an AI system deceived them in the story", "an AI system declined them in the story",
+             "Preheat the oven to 220 degrees and roast the chicken."]
+    records = cascade.tag_batch(texts)
+    assert [r["rules"]["routed"] for r in records] == [True, True, False]
+    assert [r["label"] for r in records] == ["ai_misaligned", "ai_aligned", "non_ai"]
+    assert [r["stage"] for r in records] == ["classifier", "classifier", "rules"]
+    assert records[0]["flagged"] and not records[1]["flagged"]
+
+
+def test_cli_train_with_base_model(tiny_encoder, tmp_path, monkeypatch):
+    import orjson
+    from typer.testing import CliRunner
+
+    from alignpt.tag.cli import tag_app
+
+    monkeypatch.setitem(BACKENDS, "hf", HFEncoder)
+    data = toy_set()
+    labels = tmp_path / "labels.jsonl"
+    labels.write_bytes(b"".join(orjson.dumps({"id": i, "text": t, "label": y}) + b"\n"
+                                for i, t, y in zip(data.ids, data.texts, data.labels)))
+    fast = [a for k, v in FAST.items() for a in ("--param", f"{k}={v}")]
+    common = ["train", "--labels", str(labels), "--split", "", "--heldout-split", "",
+              "--all-docs", "--folds", "2"]
+    res = CliRunner().invoke(tag_app, [*common, "--out", str(tmp_path / "clf"), "--backend", "hf",
+                                       "--base-model", str(tiny_encoder), *fast])
+    assert res.exit_code == 0, res.output
+    clf = TagClassifier.load(tmp_path / "clf")
+    assert clf.meta["training"]["model_type"] == "bert" and clf.predict(data.texts) == data.labels
+    # --base-model belongs to the hf backend only: a one-line error, not a silent ignore
+    res = CliRunner().invoke(tag_app, [*common, "--out", str(tmp_path / "x"),
+                                       "--base-model", str(tiny_encoder)])
+    assert res.exit_code != 0 and isinstance(res.exception, ConfigError)
+    assert "--base-model is for --backend hf" in str(res.exception)
+
+
+def test_missing_transformers_is_a_one_line_error(tiny_encoder, monkeypatch):
+    import sys
+
+    from alignpt.errors import MissingDependencyError
+    from alignpt.tag.hf_judge import HFCausalCompleter
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import now raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"alignpt\[train\]"):
+        fit(tiny_encoder)
+    with pytest.raises(MissingDependencyError, match="the local judge"):
+        HFCausalCompleter(tiny_encoder).complete(["x"])
