@@ -16,3 +16,14 @@ def _hyperscan_cache(tmp_path_factory):
         os.environ.pop("ALIGNPT_CACHE", None)
     else:
         os.environ["ALIGNPT_CACHE"] = old
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models on a shared CPU: one torch thread is faster than several fighting for
+    cores. Restores the count after the test."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

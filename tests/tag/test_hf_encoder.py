@@ -17,13 +17,8 @@ transformers = pytest.importorskip("transformers")
 from alignpt.tag.hf_encoder import HFEncoder  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # tiny models on a shared CPU: one thread is faster than several fighting for cores
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# tiny models on a shared CPU: one torch thread (tests/tag/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # one cue word per label; the rest of each sentence is shared, so only the cue separates them
