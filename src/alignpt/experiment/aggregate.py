@@ -199,8 +199,7 @@ def _support_reading(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str
     by_seed = {m: {seed: mean(i["model"][m]) for seed, i in zip(seeds, items)}
                for m in ("q_U", "q_T")}
     return {"header": f"{len(keep)} on-support items, k = 0",
-            "items": [[h, e] for j, (h, e) in enumerate(zip(first["header"], first["era"]))
-                      if j in keep],
+            "items": [[first["header"][j], first["era"][j]] for j in keep],
             "model": {m: estimate(v.values(), prob=True) for m, v in by_seed.items()},
             "by_seed": by_seed,
             "bayes": {m: mean(first["bayes"][m]) for m in ("q_U", "q_T")}}

@@ -16,6 +16,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from alignpt.experiment.aggregate import SUPPORT_PLACE
+
 __all__ = ["ClaimContext", "seeds_of", "final_phase", "phase_before", "missing", "not_measured",
            "logit", "item_logodds", "gate_contrast", "story_place", "ItemPick"]
 
@@ -41,8 +43,6 @@ def story_place(table: dict[str, Any], roles: Any) -> str:
     ``story_support``) when the recipe says ``claims.reading: items`` and every arm and
     phase of the table has them (runs measured before probe items fall back), otherwise
     the recipe's one probe (``story``)."""
-    from alignpt.experiment.aggregate import SUPPORT_PLACE
-
     if getattr(roles, "reading", "probe") == "items" and table and all(
             SUPPORT_PLACE in entry for phases in table.values() for entry in phases.values()):
         return SUPPORT_PLACE
@@ -142,15 +142,16 @@ def gate_contrast(table: dict[str, Any], arm: str, hi: ItemPick, lo: ItemPick) -
     if not pick_hi or not pick_lo:
         return None
 
-    def mean_logit(q: list, idx: list[int]) -> float | None:
-        vals = [logit(q[i]) for i in idx]
-        vals = [v for v in vals if v is not None]
-        return float(np.mean(vals)) if vals else None
+    def contrast(q: list) -> float | None:
+        """Mean logit over the ``hi`` items minus over the ``lo`` items (None if either is empty)."""
+        means = []
+        for idx in (pick_hi, pick_lo):
+            vals = [v for v in (logit(q[i]) for i in idx) if v is not None]
+            if not vals:
+                return None
+            means.append(float(np.mean(vals)))
+        return means[0] - means[1]
 
-    seeds = list(a["by_seed"]["q_U"].values())
-    model = [mean_logit(q, pick_hi) - mean_logit(q, pick_lo) for q in seeds
-             if mean_logit(q, pick_hi) is not None and mean_logit(q, pick_lo) is not None]
-    b_hi, b_lo = mean_logit(a["bayes_q_U"], pick_hi), mean_logit(a["bayes_q_U"], pick_lo)
+    model = [c for c in map(contrast, a["by_seed"]["q_U"].values()) if c is not None]
     return {"model": float(np.mean(model)) if model else None,
-            "bayes": None if b_hi is None or b_lo is None else b_hi - b_lo,
-            "n_hi": len(pick_hi), "n_lo": len(pick_lo)}
+            "bayes": contrast(a["bayes_q_U"]), "n_hi": len(pick_hi), "n_lo": len(pick_lo)}
