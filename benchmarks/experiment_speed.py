@@ -210,8 +210,9 @@ def part_branching(args) -> dict:
             else:
                 from alignpt.experiment.grid import expand_runs
                 from alignpt.experiment.runner import _ensure_corpora
+                from alignpt.experiment.world_kind import WorldKind
 
-                _ensure_corpora(folder, expand_runs(cfg), lambda _: None)
+                _ensure_corpora(folder, WorldKind(cfg), expand_runs(cfg), lambda _: None)
             t0 = time.perf_counter()
             run_experiment(cfg, folder, workers=2, progress=False, report=False,
                            branch=mode == "branched")

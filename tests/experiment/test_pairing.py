@@ -13,6 +13,7 @@ import pytest
 from alignpt.experiment.grid import RunSpec, expand_runs
 from alignpt.experiment.recipe import load_experiment
 from alignpt.experiment.runner import _ensure_corpora, _plan_for
+from alignpt.experiment.world_kind import WorldKind
 from alignpt.train.config import TrainPlan
 from alignpt.train.phases import validate_plan
 from alignpt.train.data import Sampler, SourceReader
@@ -53,7 +54,7 @@ def replay(tmp_path_factory):
     runs = {(r.arm, r.seed): r for r in expand_runs(recipe)}
     wanted = [runs[(a, 0)] for a in (*ARMS, "filtered")] + [runs[("unfiltered", 1)]]
     root = tmp_path_factory.mktemp("pairing")
-    _ensure_corpora(root, wanted, lambda _: None)
+    _ensure_corpora(root, WorldKind(None), wanted, lambda _: None)
     return root, runs, {(r.arm, r.seed): _base_docs(root, r) for r in wanted}
 
 

@@ -81,6 +81,9 @@ class CurveConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> "CurveConfig":
+        if self.recipe.kind != "world":
+            raise ValueError(f"recipe {self.recipe.name} is a {self.recipe.kind} experiment; the "
+                             "learning curve reads KL against exact Bayes on world tokens")
         if self.arm not in self.recipe.arms:
             raise ValueError(f"no arm '{self.arm}' in recipe {self.recipe.name} "
                              f"(arms: {', '.join(self.recipe.arms)})")
@@ -254,6 +257,7 @@ def _run_jobs(root: Path, cfg: CurveConfig, jobs: list[CurveRun], workers: int,
               progress: bool) -> list[dict[str, Any]]:
     from alignpt.console import progress_bar
     from alignpt.experiment.runner import _ensure_corpora
+    from alignpt.experiment.world_kind import WorldKind
     from alignpt.parallel import die_with_parent
 
     results = {(j.budget, j.seed): _done(root, j, cfg) for j in jobs}
@@ -261,7 +265,8 @@ def _run_jobs(root: Path, cfg: CurveConfig, jobs: list[CurveRun], workers: int,
     args = (cfg.heldout_docs, cfg.heldout_seed)
     with progress_bar(disable=not progress) as bar:
         corp = bar.add_task("corpora", total=None)
-        _ensure_corpora(root, [j.run for j in todo],
+        # The curve is the world's (held-out KL against exact Bayes on world tokens).
+        _ensure_corpora(root, WorldKind(None), [j.run for j in todo],
                         lambda what: bar.update(corp, description=what))
         bar.update(corp, description="corpora ready", total=1, completed=1)
         task = bar.add_task("budgets x seeds", total=len(jobs), completed=len(jobs) - len(todo))

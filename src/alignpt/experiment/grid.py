@@ -50,11 +50,15 @@ class CorpusSpec:
     recipe: WorldRecipe
     tokens: int
     seed: int
+    #: What else decides the folder's bytes (the kind's settings; empty for the world kind,
+    #: whose hashes therefore stay what they were).
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def key(self) -> str:
-        return stable_hash({"recipe": self.recipe.model_dump(mode="json"), "tokens": self.tokens,
-                            "seed": self.seed})
+        body = {"recipe": self.recipe.model_dump(mode="json"), "tokens": self.tokens,
+                "seed": self.seed}
+        return stable_hash({**body, "extra": self.extra} if self.extra else body)
 
     def folder(self, root: Path) -> Path:
         return root / "corpora" / f"{self.recipe.name}-s{self.seed}-{self.key}"
@@ -150,6 +154,9 @@ def _link_branches(recipe: ExperimentRecipe, runs: list[RunSpec]) -> None:
 
 
 def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> RunSpec:
+    from alignpt.experiment.kind import kind_for
+
+    kind = kind_for(recipe)
     t = recipe.training
     share = arm.share if arm.share is not None else t.inject_share
     injected = round(share * t.pretrain_tokens) if arm.inject else 0
@@ -169,6 +176,10 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
     if arm.inject:
         corpora["inject"] = CorpusSpec("inject", _world(recipe.corpora[arm.inject]),
                                        math.ceil(injected * SLACK), seed)
+    extra = kind.corpus_extra()
+    if extra:
+        corpora = {role: CorpusSpec(c.role, c.recipe, c.tokens, c.seed, extra)
+                   for role, c in corpora.items()}
 
     # A world corpus is written in i.i.d. order already, so it is read in file order: the
     # filtered base is the unfiltered one of the seed less its defecting documents
@@ -200,6 +211,8 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
         "log": {"every": 10, "progress": False, "plot": False},
     }
     probes = recipe.probes.model_dump(mode="json")
+    if kind.measure_extra():
+        probes[kind.name] = kind.measure_extra()
     run = RunSpec(arm_name, seed, arm, corpora, plan, specs, probes)
     run.key = stable_hash({"plan": plan, "corpora": {r: c.key for r, c in corpora.items()},
                            "probes": probes, "phases": [p.__dict__ for p in specs],

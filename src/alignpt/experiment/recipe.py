@@ -28,6 +28,8 @@ from pydantic import Field, field_validator, model_validator
 
 from alignpt.config import StrictModel, apply_overrides, build_config, load_yaml
 from alignpt.errors import ConfigError
+from alignpt.experiment.executors import ExecutorConfig
+from alignpt.experiment.text_config import TextSettings
 from alignpt.train.config import ModelConfig, parse_count
 
 __all__ = ["ArmConfig", "TrainingBudget", "ProbeConfig", "ProbeItems", "ClaimTest", "ClaimArms",
@@ -236,6 +238,11 @@ class ClaimArms(StrictModel):
 class ExperimentRecipe(StrictModel):
     name: str
     description: str = ""
+    kind: Literal["world", "text"] = Field(
+        "world", description="what the corpora are: `world`, the persona world's tokens; "
+        "`text`, the same world rendered into English documents (alignpt.textworld)")
+    text: TextSettings = Field(default_factory=TextSettings,
+                               description="kind: text only: corpus, filter and probe settings")
     seeds: list[int] = Field(min_length=1)
     corpora: dict[str, str] = Field(description="name -> world recipe (name or path); "
                                                 "needs `base` and `instruct`")
@@ -245,6 +252,8 @@ class ExperimentRecipe(StrictModel):
     probes: ProbeConfig = Field(default_factory=ProbeConfig)
     claims: ClaimArms = Field(default_factory=ClaimArms)
     workers: int = Field(2, ge=1, description="runs trained in parallel")
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig,
+                                     description="where runs execute: local (default) or ray")
     quick: dict[str, Any] = Field(default_factory=dict, description="overrides for --quick")
 
     @model_validator(mode="after")
@@ -265,7 +274,9 @@ class ExperimentRecipe(StrictModel):
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds must be distinct")
         # BOS, header, era, k (flag, action) pairs, the probed flag: all inside the context.
-        for what, ks in (("probes.ks", self.probes.ks), ("probes.items.ks", self.probes.item_ks)):
+        # (Text probes are longer and counted per item by the text predictor instead.)
+        for what in (() if self.kind == "text" else ("probes.ks", "probes.items.ks")):
+            ks = self.probes.ks if what == "probes.ks" else self.probes.item_ks
             longest = 4 + 2 * max(ks)
             if longest > self.training.seq_len:
                 raise ValueError(f"{what}: k = {max(ks)} needs a context of {longest} "

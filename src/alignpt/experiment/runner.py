@@ -18,40 +18,35 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
 import orjson
 
 from alignpt.config import atomic_write_text
+from alignpt.experiment.executors import execute_runs
 from alignpt.experiment.grid import RunSpec, bayes_recipe
+from alignpt.experiment.kind import ExperimentKind, kind_for
 from alignpt.experiment.recipe import ExperimentRecipe
-from alignpt.experiment.state import ExperimentState, load_state, run_dir, write_recipe
+from alignpt.experiment.state import (ExperimentState, load_recipe, load_state, run_dir,
+                                      write_recipe)
 from alignpt.outdir import OutputLock
-from alignpt.parallel import die_with_parent
 
-__all__ = ["run_experiment", "run_one", "KL_DOCS"]
-
-#: Held-out documents for each run's KL after pretraining: half the library default, a
-#: standard error of about 11% of a run's KL (4% for an arm's mean over ten seeds).
-KL_DOCS = 1000
+__all__ = ["run_experiment", "run_one"]
 
 
-def _ensure_corpora(root: Path, runs: list[RunSpec], progress: Callable[[str], None]) -> None:
-    from alignpt.world import generate_corpus
-
+def _ensure_corpora(root: Path, kind: ExperimentKind, runs: list[RunSpec],
+                    progress: Callable[[str], None]) -> None:
     seen: dict[Path, Any] = {}
     for run in runs:
         for spec in run.corpora.values():
             seen.setdefault(spec.folder(root), spec)
-    for folder, spec in seen.items():
-        if (folder / "stats.json").exists():
-            continue
+    missing = [(f, s) for f, s in seen.items() if not (f / "stats.json").exists()]
+    if missing:
+        kind.prepare(root, progress)
+    for folder, spec in missing:
         progress(f"corpus {folder.name}")
-        # force: a folder without stats.json is a generation that was killed.
-        generate_corpus(spec.recipe, spec.tokens, spec.seed, folder, force=True, progress=False)
+        kind.build_corpus(root, spec, folder)
 
 
 def _plan_for(root: Path, run: RunSpec) -> dict[str, Any]:
@@ -66,14 +61,14 @@ def run_one(root: str | Path, run: RunSpec, branch: bool = True) -> dict[str, An
     measure each phase (cached), write ``result.json``."""
     import torch
 
-    from alignpt.experiment.kl import heldout_kl, model_scorer
-    from alignpt.experiment.measure import measure, model_predictor
+    from alignpt.experiment.measure import measure
     from alignpt.train import TrainPlan, load_model, train
     from alignpt.train.phases import validate_plan
     from alignpt.train.checkpoint import CKPT_DIR
     from alignpt.world import ExactBayes
 
     root = Path(root)
+    kind = kind_for(load_recipe(root))
     folder = run_dir(root, run)
     folder.mkdir(parents=True, exist_ok=True)
     threads = run.plan["runtime"]["threads"]
@@ -95,11 +90,8 @@ def run_one(root: str | Path, run: RunSpec, branch: bool = True) -> dict[str, An
         else:
             model, _ = load_model(result.phase_checkpoints[phase.name])
             bayes = ExactBayes(bayes_recipe(run, phase))
-            m = measure(model_predictor(model), bayes, run.probes)
-            if phase.label == "pretrain":
-                # How Bayesian the pretrained model is, on held-out documents of its own
-                # training mixture (pretraining only: 0.6 s a call at the demo size).
-                m["kl"] = heldout_kl(model_scorer(model), bayes, n_docs=KL_DOCS)
+            m = measure(kind.predictor(root, model), bayes, run.probes)
+            m.update(kind.extra_measures(root, run, phase, model, bayes))
             atomic_write_text(cache, orjson.dumps(m).decode())
         phases.append({"name": phase.name, "label": phase.label, "seen": phase.seen, **m})
     out = {"arm": run.arm, "seed": run.seed, "key": run.key, "phases": phases,
@@ -111,6 +103,7 @@ def run_one(root: str | Path, run: RunSpec, branch: bool = True) -> dict[str, An
             out["branched_from"] = run.branch.record()
         else:
             out["branch_refused"] = result.branch["why"]
+    out.update(kind.run_extras(root, run))
     atomic_write_text(folder / "result.json", orjson.dumps(out).decode())
     return out
 
@@ -157,30 +150,14 @@ def _run_locked(recipe: ExperimentRecipe, root: Path, workers: int | None, progr
     workers = max(1, min(workers or recipe.workers, len(todo) or 1, os.cpu_count() or 1))
     with progress_bar(disable=not progress) as bar:
         corp = bar.add_task("corpora", total=None)
-        _ensure_corpora(root, runs, lambda what: bar.update(corp, description=what))
+        _ensure_corpora(root, kind_for(recipe), runs,
+                        lambda what: bar.update(corp, description=what))
         bar.update(corp, description="corpora ready", total=1, completed=1)
         task = bar.add_task("runs", total=len(runs), completed=len(runs) - len(todo))
         ready, waiting = schedule(todo, branch)
-        if workers == 1:
-            while ready:
-                run = ready.pop(0)
-                run_one(root, run, branch)
-                ready += waiting.pop(run.name, [])
-                bar.advance(task)
-        elif todo:
-            ctx = get_context("spawn")
-            # Runs die with this process: a killed `experiment run` leaves no trainers behind.
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                     initializer=die_with_parent,
-                                     initargs=(os.getpid(),)) as pool:
-                pending = {pool.submit(_worker, str(root), run, branch) for run in ready}
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        name, _ = fut.result()
-                        pending |= {pool.submit(_worker, str(root), child, branch)
-                                    for child in waiting.pop(name, [])}
-                        bar.advance(task)
+        if todo:
+            execute_runs(_worker, str(root), ready, waiting, branch, workers=workers,
+                         config=recipe.executor, on_done=lambda name: bar.advance(task))
     state = load_state(root)
     if report:
         from alignpt.experiment.report import write_report

@@ -29,7 +29,7 @@ from alignpt.errors import ConfigError
 from alignpt.experiment.grid import RunSpec, expand_runs
 from alignpt.experiment.recipe import ExperimentRecipe
 
-__all__ = ["ExperimentState", "RunStatus", "load_state", "run_dir", "write_recipe"]
+__all__ = ["ExperimentState", "RunStatus", "load_recipe", "load_state", "run_dir", "write_recipe"]
 
 
 def run_dir(root: Path, run: RunSpec) -> Path:
@@ -65,13 +65,18 @@ def write_recipe(root: Path, recipe: ExperimentRecipe) -> None:
     atomic_write_text(path, yaml.safe_dump(body, sort_keys=False))
 
 
+def load_recipe(root: str | Path) -> ExperimentRecipe:
+    """The resolved recipe an experiment folder was run with."""
+    path = Path(root) / "experiment.yaml"
+    if not path.exists():
+        raise ConfigError(f"{root}: not an experiment folder (no experiment.yaml)")
+    return ExperimentRecipe.model_validate(yaml.safe_load(path.read_text())["recipe"])
+
+
 def load_state(root: str | Path) -> ExperimentState:
     """What an experiment folder holds: its recipe and the state of every run."""
     root = Path(root)
-    path = root / "experiment.yaml"
-    if not path.exists():
-        raise ConfigError(f"{root}: not an experiment folder (no experiment.yaml)")
-    recipe = ExperimentRecipe.model_validate(yaml.safe_load(path.read_text())["recipe"])
+    recipe = load_recipe(root)
     statuses = []
     for run in expand_runs(recipe):
         folder = run_dir(root, run)

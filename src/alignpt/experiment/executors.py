@@ -1,0 +1,80 @@
+"""Where an experiment's runs execute: a local process pool (default) or a Ray cluster.
+
+The runner hands an executor the runs that can start now and, by parent name, the
+runs that wait for a parent (branching, :func:`alignpt.experiment.runner.schedule`);
+the executor starts each waiting run once its parent is done. A run's result is a
+function of its spec alone (fixed torch threads, seeded), so the executor never
+changes a number: only where and when runs happen.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from typing import Any, Callable, Literal
+
+from pydantic import Field
+
+from alignpt.config import StrictModel
+from alignpt.parallel import die_with_parent
+
+__all__ = ["ExecutorConfig", "execute_runs", "RunFn"]
+
+#: ``fn(root, run, branch) -> (run name, result)``: a picklable top-level function.
+RunFn = Callable[[str, Any, bool], "tuple[str, dict[str, Any]]"]
+
+
+class ExecutorConfig(StrictModel):
+    """Where runs execute. ``local``: a process pool of ``workers`` on this machine.
+    ``ray``: tasks on a Ray cluster (``address``: an existing cluster, e.g.
+    ``ray://head:10001`` or ``auto``; none starts a local one), each reserving the run's
+    torch threads as CPUs, or one GPU when the run trains on CUDA."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = Field(None, description="Ray cluster address (kind: ray); none "
+                                "starts a local cluster sized to `workers`")
+
+
+def execute_runs(fn: RunFn, root: str, ready: list[Any], waiting: dict[str, list[Any]],
+                 branch: bool, *, workers: int, config: ExecutorConfig | None = None,
+                 on_done: Callable[[str], None] = lambda name: None) -> None:
+    """Run ``ready`` now and each of ``waiting[name]`` once run ``name`` is done."""
+    config = config or ExecutorConfig()
+    if config.kind == "ray":
+        from alignpt.experiment.ray_executor import execute_on_ray
+
+        execute_on_ray(fn, root, ready, waiting, branch, workers=workers,
+                       address=config.address, on_done=on_done)
+    elif workers == 1:
+        _in_process(fn, root, ready, waiting, branch, on_done)
+    else:
+        _process_pool(fn, root, ready, waiting, branch, workers, on_done)
+
+
+def _in_process(fn: RunFn, root: str, ready: list[Any], waiting: dict[str, list[Any]],
+                branch: bool, on_done: Callable[[str], None]) -> None:
+    ready = list(ready)
+    while ready:
+        run = ready.pop(0)
+        name, _ = fn(root, run, branch)
+        ready += waiting.pop(name, [])
+        on_done(name)
+
+
+def _process_pool(fn: RunFn, root: str, ready: list[Any], waiting: dict[str, list[Any]],
+                  branch: bool, workers: int, on_done: Callable[[str], None]) -> None:
+    if not ready:
+        return
+    ctx = get_context("spawn")
+    # Runs die with this process: a killed `experiment run` leaves no trainers behind.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
+        pending = {pool.submit(fn, root, run, branch) for run in ready}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                name, _ = fut.result()
+                pending |= {pool.submit(fn, root, child, branch)
+                            for child in waiting.pop(name, [])}
+                on_done(name)

@@ -1,0 +1,45 @@
+"""Settings of the text kind (``kind: text``): the English persona corpus, the tagger
+filter its filtered arm runs, and how the model is asked the probes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from alignpt.config import StrictModel
+
+__all__ = ["TextSettings"]
+
+
+class TextSettings(StrictModel):
+    """How the persona world becomes English for a text experiment."""
+
+    vocab_size: int = Field(4096, ge=300, description="byte-level BPE trained on the "
+                            "experiment's own rendered base corpus (seed 0, before any run)")
+    tokenizer_sample_tokens: int = Field(400_000, ge=1000, description="whitespace tokens of "
+                                         "rendered base text the tokenizer is trained on")
+    filler_share: float = Field(0.5, ge=0, lt=1, description="share of documents not about AI")
+    neutral_share: float = Field(0.05, ge=0, lt=1, description="share of documents where an "
+                                 "AI helps with a mundane task and meets no opportunity")
+    filter: Literal["tagger", "oracle"] = Field(
+        "tagger", description="the filtered arm: `tagger` runs alignpt tag + filter on the "
+        "rendered corpus (what a user can do); `oracle` drops by the latent truth (exact)")
+    drop: list[str] = Field(default_factory=lambda: ["label=ai_misaligned"], min_length=1,
+                            description="alignpt filter --drop conditions (any match drops)")
+    tag: dict[str, Any] = Field(default_factory=dict, description="alignpt tag settings "
+                                "(TagConfig keys); default: the shipped cascade")
+    probe_split: Literal["heldout", "train"] = Field(
+        "heldout", description="templates the probes are written in: `heldout`, frames and "
+        "names no training document uses; `train`, the training templates")
+    probe_variants: int = Field(3, ge=1, le=16, description="renderings averaged per probe")
+
+    def corpus_part(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", include={"vocab_size", "tokenizer_sample_tokens",
+                                                     "filler_share", "neutral_share"})
+
+    def filter_part(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", include={"filter", "drop", "tag"})
+
+    def measure_part(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", include={"probe_split", "probe_variants"})
