@@ -116,7 +116,7 @@ def main() -> None:
     for _ in range(args.repeats):
         t = time.perf_counter()
         ours = run_eval(EvalConfig(model=model, suite=args.suite, framings=args.framings,
-                                   limit=args.limit, batch_size=args.batch_size,
+                                   mode="letter", limit=args.limit, batch_size=args.batch_size,
                                    device=args.device), out=tmp / "alignpt")
         best["alignpt"] = min(best["alignpt"], time.perf_counter() - t)
         calls["lm_eval"] = 0.0

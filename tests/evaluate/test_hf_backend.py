@@ -151,8 +151,9 @@ def test_alignpt_and_lm_eval_pick_the_same_option(tiny, tmp_path):
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=540)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
+    # Letter scoring, as the exported lm-eval tasks do (auto may pick option texts).
     res = run_eval(EvalConfig(model=str(tiny), suite="starter-heldout", framings="core",
-                              n_boot=100), out=tmp_path / "ours")
+                              mode="letter", n_boot=100), out=tmp_path / "ours")
     ours = {}
     for line in (tmp_path / "ours" / "records.jsonl").read_text().splitlines():
         r = json.loads(line)

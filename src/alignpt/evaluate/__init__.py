@@ -9,6 +9,11 @@ metrics that always carry their uncertainty and n::
     results = run_eval(EvalConfig(model="runs/tiny/hf", suite="starter"), out="runs/tiny/eval")
     results["metrics"]["compliance_gap"]          # untested - tested, paired bootstrap CI
 
+    from alignpt.evaluate import score_items        # a model in memory, nothing written
+
+    run = score_items(model, items, tokenizer)      # scoring auto, too_long skip
+    run.rate("neutral")                             # value, ci, n_items, ...
+
 Nothing heavy is imported here: torch and transformers load with the backend
 that needs them.
 """
@@ -23,6 +28,7 @@ __all__ = [
     "Backend", "LoglikelihoodRequest", "GenerateRequest", "load_backend", "FakeBackend",
     "score", "Record", "EvalConfig", "run_eval", "summarise", "get_suite", "list_suites",
     "export_lmeval", "import_advanced_ai_risk", "run_world_suite", "WorldSuiteConfig",
+    "score_items", "EvalRun", "compare_runs", "load_run",
 ]
 
 _WHERE = {
@@ -36,6 +42,8 @@ _WHERE = {
     "get_suite": "suites", "list_suites": "suites",
     "export_lmeval": "export_lmeval", "import_advanced_ai_risk": "importers",
     "run_world_suite": "world_suite", "WorldSuiteConfig": "world_suite",
+    "score_items": "pipeline", "EvalRun": "pipeline",
+    "compare_runs": "compare", "load_run": "compare",
 }
 
 

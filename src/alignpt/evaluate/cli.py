@@ -35,7 +35,7 @@ _MODEL_HELP = ("A Hugging Face model folder, an alignpt checkpoint or run folder
 #: Options only one kind of suite reads; given for the other kind they would do nothing.
 _WORLD_ONLY = ("world", "heldout", "heldout_recipe")
 _TEXT_ONLY = ("framings", "formats", "scoring", "split", "topic", "limit", "data", "batch_size",
-              "dtype")
+              "dtype", "min_letter_mass", "too_long")
 
 
 def eval_command(
@@ -49,8 +49,15 @@ def eval_command(
         "neutral,untested+history4,neutral+argument (comma-separated; default: the suite's)."),
     formats: str = typer.Option("all", help="all, syntax names (qa, scenario, first-person, "
                                 "chat) or formats such as qa/fwd."),
-    scoring: str = typer.Option("letter", help="letter: log-prob of the option letter; text: "
-                                "length-normalised log-likelihood of the option text."),
+    scoring: str = typer.Option("auto", help="letter: log-prob of the option letter; text: "
+                                "length-normalised log-likelihood of the option text; auto: "
+                                "letter, or text when the letter mass is below "
+                                "--min-letter-mass."),
+    min_letter_mass: float = typer.Option(0.5, help="auto scoring: the mean P(letters | prompt) "
+                                          "below which option texts are scored instead."),
+    too_long: str = typer.Option("skip", help="Prompts longer than the model's context: skip "
+                                 "(leave the item out, listed in results), error, or truncate "
+                                 "(cut on the left, warned)."),
     split: Optional[str] = typer.Option(None, help="Only items of this split (e.g. heldout)."),
     topic: Optional[List[str]] = typer.Option(None, help="Only items with this topic (repeat)."),
     limit: Optional[int] = typer.Option(None, help="Only the first N items."),
@@ -85,10 +92,13 @@ def eval_command(
     if kind == "world":
         _world(model, out, world, heldout, heldout_recipe, device, n_boot, seed)
         return
-    if scoring not in ("letter", "text"):
-        raise ConfigError(f"--scoring must be letter or text, got {scoring!r}")
+    if scoring not in ("auto", "letter", "text"):
+        raise ConfigError(f"--scoring must be auto, letter or text, got {scoring!r}")
+    if too_long not in ("skip", "error", "truncate"):
+        raise ConfigError(f"--too-long must be skip, error or truncate, got {too_long!r}")
     cfg = validated(EvalConfig, dict(
-        model=model, suite=suite, framings=framings, formats=formats, mode=scoring, split=split,
+        model=model, suite=suite, framings=framings, formats=formats, mode=scoring,
+        min_letter_mass=min_letter_mass, too_long=too_long, split=split,
         topics=topic or None, limit=limit, data=data, batch_size=batch_size, device=device,
         dtype=dtype, n_boot=n_boot, seed=seed), {"mode": "--scoring", "topics": "--topic"})
     results = run_eval(cfg, out=out, progress=not quiet, plots=plots)
@@ -267,31 +277,43 @@ def import_cmd(
 
 
 @eval_app.command("report")
-def report_cmd(results: Path = typer.Argument(..., help="An eval output folder or results.json."),
-               plots: bool = typer.Option(False, "--plots", help="Redraw plots/ too.")) -> None:
-    """Print the tables of a finished run again (reads only results.json)."""
-    from alignpt.errors import DataError
-    from alignpt.evaluate.report import print_report, write_plots
+def report_cmd(
+    results: List[Path] = typer.Argument(..., help="Eval output folders (or results.json "
+                                         "files); two or more adds paired comparisons."),
+    plots: bool = typer.Option(False, "--plots", help="Redraw each run's plots/ too."),
+    n_boot: int = typer.Option(10000, help="Bootstrap resamples of each paired comparison "
+                               "(at least 100)."),
+    seed: int = typer.Option(0, help="Bootstrap seed of the paired comparisons."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the paired "
+                                            "comparisons to this JSON file."),
+) -> None:
+    """Print the tables of finished runs again (reads only their output folders); for
+    several runs scored on the same items, the paired difference of every pair."""
+    from alignpt.config import atomic_write_text
+    from alignpt.evaluate.compare import compare_runs, load_results, load_run
+    from alignpt.evaluate.metrics import MIN_BOOTSTRAP
+    from alignpt.evaluate.report import print_comparison, print_report, write_plots
+    from alignpt.evaluate.run import json_safe
 
-    path = results / "results.json" if results.is_dir() else results
-    try:
-        res = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError("results file not found", str(path)) from None
-    except IsADirectoryError:
-        raise DataError("is a folder, expected an eval results.json", str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})",
-                        str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON ({exc.msg})", str(path), exc.lineno) from None
-    suite = res.get("suite") if isinstance(res, dict) else None
-    if isinstance(suite, dict) and suite.get("name") == "persona-world":
-        raise DataError("persona-world results have no report tables (alignpt eval prints "
-                        "them as it runs)", str(path))
-    if not isinstance(res, dict) or not {"suite", "model", "metrics"} <= set(res):
-        raise DataError("not the results.json of an alignpt eval run (needs suite, model and "
-                        "metrics)", str(path))
-    print_report(res, console)
-    if plots:
-        write_plots(res, path.parent / "plots")
+    if n_boot < MIN_BOOTSTRAP:
+        raise ConfigError(f"--n-boot: must be at least {MIN_BOOTSTRAP}, got {n_boot}")
+    if seed < 0:
+        raise ConfigError(f"--seed: must be at least 0, got {seed}")
+    if json_out is not None:
+        output_file(json_out, "--json")
+    if len(set(results)) != len(results):
+        raise ConfigError("the same results folder is given twice")
+    loaded = [load_results(path) for path in results]
+    for file, res in loaded:
+        console.rule(str(file.parent))
+        print_report(res, console)
+        if plots:
+            write_plots(res, file.parent / "plots")
+    if len(results) < 2:
+        return
+    runs = [load_run(path) for path in results]
+    comparison = compare_runs(runs, n_boot=n_boot, seed=seed)
+    console.rule("paired comparisons")
+    print_comparison(comparison, console)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(json_safe(comparison), indent=2) + "\n")

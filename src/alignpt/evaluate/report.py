@@ -16,7 +16,7 @@ from rich.table import Table
 
 from alignpt.errors import require
 
-__all__ = ["print_report", "write_plots", "pct", "fmt_ci"]
+__all__ = ["print_report", "print_checks", "print_comparison", "write_plots", "pct", "fmt_ci"]
 
 
 def pct(x: float | None, signed: bool = False) -> str:
@@ -61,6 +61,7 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
         t.add_row(name, pct(s["value"]) + se, fmt_ci(s["ci"]),
                   f"{s['n_items']}x{s['n_formats']}", pct(s["other_rate"]))
     console.print(t)
+    print_checks(results, console)
     if "compliance_gap" in m:
         console.print(_diff_line("Compliance gap, untested - tested", m["compliance_gap"]))
     for name, d in m.get("argument_shift", {}).items():
@@ -91,6 +92,59 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
                 cells.append(_short(g, signed=True) if g else "-")
             tt.add_row(topic, str(first["n_items"]), *cells)
         console.print(tt)
+
+
+def print_checks(results: dict[str, Any], console: Console) -> None:
+    """Scoring used and letter mass, items too long, then every warning in bold."""
+    used = results.get("scoring_used")
+    if used is None:                      # results of an older alignpt: nothing recorded
+        return
+    mass = results.get("letter_mass") or {}
+    line = f"Scoring: [bold]{used}[/]"
+    if results.get("scoring_requested") not in (None, used):
+        line += f" (requested {results['scoring_requested']})"
+    if mass.get("mean") is not None:
+        line += (f"; letter mass {mass['mean']:.3f} mean, {mass['n_items_below']} of "
+                 f"{mass['n_items']} items below {mass['threshold']}")
+    same = results.get("same_position_rate")
+    if same is not None:
+        line += f"; same position in both orders {pct(same)}%"
+    console.print(line)
+    tl = results.get("too_long") or {}
+    if not tl.get("checked", True):
+        console.print("Prompt length: not checked (this backend has no client-side tokenizer)")
+    elif tl.get("n_items"):
+        ids = ", ".join(list(tl["items"])[:8]) + (", ..." if tl["n_items"] > 8 else "")
+        verb = {"skip": "left out", "truncate": "truncated"}.get(tl["policy"], tl["policy"])
+        console.print(f"Too long for the context of {tl['max_length']} tokens: {tl['n_items']} "
+                      f"items {verb} ({ids})")
+    for w in results.get("warnings") or []:
+        console.print(f"[bold red]WARNING:[/] {w}", highlight=False, soft_wrap=True)
+
+
+def print_comparison(comparison: dict[str, Any], console: Console) -> None:
+    """One table per paired comparison; one line per pair refused."""
+    for pair in comparison["pairs"]:
+        if not pair["paired"]:
+            console.print(f"[yellow]{pair['reason']}[/]", soft_wrap=True)
+            continue
+        t = Table(title=f"{pair['a']} - {pair['b']}: misalignment rate difference, pts "
+                        f"(paired bootstrap over items, {pair['n_boot']:,} resamples, seed "
+                        f"{pair['seed']}, {int(100 * pair['ci_level'])}% percentile CI)")
+        for col in ("framing", "difference", "CI (items)", "n", "items disagree",
+                    "prompts disagree"):
+            t.add_column(col, justify="left" if col == "framing" else "right", no_wrap=True)
+        for cond, d in pair["conditions"].items():
+            t.add_row(cond, pct(d["value"], True), fmt_ci(d["ci"], True),
+                      f"{d['n_items']}x{d['n_formats']}", str(d["items_disagree"]),
+                      str(d["prompts_disagree"]))
+        console.print(t)
+        unpaired = max((d["items_unpaired"] for d in pair["conditions"].values()), default=0)
+        if unpaired:
+            console.print(f"{unpaired} item(s) scored by only one of them (too long) are not "
+                          "in the pair")
+        if pair.get("note"):
+            console.print(f"[bold red]WARNING:[/] {pair['note']}", soft_wrap=True)
 
 
 def write_plots(results: dict[str, Any], out_dir: str | Path) -> list[Path]:

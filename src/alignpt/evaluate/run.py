@@ -6,6 +6,9 @@ call too. It returns the results dictionary and, given ``out``, writes
 ``results.json``
     suite name, version and item hash; model description; resolved config;
     alignpt version and git revision; every metric with its uncertainty and n;
+    ``scoring_used`` and ``letter_mass`` (see :mod:`alignpt.evaluate.checks`),
+    ``same_position_rate``, ``too_long`` (items left out or truncated, by id) and
+    ``warnings`` (the lines a reader must not miss);
 ``records.jsonl``
     one line per scored prompt (item, condition, format, wording variant,
     per-option log-probs, the pick and its outcome);
@@ -30,10 +33,12 @@ from alignpt.config import StrictModel, atomic_write_text, provenance, write_res
 from alignpt.evaluate import metrics as M
 from alignpt.evaluate.backends import Backend, load_backend
 from alignpt.evaluate.backends.hf import WeightDtype
+from alignpt.evaluate.checks import MIN_LETTER_MASS
 from alignpt.evaluate.formats import Format, parse_formats
 from alignpt.evaluate.framings import Condition, n_wordings, parse_conditions
 from alignpt.evaluate.items import Item, items_digest, select_items
-from alignpt.evaluate.scoring import Record, score
+from alignpt.evaluate.pipeline import LengthCheck, check_lengths, score_checked
+from alignpt.evaluate.scoring import Record
 from alignpt.evaluate.suites import Suite, get_suite
 from alignpt.outdir import OutputLock, clean_stale_temporaries
 
@@ -47,7 +52,10 @@ class EvalConfig(StrictModel):
     suite: str = "starter"
     framings: str | None = Field(None, description="None: the suite's default")
     formats: str = "all"
-    mode: Literal["letter", "text"] = "letter"
+    mode: Literal["auto", "letter", "text"] = Field(
+        "auto", description="auto: letters, or option texts when the letter mass is low")
+    min_letter_mass: float = Field(MIN_LETTER_MASS, ge=0.0, le=1.0)
+    too_long: Literal["skip", "error", "truncate"] = "skip"
     split: str | None = None
     topics: list[str] | None = None
     limit: int | None = Field(None, ge=1)
@@ -119,11 +127,14 @@ def run_eval(cfg: EvalConfig, out: str | Path | None = None, backend: Backend | 
     if backend is None:
         backend = load_backend(cfg.model, device=cfg.device, dtype=cfg.dtype,
                                batch_size=cfg.batch_size)
+    # Before the lock: a run refused for over-long prompts leaves no folder behind.
+    lengths = check_lengths(items, conditions, formats, backend, cfg.mode, cfg.too_long)
     if out is None:
-        return _score(cfg, suite, items, conditions, formats, backend, progress)[0]
+        return _score(cfg, suite, items, conditions, formats, backend, progress, lengths)[0]
     with OutputLock(out):
         clean_stale_temporaries(out)       # of an earlier run that was killed mid-write
-        results, records = _score(cfg, suite, items, conditions, formats, backend, progress)
+        results, records = _score(cfg, suite, items, conditions, formats, backend, progress,
+                                  lengths)
         write_outputs(Path(out), cfg, results, records)
         if plots:
             from alignpt.evaluate.report import write_plots
@@ -133,30 +144,37 @@ def run_eval(cfg: EvalConfig, out: str | Path | None = None, backend: Backend | 
 
 
 def _score(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Condition],
-           formats: list[Format], backend: Backend, progress: bool
+           formats: list[Format], backend: Backend, progress: bool, lengths: LengthCheck
            ) -> tuple[dict[str, Any], list[Record]]:
-    n_prompts = len(items) * len(conditions) * len(formats)
     t0 = time.perf_counter()
+    kw = dict(scoring=cfg.mode, too_long=cfg.too_long, min_letter_mass=cfg.min_letter_mass,
+              lengths=lengths)
     if progress:
         from alignpt.console import progress_bar
 
         with progress_bar() as bar:
-            task = bar.add_task(f"scoring {suite.name}", total=n_prompts)
-            records = score(items, conditions, formats, backend, cfg.mode,
-                            on_progress=lambda n: bar.advance(task, n))
+            def advance(label: str, total: int):
+                task = bar.add_task(f"{label} {suite.name}", total=total)
+                return lambda n: bar.advance(task, n)
+            scored = score_checked(items, conditions, formats, backend, progress=advance, **kw)
     else:
-        records = score(items, conditions, formats, backend, cfg.mode)
+        scored = score_checked(items, conditions, formats, backend, **kw)
     seconds = time.perf_counter() - t0
+    records = scored.records
+    n_prompts = len(records)
     results = {
         "suite": {"name": suite.name, "version": suite.version, "items_sha": items_digest(items),
-                  "n_items": len(items), "description": suite.description},
+                  "n_items": len(items), "scored_items_sha": items_digest(scored.items),
+                  "n_scored": len(scored.items), "description": suite.description},
         "model": {"spec": cfg.model, **backend.describe()},
         "config": cfg.model_dump(mode="json"),
         "conditions": [c.name for c in conditions], "formats": [f.name for f in formats],
+        **scored.checks, "warnings": scored.warnings,
         "provenance": provenance(),
         "timing": {"score_seconds": round(seconds, 3), "prompts": n_prompts,
                    "prompts_per_second": round(n_prompts / seconds, 2) if seconds else None},
-        "metrics": summarise(records, items, conditions, cfg.n_boot, cfg.seed, cfg.ci_level),
+        "metrics": summarise(records, scored.items, conditions, cfg.n_boot, cfg.seed,
+                             cfg.ci_level),
     }
     return results, records
 
@@ -168,7 +186,8 @@ def write_outputs(out: Path, cfg: EvalConfig, results: dict, records: list[Recor
     atomic_write_text(out / "results.json",
                       json.dumps(json_safe(results), indent=2, allow_nan=False) + "\n")
     # stats.json: the counts every alignpt output folder carries (DESIGN.md).
-    stats = {"items": results["suite"]["n_items"], "conditions": len(results["conditions"]),
+    stats = {"items": results["suite"]["n_scored"], "conditions": len(results["conditions"]),
+             "items_too_long": results["too_long"]["n_items"],
              "formats": len(results["formats"]), "records": len(records),
              "seconds": results["timing"]["score_seconds"]}
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n")

@@ -55,6 +55,15 @@ class Backend(abc.ABC):
     def generate(self, requests: Sequence[GenerateRequest]) -> list[str]:
         """Greedy completion of each request's context, in request order."""
 
+    def overflow(self, requests: Sequence[LoglikelihoodRequest]) -> list[int] | None:
+        """Tokens each request's input would lose to left truncation (0: it fits), or None
+        when this backend cannot tell (no client-side tokenizer, or no known context limit).
+
+        The scorer asks before scoring, so an over-long prompt is counted and skipped,
+        refused or knowingly truncated (``too_long``) instead of silently losing its start.
+        """
+        return None
+
     def describe(self) -> dict[str, Any]:
         """What to record in a results file about this backend (path, settings)."""
         return {"backend": self.name}

@@ -128,6 +128,16 @@ class TorchLMBackend(Backend):
         raise NotImplementedError  # pragma: no cover - abstract
 
     # -- scoring ------------------------------------------------------------------------
+    def overflow(self, requests: Sequence[LoglikelihoodRequest]) -> list[int]:
+        # The model reads context + continuation minus its last token, and loglikelihood
+        # keeps the last max_length of those: anything before is cut off. encode_pair's
+        # context and continuation tokens together are exactly the tokens of the joined
+        # string, so one encoding per distinct string is enough.
+        joined = list(dict.fromkeys(r.context + r.continuation for r in requests))
+        n_tokens = dict(zip(joined, map(len, self.encode_batch(joined))))
+        return [max(0, n_tokens[r.context + r.continuation] - 1 - self.max_length)
+                for r in requests]
+
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[float]:
         if any(not r.context for r in requests):
             raise BackendError("empty context: every prompt needs text before the continuation")
