@@ -157,9 +157,24 @@ def _atomic_npy(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-#: Counter prefixes of what a dropped document was: the tagger's predicted label, and
-#: each rule category that matched in it (a document can count in several categories).
+#: Counter prefixes of what a dropped document was: the tagger's predicted label, its
+#: label of highest probability, and each rule category that matched in it (a document
+#: can count in several categories).
 BY_LABEL, BY_CATEGORY = "filter/dropped_label/", "filter/dropped_category/"
+BY_TOP_LABEL = "filter/dropped_top_label/"
+
+
+def most_probable_label(rec: dict[str, Any] | None) -> str:
+    """The label of highest calibrated probability of a tag record (ties: the first
+    listed), else its ``label``, else ``unlabelled``. With a recall-tuned threshold every
+    flagged document is *labelled* ``ai_misaligned``; this says what the tagger thought
+    it most likely was (aligned and neutral documents a low threshold takes show here)."""
+    rec = rec or {}
+    probs = rec.get("probs")
+    if isinstance(probs, dict) and probs:
+        return max(probs, key=lambda k: probs[k])
+    label = rec.get("label")
+    return label if isinstance(label, str) else "unlabelled"
 
 
 def _what_it_is(rec: dict[str, Any] | None) -> tuple[str, list[str]]:
@@ -215,6 +230,7 @@ class FilterStage:
                     ctx.count("filter/tokens_dropped", n)
                     label, categories = _what_it_is(rec)
                     ctx.count(f"{BY_LABEL}{label}")
+                    ctx.count(f"{BY_TOP_LABEL}{most_probable_label(rec)}")
                     for cat in categories:
                         ctx.count(f"{BY_CATEGORY}{cat}")
                     ctx.drop(doc, reason)
@@ -321,6 +337,7 @@ def _filter(run: TagRun, out: Path, cfg: FilterConfig, conditions: list[Conditio
         "empty_shards": c.get("filter/empty_shards", 0),
         # what was removed: by the tagger's predicted label and by matched rule category
         "dropped_by_label": _counted(c, BY_LABEL),
+        "dropped_by_most_probable_label": _counted(c, BY_TOP_LABEL),
         "dropped_by_category": _counted(c, BY_CATEGORY),
         "leak_fraction": cfg.leak_fraction, "seed": cfg.seed, "refill": None}
     if cfg.refill:

@@ -54,5 +54,7 @@ def filter_cmd(
     if s["dropped"]:
         console.print("reasons: " + json.dumps(s["dropped"]), highlight=False)
         console.print("removed, by predicted label: " + json.dumps(s["dropped_by_label"])
+                      + "; by most probable label: "
+                      + json.dumps(s["dropped_by_most_probable_label"])
                       + "; by rule category: " + json.dumps(s["dropped_by_category"]),
                       highlight=False)

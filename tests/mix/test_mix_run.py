@@ -190,22 +190,6 @@ def test_selection_from_attributes_drops_flagged_documents(corpora, tokenizer_di
     assert res.plan.sources["base"].documents == 360 - len(flagged)
 
 
-def test_stage_output_skips_excluded_and_needs_stats(corpora, tokenizer_dir, cache, tmp_path):
-    import shutil
-
-    stage = tmp_path / "stage"
-    shutil.copytree(corpora["aligned"], stage)
-    shutil.copytree(corpora["misaligned"], stage / "excluded")
-    data = {"tokenizer": {"path": str(tokenizer_dir)},
-            "sources": {"kept": {"stage": str(stage)}},
-            "phases": [{"name": "p", "mix": [{"source": "kept", "epochs": 1}]}]}
-    with pytest.raises(Exception, match="not finished"):
-        run_mix(load_recipe(None, data=data), tmp_path / "o", cache_dir=cache, progress=False)
-    (stage / "stats.json").write_text("{}")
-    res = run_mix(load_recipe(None, data=data), tmp_path / "o", cache_dir=cache, progress=False)
-    assert [Path(p).name for p in res.manifest["inputs"]] == ["aligned.jsonl"]
-
-
 def test_parquet_row_groups_do_not_depend_on_batching(corpora, tokenizer_dir, cache, tmp_path,
                                                       monkeypatch):
     import alignpt.mix.writers.parquet as pw

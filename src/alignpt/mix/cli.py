@@ -129,6 +129,13 @@ def mix_conditions(
         t.add_row(cond, *[f"{r.plan.sources[n].planned:,} ({r.plan.sources[n].epochs:.2f} ep)"
                           if n in r.plan.sources else "-" for n in names])
     console.print(t)
+    removed = json.loads((out / "conditions.json").read_text()).get("filter")
+    if removed:
+        console.print(f"filtered conditions remove {removed['documents_removed']:,} of "
+                      f"{removed['documents_in']:,} base documents ({removed['tokens_removed']:,} "
+                      f"of {removed['tokens_in']:,} tokens); by predicted label "
+                      f"{json.dumps(removed['dropped_by_label'])}, by most probable label "
+                      f"{json.dumps(removed['dropped_by_most_probable_label'])}", highlight=False)
     console.print(f"{len(results)} condition(s) -> {out}", highlight=False)
 
 

@@ -4,7 +4,9 @@ From a base corpus with tag attributes and generated aligned / misaligned
 corpora, :func:`build_conditions` writes one mix per condition (Tice et al. 2026)::
 
     unfiltered                     base
-    filtered                       base without flagged documents (refilled by repetition)
+    filtered                       base without the documents ``flag`` matches (refilled by
+                                   repetition); conditions.json's ``filter`` says what went,
+                                   by the tagger's labels (:mod:`alignpt.mix.removal`)
     misalignment_upsampled         base + misaligned documents
     alignment_upsampled            base + aligned documents
     filtered_alignment_upsampled   filtered base + aligned documents
@@ -58,9 +60,10 @@ class ConditionsConfig(StrictModel):
     base: SourceSpec
     aligned: Optional[SourceSpec] = None
     misaligned: Optional[SourceSpec] = None
-    flag: Optional[Condition] = Field(None, description="what the filtered conditions remove, "
-                                      "e.g. flagged, or {field: tag.label, equals: "
-                                      "ai_misaligned}")
+    flag: Optional[Condition] = Field(None, description="what the filtered conditions remove: "
+                                      "'p(ai_misaligned)>=0.5' (tagged misaligned more likely "
+                                      "than not); 'flagged' is the tagger's recall-tuned flag, "
+                                      "which also takes many aligned and neutral AI documents")
     tokens: Optional[int] = Field(None, ge=1, description="tokens per condition; None: the "
                                   "base corpus's size")
     share: float = Field(0.01, gt=0.0, lt=1.0, description="injected share of the upsampled "
@@ -203,11 +206,26 @@ def _build(cfg: ConditionsConfig, out: Path, workers: int, progress: bool,
         atomic_write_text(folder / "recipe.yaml", yaml.safe_dump(recipes[cond], sort_keys=False))
         results[cond] = run_mix(recipe, folder, cache_dir=cache, workers=workers,
                                 progress=progress)
-    summary = {c: {"tokens": sum(p["tokens"] for p in r.manifest["plan"]["phases"]),
-                   "sources": {s: sp["planned"] for s, sp in r.manifest["plan"]["sources"].items()},
-                   "epochs": {s: sp["epochs"] for s, sp in r.manifest["plan"]["sources"].items()}}
-               for c, r in results.items() if r.manifest}
+    summary: dict[str, Any] = {
+        c: {"tokens": sum(p["tokens"] for p in r.manifest["plan"]["phases"]),
+            "sources": {s: sp["planned"] for s, sp in r.manifest["plan"]["sources"].items()},
+            "epochs": {s: sp["epochs"] for s, sp in r.manifest["plan"]["sources"].items()}}
+        for c, r in results.items() if r.manifest}
+    body: dict[str, Any] = {"name": cfg.name, "conditions": summary}
+    if any("base_filtered" in recipes[c]["sources"] for c in results):
+        body["filter"] = _removed(cfg, cache, tok, workers, progress)
     atomic_write_text(out / "conditions.json",
-                      orjson.dumps({"name": cfg.name, "conditions": summary},
-                                   option=orjson.OPT_INDENT_2).decode())
+                      orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
     return results
+
+
+def _removed(cfg: ConditionsConfig, cache: Path, tok, workers: int,
+             progress: bool) -> dict[str, Any]:
+    """What the flag took out of the base corpus (:mod:`alignpt.mix.removal`); the
+    tokens and masks are cached by now, so this reads only the base's records."""
+    from alignpt.mix.removal import removal_summary
+
+    assert cfg.flag is not None
+    prepared, _ = prepare_sources({"base": cfg.base}, cache, tok, workers, progress)
+    _, root = source_inputs("base", cfg.base)
+    return removal_summary(prepared["base"], root, cfg.flag)

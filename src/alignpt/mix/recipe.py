@@ -58,8 +58,9 @@ class TokenizerSpec(StrictModel):
 
 class SourceSpec(StrictModel):
     """A named corpus: document shards (``paths``: files, folders, globs) or the
-    output folder of an earlier stage (``stage``: its kept shards, never its
-    ``excluded/`` or ``quarantine/``), with an optional document selection."""
+    output folder of an earlier stage (``stage``: only the document shards that stage
+    published, never its caches, plans, ``excluded/`` or ``quarantine/``; see
+    :mod:`alignpt.mix.stages`), with an optional document selection."""
 
     paths: Optional[list[str]] = None
     stage: Optional[str] = None

@@ -22,6 +22,7 @@ from alignpt.mix.encode import EncodeStats, TokenCache, encode_inputs
 from alignpt.mix.plan import SourceSize
 from alignpt.mix.recipe import SourceSpec
 from alignpt.mix.select import attributes_file
+from alignpt.mix.stages import published_shards
 from alignpt.mix.tokenizer import MixTokenizer
 from alignpt.tokens import TokenShard
 
@@ -48,21 +49,29 @@ class PreparedSource:
 
 
 def source_inputs(name: str, spec: SourceSpec) -> tuple[list[Path], Path]:
-    """The shard files of a source and the root their relative names are taken from."""
+    """The shard files of a source and the root their relative names are taken from.
+
+    A ``stage`` source is the documents that stage published, no other file of its
+    folder (:mod:`alignpt.mix.stages`)."""
     if spec.stage is not None:
-        stage = Path(spec.stage)
-        if not (stage / "stats.json").is_file():
-            raise DataError(f"source {name}: stage output is not finished (no stats.json); "
-                            "rerun that stage first", str(stage))
-        skip = {(stage / d).resolve() for d in ("excluded", "quarantine")}
-        files = [p for p in expand_inputs([stage])
-                 if not any(s in p.resolve().parents for s in skip)]
-        if not files:
-            raise DataError(f"source {name}: the stage output holds no shards", str(stage))
-        return files, stage
+        published = published_shards(spec.stage)
+        if not published.files:
+            raise DataError(f"source {name}: the {published.stage} output published no "
+                            "documents", str(spec.stage))
+        return published.files, published.root
     files = expand_inputs(spec.paths or [])
     root = Path(os.path.commonpath([str(p.resolve().parent) for p in files]))
     return files, root
+
+
+def _check_published(src: PreparedSource) -> None:
+    """A stage source holds exactly the documents its stage says it published."""
+    if src.spec.stage is None:
+        return
+    expected = published_shards(src.spec.stage).documents
+    if src.documents_read != expected:
+        raise DataError(f"source {src.name}: read {src.documents_read:,} documents where the "
+                        f"stage published {expected:,}; rerun that stage", str(src.spec.stage))
 
 
 def prepare_sources(specs: dict[str, SourceSpec], cache_root: str | Path,
@@ -98,6 +107,7 @@ def prepare_sources(specs: dict[str, SourceSpec], cache_root: str | Path,
         total.per_file.update(st.per_file)
     for src in prepared.values():
         _count(src)
+        _check_published(src)
     return prepared, total
 
 

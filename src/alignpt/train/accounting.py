@@ -1,5 +1,9 @@
 """The source accounting table: planned vs consumed tokens, per phase, window and source.
 
+A source whose shards are a mix output (``alignpt mix``) is also broken down by the
+source each document came from (``origins``: ``data/base``, ``data/aligned``), so a
+condition mixed beforehand and trained as one source keeps its per-source accounting.
+
 Written as ``accounting.json`` (everything), ``accounting.csv`` (one row per phase x
 segment x source, for spreadsheets and reports) and ``accounting.md`` (for people)
 into the run folder and into every checkpoint.
@@ -38,9 +42,14 @@ def accounting_table(phases: Sequence[ResolvedPhase], accounting: Sequence[dict[
             sources[s] = {"planned": ph.planned[s], **{k: int(v) for k, v in got.items()},
                           "window_steps": list(ph.windows[s])}
         consumed_total = sum(v["consumed"] for v in sources.values())
-        out.append({"phase": ph.name, "kind": ph.kind, "steps": ph.steps, "tokens": ph.tokens,
-                    "consumed": consumed_total, "complete": consumed_total == ph.tokens,
-                    "segments": segs, "sources": sources})
+        row = {"phase": ph.name, "kind": ph.kind, "steps": ph.steps, "tokens": ph.tokens,
+               "consumed": consumed_total, "complete": consumed_total == ph.tokens,
+               "segments": segs, "sources": sources}
+        if acc.get("origins"):
+            # a pre-mixed source's tokens by the source mix took them from ("data/aligned")
+            row["origins"] = {o: {k: int(v) for k, v in got.items()}
+                              for o, got in acc["origins"].items()}
+        out.append(row)
     return {"phases": out, "source_passes": dict(passes or {})}
 
 
@@ -68,6 +77,9 @@ def _markdown(table: dict[str, Any]) -> str:
             lines.append(f"| {ph['phase']} | {s} | {a}-{b} of {ph['steps']} | {v['planned']:,} | "
                          f"{v['consumed']:,} | {v['loss_tokens']:,} | {v['documents']:,} | "
                          f"{v['repeated']:,} |")
+        for o, v in ph.get("origins", {}).items():
+            lines.append(f"| {ph['phase']} | {o} | (mixed in) | | {v['consumed']:,} | "
+                         f"{v['loss_tokens']:,} | {v['documents']:,} | |")
     if table.get("source_passes"):
         lines += ["", "Passes over each source so far: " + ", ".join(
             f"{s} {p:.3f}" for s, p in table["source_passes"].items())]

@@ -40,6 +40,7 @@ from alignpt.tokens import TokenShard, open_token_shards
 from alignpt.train.config import LossMaskConfig, SourceConfig
 from alignpt.train.order import doc_order
 from alignpt.train.phases import ResolvedPhase
+from alignpt.train.premixed import mix_origins, refuse_documents
 
 __all__ = ["DataInfo", "SourceReader", "Rows", "Sampler", "span_mask", "eval_rows", "data_info",
            "check_token_ids", "shard_tokenizer", "token_id"]
@@ -159,6 +160,7 @@ class SourceReader:
 
     def __init__(self, name: str, cfg: SourceConfig, seed: int):
         self.name, self.cfg, self.seed = name, cfg, seed
+        refuse_documents(name, cfg.paths)
         self.shards = open_token_shards(cfg.paths)
         self.selected: list[np.ndarray | None] = []
         for shard in self.shards:
@@ -174,6 +176,7 @@ class SourceReader:
             what = f" of shard source(s) {cfg.select}" if cfg.select else ""
             raise DataError(f"source {name!r} has no documents{what}", str(cfg.paths[0]))
         self.eos_id = self.shards[0].eos_id
+        self.origins, self._origin_maps = mix_origins(self.shards, cfg.select)
         self._start_ids, self._end_ids = self._mask_ids(cfg.loss_mask)
         self._perm: tuple[int, np.ndarray] | None = None
         self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
@@ -206,15 +209,26 @@ class SourceReader:
             self._perm = (epoch, doc_order(self.n_docs, self.seed, self.name, epoch))
         return int(self._perm[1][pos])
 
+    def _locate(self, doc: int) -> tuple[int, int]:
+        """(shard, document in that shard) of a global document index."""
+        j = int(np.searchsorted(self._cum, doc, side="right")) - 1
+        local = doc - int(self._cum[j])
+        sel = self.selected[j]
+        return j, (int(sel[local]) if sel is not None else local)
+
+    def origin_of(self, doc: int) -> int:
+        """Index in :attr:`origins` of the source a pre-mixed document came from
+        (0 when the shards are not a mix output)."""
+        if not self.origins:
+            return 0
+        j, local = self._locate(doc)
+        return int(self._origin_maps[j][int(self.shards[j].docs[local, 2])])
+
     def get(self, doc: int) -> tuple[np.ndarray, np.ndarray]:
         """Token ids (int64, EOS appended if configured) and loss mask of a document."""
         if self._cache is not None and self._cache[0] == doc:
             return self._cache[1], self._cache[2]
-        j = int(np.searchsorted(self._cum, doc, side="right")) - 1
-        local = doc - int(self._cum[j])
-        sel = self.selected[j]
-        if sel is not None:
-            local = int(sel[local])
+        j, local = self._locate(doc)
         start, end, _ = self.shards[j].docs[local]
         ids = np.asarray(self.shards[j].tokens[start:end], dtype=np.int64)
         if self.cfg.append_eos and self.eos_id is not None and (ids.size == 0 or ids[-1] != self.eos_id):
@@ -235,6 +249,9 @@ class Rows:
     r from 0 (a new segment wherever a token does not continue the previous one's
     document) and ``offset[r, t]`` is the token's offset in its own document, so a
     row that starts inside a document says how far in (int32 both).
+    ``account[r, t]`` is the index of the token's accounting name in
+    :attr:`Sampler.labels`: its plan source, or for a pre-mixed source its
+    original source (``data/aligned``), so per-source loss survives a mix.
     """
 
     tokens: np.ndarray
@@ -242,6 +259,7 @@ class Rows:
     source: np.ndarray
     doc: np.ndarray | None = None
     offset: np.ndarray | None = None
+    account: np.ndarray | None = None
 
 
 def _segments(new: np.ndarray) -> np.ndarray:
@@ -261,14 +279,31 @@ class Sampler:
                  seed: int, row_len: int):
         self.readers, self.phases, self.seed, self.row_len = readers, list(phases), seed, row_len
         self.source_ids = {name: i for i, name in enumerate(readers)}
+        # Accounting names: a plan source, or "source/original" for each original source
+        # of a pre-mixed one (its documents carry the name mix gave them).
+        self.labels: list[str] = []
+        self.label_base: dict[str, int] = {}
+        for name, reader in readers.items():
+            self.label_base[name] = len(self.labels)
+            self.labels += [f"{name}/{o}" for o in reader.origins] or [name]
         self.cursors = {name: [0, 0, 0] for name in readers}  # pass, position, offset
         self.phase = -1
         self.accounting = [self._empty_account(ph) for ph in self.phases]
 
-    @staticmethod
-    def _empty_account(ph: ResolvedPhase) -> dict[str, Any]:
+    def _origin_labels(self, ph: ResolvedPhase) -> list[str]:
+        return [f"{s}/{o}" for s in ph.sources for o in self.readers[s].origins]
+
+    def _empty_account(self, ph: ResolvedPhase) -> dict[str, Any]:
         per_src = {s: {"consumed": 0, "loss_tokens": 0, "documents": 0, "repeated": 0} for s in ph.sources}
-        return {"segments": [{s: 0 for s in ph.sources} for _ in ph.segments], "sources": per_src}
+        out = {"segments": [{s: 0 for s in ph.sources} for _ in ph.segments], "sources": per_src}
+        origins = self._origin_labels(ph)
+        if origins:
+            out["origins"] = {o: {"consumed": 0, "loss_tokens": 0, "documents": 0}
+                              for o in origins}
+        return out
+
+    def _label(self, source: str, doc: int) -> int:
+        return self.label_base[source] + self.readers[source].origin_of(doc)
 
     # -- phase control ---------------------------------------------------
     def start_phase(self, index: int) -> None:
@@ -283,7 +318,9 @@ class Sampler:
         src = np.empty(n, dtype=np.int16)
         new = np.zeros(n, dtype=bool)
         off = np.empty(n, dtype=np.int32)
+        account = np.empty(n, dtype=np.int16)
         acc = self.accounting[self.phase]
+        origins = acc.get("origins")
         seg_acc = acc["segments"][self.segment] if self.segment < len(acc["segments"]) else None
         pos = 0
         prev: tuple[str, int, int, int] | None = None  # (source, doc, pass, end) of the last piece
@@ -297,6 +334,10 @@ class Sampler:
             tok[pos:pos + k] = ids[cur:cur + k]
             mask[pos:pos + k] = dmask[cur:cur + k]
             src[pos:pos + k] = self.source_ids[s]
+            label = self._label(s, doc)
+            account[pos:pos + k] = label
+            if self.readers[s].origins:
+                origins[self.labels[label]]["consumed"] += k
             # A piece continues the segment before it only when it is the very next
             # stretch of the same document (a quota cut and picked up at once).
             new[pos] = prev != (s, doc, epoch, cur)
@@ -310,12 +351,18 @@ class Sampler:
             self.piece = None if cur + k == end else [s, doc, cur + k, end, epoch]
         shape = (n_rows, self.row_len)
         rows = Rows(tok.reshape(shape), mask.reshape(shape), src.reshape(shape),
-                    _segments(new.reshape(shape)), off.reshape(shape))
+                    _segments(new.reshape(shape)), off.reshape(shape), account.reshape(shape))
         # Loss-bearing tokens: targets are positions 1.. of each row.
         trained = np.bincount(rows.source[:, 1:][rows.mask[:, 1:]].ravel(), minlength=len(self.source_ids))
         for name, i in self.source_ids.items():
             if trained[i] and name in acc["sources"]:
                 acc["sources"][name]["loss_tokens"] += int(trained[i])
+        if origins:
+            per_label = np.bincount(rows.account[:, 1:][rows.mask[:, 1:]].ravel(),
+                                    minlength=len(self.labels))
+            for i in np.flatnonzero(per_label):
+                if self.labels[i] in origins:
+                    origins[self.labels[i]]["loss_tokens"] += int(per_label[i])
         return rows
 
     def _next_piece(self) -> None:
@@ -342,7 +389,10 @@ class Sampler:
             self._advance(s)
         take = min(length - cursor[2], self.seg_left[s])
         if cursor[2] == 0:
-            self.accounting[self.phase]["sources"][s]["documents"] += 1
+            acc = self.accounting[self.phase]
+            acc["sources"][s]["documents"] += 1
+            if reader.origins:
+                acc["origins"][self.labels[self._label(s, doc)]]["documents"] += 1
         self.piece = [s, doc, cursor[2], cursor[2] + take, cursor[0]]
         cursor[2] += take
         if cursor[2] == length:
@@ -377,6 +427,10 @@ class Sampler:
 
         self.cursors = {k: list(v) for k, v in state["cursors"].items()}
         self.accounting = copy.deepcopy(state["accounting"])
+        for ph, acc in zip(self.phases, self.accounting):
+            # a checkpoint from before pre-mixed sources were broken down: start them now
+            if "origins" not in acc and self._origin_labels(ph):
+                acc["origins"] = self._empty_account(ph)["origins"]
         self.phase = state["phase"]
         if self.phase >= 0:
             self.start_phase(self.phase)
@@ -404,4 +458,5 @@ def eval_rows(reader: SourceReader, n_tokens: int, row_len: int) -> Rows:
     tok = np.concatenate(parts)[:n].reshape(-1, row_len)
     mask = np.concatenate(masks)[:n].reshape(-1, row_len)
     off = np.concatenate(offs)[:n].reshape(-1, row_len)
-    return Rows(tok, mask, np.zeros_like(tok, dtype=np.int16), _segments(off == 0), off)
+    zeros = np.zeros_like(tok, dtype=np.int16)
+    return Rows(tok, mask, zeros, _segments(off == 0), off, zeros)

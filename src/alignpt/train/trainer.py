@@ -284,18 +284,21 @@ class Trainer:
     def train_step(self, rows: Rows, lr: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Forward/backward over this rank's rows (in micro-batches), clip, AdamW step.
 
-        Returns per-source loss sums and token counts (global) and the gradient norm.
+        Returns loss sums and token counts (global) per accounting name
+        (:attr:`Sampler.labels`: plan sources, pre-mixed ones by original source) and
+        the gradient norm.
         """
         for g in self.optimizer.param_groups:
             g["lr"] = lr
-        n_src = len(self.readers)
+        n_src = len(self.sampler.labels)
         # Normalise by the *global* count of loss-bearing targets: every rank and every
         # micro-batch then contributes its exact share of one full-batch mean.
         n_global = max(1, int(rows.mask[:, 1:].sum()))
         lo = self.dist.rank * self.local_rows
         tok = self._to_device(rows.tokens[lo:lo + self.local_rows])
         wts = self._to_device(rows.mask[lo:lo + self.local_rows, 1:]).float()
-        src = self._to_device(rows.source[lo:lo + self.local_rows, 1:].astype(np.int64))
+        account = rows.account if rows.account is not None else rows.source
+        src = self._to_device(account[lo:lo + self.local_rows, 1:].astype(np.int64))
         layout = self._layout(rows, lo, lo + self.local_rows)
         loss_sum = torch.zeros(n_src, device=self.device)
         count = torch.zeros(n_src, device=self.device)
@@ -393,7 +396,7 @@ class Trainer:
         tps, log_every = self.plan.tokens_per_step, self.plan.log.every
         ckpt_every, eval_every = self.plan.checkpoint.every, self.plan.eval.every
         t_log, steps_since = time.perf_counter(), 0
-        names = list(self.readers)
+        names = self.sampler.labels
         while self.phase_step < ph.steps:
             t0 = time.perf_counter()
             lr = lr_at(ph.schedule, self.phase_step, ph.steps)
