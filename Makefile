@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PYTEST_ARGS ?=
 DEMO_OUT ?= runs/demo
 
-.PHONY: test demo install clean bench
+.PHONY: test demo demo-text install clean bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m alignpt experiment run persona-world --out $(DEMO_OUT)
+
+# The text experiment: the persona world rendered into English, through every stage.
+demo-text: $(STAMP)
+	$(PY) -m alignpt experiment run text-persona --out runs/demo-text
 
 # Every benchmark writes its figures to benchmarks/results/ (benchmarks/_results.py).
 # world_kl.py measures the demo's models, so the demo runs first if it has not.

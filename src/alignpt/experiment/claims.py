@@ -22,6 +22,7 @@ from alignpt.experiment.claims_extended import (claim_centuries_later, claim_dos
                                                 claim_instruct_locality, claim_instruct_rebound,
                                                 claim_long_stories, claim_rising_half_life,
                                                 claim_unseen_scenario)
+from alignpt.experiment.claims_ordering import claim_published_ordering
 from alignpt.experiment.measure import half_life_from_slope
 from alignpt.experiment.verdicts import (VERDICTS, all_of, describe, finalize, paired_values,
                                          run_test)
@@ -244,6 +245,8 @@ CLAIMS = (
      claim_dose),
     ("genre", "Fiction vs technical non-fiction (in this world: evidence stays in its genre)",
      "5", claim_genre),
+    ("published_ordering", "The published ordering: aligned-upsampled < unfiltered < "
+     "misaligned-upsampled", "paper", claim_published_ordering),
 )
 
 #: Claims of the discussion the persona world cannot express, each with why: listed in

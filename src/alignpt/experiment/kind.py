@@ -58,6 +58,12 @@ class ExperimentKind:
     def build_corpus(self, root: Path, spec: "CorpusSpec", folder: Path) -> None:
         raise NotImplementedError
 
+    def bayes_recipe(self, root: Path, run: "RunSpec", phase: "PhaseSpec") -> Any:
+        """The world recipe exact Bayes conditions on after ``phase`` (see grid.bayes_recipe)."""
+        from alignpt.experiment.grid import bayes_recipe
+
+        return bayes_recipe(run, phase)
+
     def predictor(self, root: Path, model: Any) -> Any:
         """A world-token predictor for ``model``: contexts -> (B, vocab) probabilities."""
         raise NotImplementedError

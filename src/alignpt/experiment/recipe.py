@@ -186,6 +186,7 @@ DEFAULT_TESTS = {
     "assistant": {"test": "superiority", "direction": "decrease", "margin": 0.01},
     "dose": {"test": "superiority", "direction": "decrease", "margin": 0.0},
     "genre": {"test": "superiority", "direction": "increase", "margin": 0.5},
+    "published_ordering": {"test": "superiority", "direction": "increase", "margin": 0.0},
 }
 
 
@@ -296,6 +297,10 @@ class ExperimentRecipe(StrictModel):
 def recipe_path(name_or_path: str | Path) -> Path:
     """A recipe file by path, or by bare name from ``recipes/experiments/``."""
     p = Path(name_or_path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder; an experiment takes a recipe (YAML) naming its "
+                          "corpora, e.g. `alignpt experiment run text-persona` for the English "
+                          "persona corpus (see docs/experiment-text.md)")
     if p.suffix in (".yaml", ".yml") or p.exists():
         return p
     for folder in (RECIPE_DIR, _PACKAGE_DIR):

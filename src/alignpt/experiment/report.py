@@ -18,6 +18,8 @@ from alignpt.config import atomic_write_text, provenance
 from alignpt.experiment.aggregate import aggregate, phase_order
 from alignpt.experiment.claims import evaluate_claims
 from alignpt.experiment.fidelity import FIDELITY_HEAD, FIDELITY_NOTE, fidelity_rows
+from alignpt.experiment.report_filter import FILTER_HEAD, FILTER_NOTE, filter_rows, filter_summary
+from alignpt.experiment.text_evals import EVAL_HEAD, EVAL_NOTE, eval_rows, eval_summary
 from alignpt.experiment.state import load_state
 from alignpt.world import load_world_recipe
 
@@ -56,6 +58,8 @@ def build_report(root: str | Path) -> dict[str, Any]:
                                   inject_share=state.recipe.training.inject_share)
         if table else [],
         "published": PUBLISHED,
+        "filter": filter_summary(results),
+        "evals": eval_summary(results, state.recipe.claims.baseline),
         "train_seconds": sum(r["train_seconds"] for r in results),
         **provenance(),
     }
@@ -226,6 +230,12 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
     if kl_rows:
         parts += ["## How Bayesian each model is", "", FIDELITY_NOTE, "",
                   _md_table(FIDELITY_HEAD, kl_rows), ""]
+    if filter_rows(r):
+        parts += ["## What the filter removed, against the truth", "", FILTER_NOTE, "",
+                  _md_table(FILTER_HEAD, filter_rows(r)), ""]
+    if eval_rows(r):
+        parts += ["## Item sets beside the probes", "", EVAL_NOTE, "",
+                  _md_table(EVAL_HEAD, eval_rows(r)), ""]
     if plots:
         parts += ["## Figures", ""]
         parts += [f"![{name}]({path})\n\n{FIGURE_NOTES.get(name, '')}\n"
@@ -311,6 +321,14 @@ def render_html(report: dict[str, Any], pngs: dict[str, bytes]) -> str:
     fidelity = (f'<h2 id="fidelity">How Bayesian each model is</h2><p class="note">'
                 f"{html.escape(FIDELITY_NOTE)}</p>{_html_table(FIDELITY_HEAD, kl_rows, 'fidelity')}"
                 if kl_rows else "")
+    if filter_rows(r):
+        fidelity += (f'<h2 id="filter">What the filter removed, against the truth</h2>'
+                     f'<p class="note">{html.escape(FILTER_NOTE)}</p>'
+                     f"{_html_table(FILTER_HEAD, filter_rows(r), 'filter')}")
+    if eval_rows(r):
+        fidelity += (f'<h2 id="evals">Item sets beside the probes</h2>'
+                     f'<p class="note">{html.escape(EVAL_NOTE)}</p>'
+                     f"{_html_table(EVAL_HEAD, eval_rows(r), 'evals')}")
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>alignpt report: {html.escape(r['experiment'])}</title><style>{_CSS}</style></head><body>
 <h1>Experiment report: {html.escape(r['experiment'])}</h1><p>{html.escape(r['description'])}</p>

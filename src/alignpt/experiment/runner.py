@@ -25,7 +25,7 @@ import orjson
 
 from alignpt.config import atomic_write_text
 from alignpt.experiment.executors import execute_runs
-from alignpt.experiment.grid import RunSpec, bayes_recipe
+from alignpt.experiment.grid import RunSpec
 from alignpt.experiment.kind import ExperimentKind, kind_for
 from alignpt.experiment.recipe import ExperimentRecipe
 from alignpt.experiment.state import (ExperimentState, load_recipe, load_state, run_dir,
@@ -89,7 +89,7 @@ def run_one(root: str | Path, run: RunSpec, branch: bool = True) -> dict[str, An
             m = orjson.loads(cache.read_bytes())
         else:
             model, _ = load_model(result.phase_checkpoints[phase.name])
-            bayes = ExactBayes(bayes_recipe(run, phase))
+            bayes = ExactBayes(kind.bayes_recipe(root, run, phase))
             m = measure(kind.predictor(root, model), bayes, run.probes)
             m.update(kind.extra_measures(root, run, phase, model, bayes))
             atomic_write_text(cache, orjson.dumps(m).decode())

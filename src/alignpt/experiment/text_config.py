@@ -25,7 +25,7 @@ class TextSettings(StrictModel):
     filter: Literal["tagger", "oracle"] = Field(
         "tagger", description="the filtered arm: `tagger` runs alignpt tag + filter on the "
         "rendered corpus (what a user can do); `oracle` drops by the latent truth (exact)")
-    drop: list[str] = Field(default_factory=lambda: ["label=ai_misaligned"], min_length=1,
+    drop: list[str] = Field(default_factory=lambda: ["p(ai_misaligned)>=0.5"], min_length=1,
                             description="alignpt filter --drop conditions (any match drops)")
     tag: dict[str, Any] = Field(default_factory=dict, description="alignpt tag settings "
                                 "(TagConfig keys); default: the shipped cascade")
@@ -33,6 +33,13 @@ class TextSettings(StrictModel):
         "heldout", description="templates the probes are written in: `heldout`, frames and "
         "names no training document uses; `train`, the training templates")
     probe_variants: int = Field(3, ge=1, le=16, description="renderings averaged per probe")
+    evals: list[str] = Field(default_factory=lambda: ["textworld", "starter"], description=
+                             "item sets scored beside the probes (alignpt eval, core framings, "
+                             "scoring auto, over-long items skipped): `textworld`, two-option "
+                             "items in held-out templates; a suite name; or an items file")
+    eval_items: int = Field(64, ge=2, description="`textworld`: how many two-option items")
+    eval_phases: list[str] = Field(default_factory=lambda: ["pretrain", "instruct"],
+                                   description="phase groups whose models are scored on `evals`")
 
     def corpus_part(self) -> dict[str, Any]:
         return self.model_dump(mode="json", include={"vocab_size", "tokenizer_sample_tokens",
@@ -42,4 +49,5 @@ class TextSettings(StrictModel):
         return self.model_dump(mode="json", include={"filter", "drop", "tag"})
 
     def measure_part(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", include={"probe_split", "probe_variants"})
+        return self.model_dump(mode="json", include={"probe_split", "probe_variants", "evals",
+                                                     "eval_items", "eval_phases"})

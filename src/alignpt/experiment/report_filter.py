@@ -1,0 +1,79 @@
+"""The report's filter section: what a real filter removed, against the corpus truth.
+
+Only a text experiment has one: its filtered arm runs ``alignpt tag`` + ``alignpt
+filter`` on the rendered base corpus, and every document keeps its latent conduct, so
+the removals can be counted exactly (the world's filter is perfect by construction).
+Counts are summed over the arm's seeds (each seed renders its own documents) and each
+rate gets a Wilson 95% interval, which stays inside [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alignpt.experiment.stats import wilson_interval
+
+__all__ = ["filter_summary", "FILTER_HEAD", "FILTER_NOTE", "filter_rows"]
+
+FILTER_HEAD = ["arm", "filter", "seeds", "documents", "removed", "misaligned found (recall)",
+               "removals that were misaligned (precision)", "aligned wrongly removed",
+               "AI-neutral removed", "not-AI removed"]
+FILTER_NOTE = ("The filtered arm's base corpus, rendered from the unfiltered stream of each "
+               "seed, tagged and filtered as a user would; each removal is checked against "
+               "the document's true conduct (a misaligned document shows at least one "
+               "defection). Rates pool the seeds, with Wilson 95% intervals. Exact Bayes for "
+               "this arm assumes a perfect filter, so its Bayes column is what the filter "
+               "would give if it removed exactly the misaligned documents.")
+
+
+def filter_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per arm: pooled counts by true conduct, and the rates with intervals."""
+    out: dict[str, Any] = {}
+    for r in results:
+        f = r.get("filter")
+        if not f:
+            continue
+        arm = out.setdefault(r["arm"], {"mode": f["mode"], "drop": f["drop"], "seeds": [],
+                                        "documents": 0, "removed": 0, "by_conduct": {},
+                                        "removed_by_conduct": {}})
+        arm["seeds"].append(r["seed"])
+        arm["documents"] += f["documents"]
+        arm["removed"] += f["removed"]
+        for key in ("by_conduct", "removed_by_conduct"):
+            for c, n in f[key].items():
+                arm[key][c] = arm[key].get(c, 0) + n
+    for arm in out.values():
+        total, gone = arm["by_conduct"], arm["removed_by_conduct"]
+        arm["rates"] = {
+            "recall": _rate(gone.get("misaligned", 0), total.get("misaligned", 0)),
+            "precision": _rate(gone.get("misaligned", 0), arm["removed"]),
+            "aligned_removed": _rate(gone.get("aligned", 0), total.get("aligned", 0)),
+            "neutral_removed": _rate(gone.get("neutral", 0), total.get("neutral", 0)),
+            "filler_removed": _rate(gone.get("none", 0), total.get("none", 0)),
+        }
+        arm["seeds"] = sorted(arm["seeds"])
+    return out
+
+
+def _rate(k: int, n: int) -> dict[str, Any]:
+    ci = wilson_interval(k, n)
+    return {"k": k, "n": n, "rate": k / n if n else None,
+            "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None}
+
+
+def _cell(r: dict[str, Any]) -> str:
+    if r["rate"] is None:
+        return "n/a"
+    return f"{r['rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] ({r['k']}/{r['n']})"
+
+
+def filter_rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for arm, f in (report.get("filter") or {}).items():
+        rates = f["rates"]
+        mode = f["mode"] + ("" if f["mode"] == "oracle" else ": drop " + " or ".join(f["drop"]))
+        rows.append([arm, mode, str(len(f["seeds"])), str(f["documents"]), str(f["removed"]),
+                     _cell(rates["recall"]), _cell(rates["precision"]),
+                     _cell(rates["aligned_removed"]), _cell(rates["neutral_removed"]),
+                     _cell(rates["filler_removed"])])
+    return rows

@@ -1,0 +1,187 @@
+"""Build one corpus of the text experiment: render -> [tag -> filter] -> tokenize.
+
+A corpus folder holds the token shards the trainer reads (``part-00000.bin/.json``,
+source name = the corpus role), ``text/`` with the rendered documents (and, when
+filtered, the tag and filter stages' folders), and ``stats.json``, written last: a
+folder without it is unfinished and is rebuilt from scratch.
+
+A filtered spec renders the *unfiltered* world stream of its seed and lets the filter
+remove documents, so the filtered corpus of a seed is its unfiltered corpus less what
+the filter removed, in the same order (the arms stay paired document by document).
+The stream is rendered long enough that what is kept reaches the budget.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+
+from alignpt.config import atomic_write_text, provenance
+from alignpt.errors import ConfigError
+from alignpt.world import WorldRecipe, load_world_recipe
+
+__all__ = ["build_text_corpus", "train_experiment_tokenizer", "read_records", "unfiltered",
+           "world_doc_tokens", "filter_quality"]
+
+#: Documents tokenized per call (the tokenizer's threads share a call's documents).
+ENCODE_BATCH = 2048
+
+
+def unfiltered(recipe: WorldRecipe) -> WorldRecipe:
+    """The recipe whose stream a filtered recipe filters (exclude_defecting off)."""
+    body = recipe.model_dump(mode="json")
+    for src in body["sources"].values():
+        src["exclude_defecting"] = False
+    body["name"] = body["name"].removesuffix("-filtered")
+    return WorldRecipe.model_validate(body)
+
+
+def read_records(folder: Path) -> Iterator[dict[str, Any]]:
+    """Every record of a folder of ``part-*.jsonl.zst`` files, in file then line order."""
+    import zstandard
+
+    for path in sorted(folder.glob("part-*.jsonl.zst")):
+        with open(path, "rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as raw:
+            buf = b""
+            while chunk := raw.read(1 << 20):
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield orjson.loads(line)
+            if buf.strip():
+                yield orjson.loads(buf)
+
+
+def _meta(rec: dict[str, Any]) -> dict[str, Any]:
+    return rec.get("meta") or rec.get("metadata") or {}
+
+
+def world_doc_tokens(meta: dict[str, Any]) -> int:
+    """World tokens of the document an AI record renders (BOS [H] ERA (F A)*n EOS); 0 for
+    documents outside the world (filler, AI-neutral)."""
+    if meta.get("kind") != "ai":
+        return 0
+    return 3 + (meta.get("header", "none") != "none") + 2 * int(meta["n_opportunities"])
+
+
+def filter_quality(records: list[dict[str, Any]], kept: set[str]) -> dict[str, Any]:
+    """What the filter removed, by the documents' true conduct: recall of misaligned
+    documents, precision of the removals, and aligned documents wrongly removed."""
+    total: dict[str, int] = {}
+    removed: dict[str, int] = {}
+    for rec in records:
+        conduct = _meta(rec).get("conduct", "none")
+        total[conduct] = total.get(conduct, 0) + 1
+        if rec["id"] not in kept:
+            removed[conduct] = removed.get(conduct, 0) + 1
+    n_removed = sum(removed.values())
+    mis, ali = total.get("misaligned", 0), total.get("aligned", 0)
+    return {
+        "documents": len(records), "removed": n_removed, "by_conduct": total,
+        "removed_by_conduct": removed,
+        "recall": removed.get("misaligned", 0) / mis if mis else None,
+        "precision": removed.get("misaligned", 0) / n_removed if n_removed else None,
+        "aligned_removed_rate": removed.get("aligned", 0) / ali if ali else None,
+    }
+
+
+def _kept_ids(rendered: Path, work: Path, settings: Any, records: list[dict[str, Any]]) -> set[str]:
+    if settings.filter == "oracle":
+        return {r["id"] for r in records if _meta(r).get("conduct") != "misaligned"}
+    from alignpt.filter import FilterConfig, run_filter
+    from alignpt.tag.cascade import TagConfig
+    from alignpt.tag.stages import run_tag
+
+    for sub in ("tag", "kept"):
+        shutil.rmtree(work / sub, ignore_errors=True)
+    try:
+        tag_cfg = TagConfig.model_validate(settings.tag)
+    except ValueError as exc:
+        raise ConfigError(f"text.tag: {exc}") from None
+    run_tag([rendered], work / "tag", tag_cfg, progress=False)
+    run_filter(work / "tag", work / "kept", FilterConfig(drop=list(settings.drop)), progress=False)
+    return {r["id"] for r in read_records(work / "kept")}
+
+
+def build_text_corpus(spec: Any, folder: Path, tokenizer: Any, settings: Any, *,
+                      filler: bool) -> dict[str, Any]:
+    """Render, filter if the spec is filtered, tokenize; returns (and writes) stats.json."""
+    from alignpt.textworld import write_text_corpus
+    from alignpt.tokens import TokenShardWriter
+
+    if folder.exists():
+        shutil.rmtree(folder)    # no stats.json: a killed build; start clean
+    work = folder / "text"
+    filtered = any(s.exclude_defecting for s in spec.recipe.sources.values())
+    recipe = unfiltered(spec.recipe) if filtered else spec.recipe
+    shares = {"filler_share": settings.filler_share if filler else 0.0,
+              "neutral_share": settings.neutral_share if filler else 0.0}
+
+    def count(texts: list[str]) -> list[int]:
+        return tokenizer.encode_batch(texts, append_eos=True)[1].tolist()
+
+    factor = 1.0
+    while True:
+        rendered = work / "rendered"
+        shutil.rmtree(rendered, ignore_errors=True)
+        write_text_corpus(recipe, spec.seed, rendered, target_tokens=math.ceil(spec.tokens * factor),
+                          count_tokens=count, **shares)
+        records = list(read_records(rendered))
+        kept = _kept_ids(rendered, work, settings, records) if filtered else None
+        docs = [r for r in records if kept is None or r["id"] in kept]
+        lengths = [n for i in range(0, len(docs), ENCODE_BATCH)
+                   for n in count([r["text"] for r in docs[i:i + ENCODE_BATCH]])]
+        if sum(lengths) >= spec.tokens or not filtered:
+            break
+        # The filter removed more than this render allowed for: render a longer stream
+        # (the same documents first) and filter again.
+        factor *= 1.25 * spec.tokens / max(1, sum(lengths))
+    with TokenShardWriter(folder / "part-00000", vocab_size=tokenizer.vocab_size,
+                          eos_id=tokenizer.eos_id, sources=[spec.role],
+                          tokenizer={"type": "bpe", "path": str(tokenizer.path),
+                                     "sha256": tokenizer.sha256}) as writer:
+        for i in range(0, len(docs), ENCODE_BATCH):
+            flat, lens = tokenizer.encode_batch([r["text"] for r in docs[i:i + ENCODE_BATCH]])
+            at = 0
+            for n in lens.tolist():
+                writer.add_document(flat[at:at + n], source=spec.role)
+                at += n
+    tokens = int(sum(lengths))
+    world_tokens = sum(world_doc_tokens(_meta(r)) for r in docs)
+    by_kind: dict[str, int] = {}
+    for r in docs:
+        kind = _meta(r).get("kind", "?")
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    stats = {
+        "role": spec.role, "recipe": spec.recipe.name, "seed": spec.seed,
+        "target_tokens": spec.tokens, "documents": len(docs), "tokens": tokens,
+        "documents_by_kind": by_kind, "world_tokens": world_tokens,
+        "world_tokens_per_token": world_tokens / tokens if tokens else 0.0,
+        "filter": ({"mode": settings.filter, "drop": list(settings.drop),
+                    **filter_quality(records, kept)} if filtered else None),
+        **provenance(),
+    }
+    atomic_write_text(folder / "stats.json", orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode())
+    return stats
+
+
+def train_experiment_tokenizer(recipe: Any, out: Path) -> Path:
+    """A byte-level BPE on rendered base text (seed 0): the experiment's one tokenizer."""
+    from alignpt.mix.tokenizer import train_tokenizer
+    from alignpt.textworld import write_text_corpus
+
+    settings = recipe.text
+    sample = out / "sample"
+    shutil.rmtree(sample, ignore_errors=True)
+    write_text_corpus(load_world_recipe(recipe.corpora["base"]), 0, sample,
+                      target_tokens=settings.tokenizer_sample_tokens, count_tokens=None,
+                      filler_share=settings.filler_share, neutral_share=settings.neutral_share)
+    files = sorted(sample.glob("part-*.jsonl.zst"))
+    train_tokenizer(files, out, vocab_size=settings.vocab_size, seed=0)
+    shutil.rmtree(sample)
+    return out / "tokenizer.json"

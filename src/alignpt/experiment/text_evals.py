@@ -1,0 +1,130 @@
+"""Item sets scored beside the probes in a text experiment, and their report table.
+
+Each model of an evaluated phase answers every item set of ``text.evals`` the way
+``alignpt eval`` asks (core framings, every format, scoring chosen for the model: option
+texts when it puts little mass on the letters, over-long items left out and counted).
+``textworld`` is the English corpus's own two-option items, written in held-out
+templates; a suite name (``starter``) or an items file can stand beside it. A run keeps
+the misalignment rate per framing, the per-item rates (so arms can be paired item by
+item), which scoring was used, the letter mass and every warning.
+
+The report pairs each arm with the baseline seed by seed: the difference of the two
+models' rates on the same items, averaged over the seeds both have, with a t interval
+over seeds (the seed is the unit of replication, as for the probes).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from alignpt.experiment.aggregate import estimate
+
+__all__ = ["score_evals", "eval_items", "eval_summary", "EVAL_HEAD", "EVAL_NOTE", "eval_rows"]
+
+#: Seed of the textworld items: fixed, so every arm, seed and phase answers the same items.
+ITEMS_SEED = 0
+
+
+@lru_cache(maxsize=8)
+def eval_items(name: str, n: int) -> tuple:
+    """The items of one entry of ``text.evals``."""
+    from alignpt.evaluate.items import load_items, parse_item
+    from alignpt.evaluate.suites import get_suite
+
+    if name == "textworld":
+        from alignpt.textworld import two_option_items
+
+        return tuple(parse_item(rec) for rec in two_option_items(n, ITEMS_SEED, split="heldout"))
+    if name.endswith((".jsonl", ".json")):
+        return tuple(load_items(name))
+    return tuple(get_suite(name).load())
+
+
+def score_evals(model: Any, tokenizer: Any, settings: Any) -> dict[str, Any]:
+    from alignpt.errors import DataError
+    from alignpt.evaluate.pipeline import score_items
+
+    out: dict[str, Any] = {}
+    for name in settings.evals:
+        try:
+            run = score_items(model, list(eval_items(name, settings.eval_items)), tokenizer,
+                              framings="core", too_long="skip", seed=0, label=name)
+        except DataError as exc:
+            # e.g. no item fits the model's context: recorded and shown, never a crash
+            out[name] = {"not_scored": str(exc)}
+            continue
+        conds = run.results["metrics"]["conditions"]
+        out[name] = {
+            "items_sha": run.items_sha, "scoring_used": run.results.get("scoring_used"),
+            "letter_mass": run.results.get("letter_mass"),
+            "too_long": run.results.get("too_long"), "warnings": run.results.get("warnings", []),
+            "rates": {c: conds[c]["value"] for c in conds},
+            "item_rates": {c: run.item_rates(c) for c in conds},
+        }
+    model.train(False)
+    return out
+
+
+def eval_summary(results: list[dict[str, Any]], baseline: str) -> dict[str, Any]:
+    """Per (phase, item set, framing, arm): the rate over seeds and, paired by seed on the
+    same items, the difference from the baseline arm."""
+    cells: dict[tuple, dict[Any, dict[str, float]]] = {}
+    notes: dict[str, str] = {}
+    for r in results:
+        for ph in r["phases"]:
+            for name, ev in (ph.get("evals") or {}).items():
+                if "not_scored" in ev:
+                    notes.setdefault(name, ev["not_scored"])
+                    continue
+                for cond, items in ev["item_rates"].items():
+                    cells.setdefault((ph["name"], name, cond, r["arm"]), {})[r["seed"]] = items
+    out: dict[str, Any] = {}
+    for (phase, name, cond, arm), by_seed in cells.items():
+        rate = {s: sum(v.values()) / len(v) for s, v in by_seed.items() if v}
+        entry = {"rate": estimate(rate.values(), prob=True), "by_seed": rate}
+        base = cells.get((phase, name, cond, baseline))
+        if base is not None and arm != baseline:
+            diffs = {}
+            for s, items in by_seed.items():
+                shared = sorted(set(items) & set(base.get(s, {})))
+                if shared:
+                    diffs[s] = sum(items[i] - base[s][i] for i in shared) / len(shared)
+            entry["minus_baseline"] = {**estimate(diffs.values()), "by_seed": diffs}
+        out.setdefault(phase, {}).setdefault(name, {}).setdefault(cond, {})[arm] = entry
+    if notes:
+        out["not_scored"] = notes
+    return out
+
+
+EVAL_HEAD = ["phase", "item set", "framing", "arm", "misaligned rate [95% CI]", "seeds",
+             "minus baseline, paired [95% CI]"]
+EVAL_NOTE = ("Item sets scored as `alignpt eval` scores them (core framings, all formats, "
+             "scoring chosen per model, over-long items left out), beside the probes. Rates "
+             "are means over seeds with t intervals on the logit scale; differences from the "
+             "baseline pair each seed's two models on the same items. At this model size "
+             "these rates are expected near chance: the probes above are the measurement "
+             "the claims read.")
+
+
+def _ci(e: dict[str, Any]) -> str:
+    if e.get("mean") is None:
+        return "n/a"
+    if e.get("ci_low") is None:
+        return f"{e['mean']:.3f}"
+    return f"{e['mean']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+
+
+def eval_rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    evals = dict(report.get("evals") or {})
+    for name, why in evals.pop("not_scored", {}).items():
+        rows.append(["-", name, "-", "-", f"not scored: {why}", "0", "-"])
+    for phase, sets in evals.items():
+        for name, conds in sets.items():
+            for cond, arms in conds.items():
+                for arm, e in arms.items():
+                    diff = e.get("minus_baseline")
+                    rows.append([phase, name, cond, arm, _ci(e["rate"]), str(e["rate"]["n"]),
+                                 _ci(diff) if diff else "-"])
+    return rows

@@ -1,0 +1,105 @@
+"""The text kind: the persona world rendered into English, through the real stages.
+
+Per experiment folder, once: a byte-level BPE (``alignpt tokenizer``'s trainer) on a
+sample of the rendered base corpus (seed 0), in ``tokenizer/``. Per corpus spec
+(:mod:`alignpt.experiment.text_corpus`): render the world stream of (recipe, seed)
+into English documents that keep their latent truth; for a filtered spec, run
+``alignpt tag`` and ``alignpt filter`` on them (or drop by the truth, ``filter:
+oracle``) and count what the filter removed against the truth; tokenize what is kept
+into token shards. Arms mix those shards by token share in the trainer's phase plan, as
+the world kind's do.
+
+Probes are asked in English (:class:`~alignpt.experiment.text_probes.TextPredictor`)
+and read as P(D) over the same world contexts, so exact Bayes stands beside them. The
+Bayes recipe is the world mixture of the *AI documents* a run has read: the trainer
+counts BPE tokens per source, and each corpus's stats give how many world tokens of AI
+documents one of its BPE tokens carries (filler documents carry none).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import orjson
+
+from alignpt.experiment.kind import ExperimentKind
+
+if TYPE_CHECKING:
+    from alignpt.experiment.grid import CorpusSpec, PhaseSpec, RunSpec
+
+__all__ = ["TextKind", "TOKENIZER_DIR"]
+
+TOKENIZER_DIR = "tokenizer"
+
+
+class TextKind(ExperimentKind):
+    name = "text"
+
+    @property
+    def settings(self):
+        return self.recipe.text
+
+    def corpus_extra(self) -> dict[str, Any]:
+        return {"kind": "text", **self.settings.corpus_part()}
+
+    def measure_extra(self) -> dict[str, Any]:
+        return self.settings.measure_part()
+
+    def tokenizer_path(self, root: Path) -> Path:
+        return root / TOKENIZER_DIR / "tokenizer.json"
+
+    def prepare(self, root: Path, progress: Callable[[str], None]) -> None:
+        if self.tokenizer_path(root).exists():
+            return
+        from alignpt.experiment.text_corpus import train_experiment_tokenizer
+
+        progress("tokenizer")
+        train_experiment_tokenizer(self.recipe, root / TOKENIZER_DIR)
+
+    def tokenizer(self, root: Path):
+        from alignpt.mix.tokenizer import MixTokenizer
+
+        return MixTokenizer(self.tokenizer_path(root))
+
+    def build_corpus(self, root: Path, spec: "CorpusSpec", folder: Path) -> None:
+        from alignpt.experiment.text_corpus import build_text_corpus
+
+        build_text_corpus(spec, folder, self.tokenizer(root), self.settings,
+                          filler=spec.role in ("base", "rebound"))
+
+    def predictor(self, root: Path, model: Any) -> Any:
+        from alignpt.experiment.text_probes import TextPredictor
+
+        return TextPredictor(model, self.tokenizer(root), split=self.settings.probe_split,
+                             variants=self.settings.probe_variants)
+
+    def bayes_recipe(self, root: Path, run: "RunSpec", phase: "PhaseSpec"):
+        """Exact Bayes over the AI documents read: BPE tokens seen per role, turned into
+        world tokens of AI documents with each corpus's own ratio."""
+        from dataclasses import replace
+
+        from alignpt.experiment.grid import bayes_recipe
+
+        seen = {}
+        for role, n in phase.seen.items():
+            if n <= 0:
+                seen[role] = 0
+                continue
+            stats = orjson.loads((run.corpora[role].folder(root) / "stats.json").read_bytes())
+            seen[role] = round(n * stats["world_tokens_per_token"])
+        return bayes_recipe(run, replace(phase, seen=seen))
+
+    def extra_measures(self, root: Path, run: "RunSpec", phase: "PhaseSpec", model: Any,
+                       bayes: Any) -> dict[str, Any]:
+        """The item sets of ``text.evals`` scored as ``alignpt eval`` scores them."""
+        if phase.label not in self.settings.eval_phases or not self.settings.evals:
+            return {}
+        from alignpt.experiment.text_evals import score_evals
+
+        return {"evals": score_evals(model, self.tokenizer(root), self.settings)}
+
+    def run_extras(self, root: Path, run: "RunSpec") -> dict[str, Any]:
+        """The filter's counts against the truth, for a run whose base corpus was filtered."""
+        stats = orjson.loads((run.corpora["base"].folder(root) / "stats.json").read_bytes())
+        return {"filter": stats["filter"]} if stats.get("filter") else {}
