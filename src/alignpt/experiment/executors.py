@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any, Callable, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from alignpt.config import StrictModel
 from alignpt.parallel import die_with_parent
@@ -29,11 +29,25 @@ class ExecutorConfig(StrictModel):
     """Where runs execute. ``local``: a process pool of ``workers`` on this machine.
     ``ray``: tasks on a Ray cluster (``address``: an existing cluster, e.g.
     ``ray://head:10001`` or ``auto``; none starts a local one), each reserving the run's
-    torch threads as CPUs, or one GPU when the run trains on CUDA."""
+    torch threads as CPUs, and one GPU when the run trains on CUDA
+    (:mod:`alignpt.experiment.ray_executor`, docs/experiment-ray.md). ``executor: ray`` is
+    short for ``executor: {kind: ray}``."""
 
     kind: Literal["local", "ray"] = "local"
     address: str | None = Field(None, description="Ray cluster address (kind: ray); none "
                                 "starts a local cluster sized to `workers`")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # `executor: ray` (and `--set executor=ray`) for `executor: {kind: ray}`.
+        return {"kind": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _address_is_for_ray(self) -> "ExecutorConfig":
+        if self.address is not None and self.kind != "ray":
+            raise ValueError("`address` is a Ray cluster's: set `kind: ray` too")
+        return self
 
 
 def execute_runs(fn: RunFn, root: str, ready: list[Any], waiting: dict[str, list[Any]],

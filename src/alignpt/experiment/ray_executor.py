@@ -12,10 +12,11 @@ Ray is optional (``pip install 'alignpt[ray]'``) and imported only here.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import pickle
 import socket
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator
 
 from alignpt.errors import AlignptError, ConfigError, require
@@ -89,16 +90,22 @@ def _run_task(fn: Callable[[str, Any, bool], tuple[str, dict[str, Any]]], root: 
 
 
 def _portable(exc: AlignptError) -> AlignptError:
-    """``exc`` if it survives pickling (how Ray ships it back), else an AlignptError with
-    the same message: an error class whose ``__init__`` takes other arguments than its
-    message cannot be rebuilt, and Ray would replace it by a multi-line report."""
-    try:
-        back = pickle.loads(pickle.dumps(exc))
-    except Exception:
-        back = None
-    if type(back) is type(exc) and str(back) == str(exc):
-        return exc
-    return AlignptError(str(exc))
+    """``exc`` if it survives pickling (how Ray ships it back), else the nearest alignpt
+    error class above it that does, with the same message: a class whose ``__init__`` takes
+    other arguments than its message cannot be rebuilt (MissingDependencyError), and Ray
+    would replace it by a multi-line report."""
+    message = str(exc)
+    for cls in type(exc).__mro__:
+        if not issubclass(cls, AlignptError):
+            break
+        try:
+            candidate = exc if cls is type(exc) else cls(message)
+            back = pickle.loads(pickle.dumps(candidate))
+        except Exception:
+            continue
+        if type(back) is cls and str(back) == message:
+            return candidate
+    return AlignptError(message)
 
 
 def _get(ray: Any, ref: Any) -> Any:
@@ -124,6 +131,7 @@ def _cluster(address: str | None, workers: int, runs: list[Any]) -> Iterator[Any
     exit. A Ray already initialised in this process (a notebook, a test) is used as is."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")   # offline: no usage report
     ray = require("ray", "ray", "experiment runs on a Ray cluster (executor: ray)")
+    host = _reachable(address) if address is not None else None
     if ray.is_initialized():
         yield ray
         return
@@ -133,10 +141,21 @@ def _cluster(address: str | None, workers: int, runs: list[Any]) -> Iterator[Any
              "logging_level": logging.ERROR}
     if address is not None:
         try:
-            ray.init(address=address, **quiet)
+            # A cluster at a loopback address is one on this machine listening on 127.0.0.1
+            # only (as a local one started here does): Ray would otherwise rewrite the
+            # address to this machine's outward one, where nothing listens.
+            with _loopback_only(ray) if _is_loopback(host) else nullcontext():
+                ray.init(address=address, **quiet)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: {first}") from None
+            hint = ""
+            if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+                # Ray gives a cluster it starts a token; a driver naming an address
+                # only sends one when told to.
+                hint = (" (if the cluster uses token authentication, Ray's default, set "
+                        "RAY_AUTH_MODE=token and its token: RAY_AUTH_TOKEN or ~/.ray/auth_token)")
+            raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: "
+                              f"{first}{hint}") from None
         try:
             yield ray
         finally:
@@ -146,7 +165,9 @@ def _cluster(address: str | None, workers: int, runs: list[Any]) -> Iterator[Any
     with _loopback_only(ray):
         # Room for `workers` runs at once, however many threads each one uses (a run
         # asking for more CPUs than the cluster has would wait forever).
-        ray.init(num_cpus=int(max(n["num_cpus"] for n in needs) * workers), **quiet)
+        # address "local": always a new cluster, never one a `ray start` left on this machine.
+        ray.init(address="local", num_cpus=int(max(n["num_cpus"] for n in needs) * workers),
+                 **quiet)
     try:
         if any("num_gpus" in n for n in needs) and ray.cluster_resources().get("GPU", 0) < 1:
             raise ConfigError("the runs train on CUDA (runtime.device: cuda) but this machine "
@@ -155,6 +176,31 @@ def _cluster(address: str | None, workers: int, runs: list[Any]) -> Iterator[Any
         yield ray
     finally:
         ray.shutdown()
+
+
+def _reachable(address: str) -> str | None:
+    """The host of a ``HOST:PORT`` address, once something answers there: fail in one line,
+    at once, where nothing does (Ray itself retries for minutes, logging as it goes).
+    ``auto`` and the like go to Ray as they are (None)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    host = host.strip("[]")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: "
+                          f"{exc.strerror or exc}") from None
+    return host
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        return False
 
 
 @contextmanager
