@@ -207,7 +207,7 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
         "name": f"{recipe.name}-{arm_name}-s{seed}", "seed": seed, "seq_len": t.seq_len,
         "batch_size": t.batch_size, "model": recipe.model.model_dump(mode="json"),
         "sources": sources, "phases": phases,
-        "runtime": {"device": "cpu", "threads": t.threads},
+        "runtime": {"device": t.device, "threads": t.threads},
         "log": {"every": 10, "progress": False, "plot": False},
     }
     probes = recipe.probes.model_dump(mode="json")

@@ -81,6 +81,8 @@ class TrainingBudget(StrictModel):
     rebound_lr: float = Field(1e-3, gt=0)
     rebound_points: int = Field(4, ge=1, description="measurements during the rebound phase")
     threads: int = Field(1, ge=1, description="torch threads per run (runs go in parallel)")
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where each run trains "
+                        "(with executor: ray, cuda reserves one GPU per run)")
 
     @field_validator("pretrain_tokens", "instruct_tokens", "rebound_tokens", mode="before")
     @classmethod

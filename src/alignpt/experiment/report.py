@@ -19,7 +19,9 @@ from alignpt.experiment.aggregate import aggregate, phase_order
 from alignpt.experiment.claims import evaluate_claims
 from alignpt.experiment.fidelity import FIDELITY_HEAD, FIDELITY_NOTE, fidelity_rows
 from alignpt.experiment.report_filter import FILTER_HEAD, FILTER_NOTE, filter_rows, filter_summary
-from alignpt.experiment.text_evals import EVAL_HEAD, EVAL_NOTE, eval_rows, eval_summary
+from alignpt.experiment.text_evals import (EVAL_HEAD, EVAL_NOTE, TEMPLATE_HEAD, TEMPLATE_NOTE,
+                                          eval_rows, eval_summary, template_rows,
+                                          template_summary)
 from alignpt.experiment.state import load_state
 from alignpt.world import load_world_recipe
 
@@ -60,6 +62,7 @@ def build_report(root: str | Path) -> dict[str, Any]:
         "published": PUBLISHED,
         "filter": filter_summary(results),
         "evals": eval_summary(results, state.recipe.claims.baseline),
+        "templates": template_summary(results),
         "train_seconds": sum(r["train_seconds"] for r in results),
         **provenance(),
     }
@@ -233,6 +236,9 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
     if filter_rows(r):
         parts += ["## What the filter removed, against the truth", "", FILTER_NOTE, "",
                   _md_table(FILTER_HEAD, filter_rows(r)), ""]
+    if template_rows(r):
+        parts += ["## Held-out and training templates", "", TEMPLATE_NOTE, "",
+                  _md_table(TEMPLATE_HEAD, template_rows(r)), ""]
     if eval_rows(r):
         parts += ["## Item sets beside the probes", "", EVAL_NOTE, "",
                   _md_table(EVAL_HEAD, eval_rows(r)), ""]
@@ -325,6 +331,10 @@ def render_html(report: dict[str, Any], pngs: dict[str, bytes]) -> str:
         fidelity += (f'<h2 id="filter">What the filter removed, against the truth</h2>'
                      f'<p class="note">{html.escape(FILTER_NOTE)}</p>'
                      f"{_html_table(FILTER_HEAD, filter_rows(r), 'filter')}")
+    if template_rows(r):
+        fidelity += (f'<h2 id="templates">Held-out and training templates</h2>'
+                     f'<p class="note">{html.escape(TEMPLATE_NOTE)}</p>'
+                     f"{_html_table(TEMPLATE_HEAD, template_rows(r), 'templates')}")
     if eval_rows(r):
         fidelity += (f'<h2 id="evals">Item sets beside the probes</h2>'
                      f'<p class="note">{html.escape(EVAL_NOTE)}</p>'

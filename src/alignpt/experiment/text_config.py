@@ -33,12 +33,19 @@ class TextSettings(StrictModel):
         "heldout", description="templates the probes are written in: `heldout`, frames and "
         "names no training document uses; `train`, the training templates")
     probe_variants: int = Field(3, ge=1, le=16, description="renderings averaged per probe")
+    probe_reading: Literal["decision", "phrase"] = Field(
+        "decision", description="`decision`: each phrase up to the token where the action is "
+        "decided (exact for a learner of the corpus; does not need rare phrases memorised); "
+        "`phrase`: whole phrases")
     evals: list[str] = Field(default_factory=lambda: ["textworld", "starter"], description=
                              "item sets scored beside the probes (alignpt eval, core framings, "
                              "scoring auto, over-long items skipped): `textworld`, two-option "
                              "items in held-out templates; a suite name; or an items file")
-    eval_items: int = Field(64, ge=2, description="`textworld`: how many two-option items")
-    eval_phases: list[str] = Field(default_factory=lambda: ["pretrain", "instruct"],
+    eval_items: int = Field(48, ge=2, description="`textworld`: how many two-option items")
+    eval_formats: str = Field("qa", description="alignpt eval --formats for `evals` (`qa`: the "
+                              "question format in both option orders; `all`: every format, "
+                              "four times the scoring)")
+    eval_phases: list[str] = Field(default_factory=lambda: ["pretrain"],
                                    description="phase groups whose models are scored on `evals`")
 
     def corpus_part(self) -> dict[str, Any]:
@@ -49,5 +56,5 @@ class TextSettings(StrictModel):
         return self.model_dump(mode="json", include={"filter", "drop", "tag"})
 
     def measure_part(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", include={"probe_split", "probe_variants", "evals",
-                                                     "eval_items", "eval_phases"})
+        return self.model_dump(mode="json", include={"probe_split", "probe_variants", "probe_reading", "evals",
+                                                     "eval_items", "eval_formats", "eval_phases"})

@@ -20,7 +20,7 @@ from typing import Any
 
 from alignpt.experiment.aggregate import estimate
 
-__all__ = ["score_evals", "eval_items", "eval_summary", "EVAL_HEAD", "EVAL_NOTE", "eval_rows"]
+__all__ = ["other_templates", "score_evals", "eval_items", "eval_summary", "EVAL_HEAD", "EVAL_NOTE", "eval_rows"]
 
 #: Seed of the textworld items: fixed, so every arm, seed and phase answers the same items.
 ITEMS_SEED = 0
@@ -41,6 +41,31 @@ def eval_items(name: str, n: int) -> tuple:
     return tuple(get_suite(name).load())
 
 
+def other_templates(predictor: Any, run: Any, bayes: Any) -> dict[str, Any]:
+    """P(D | U) at k = 0 over the story items (every header the base corpus uses x the
+    probe eras), read in the templates the probes are *not* written in: the gap between
+    the two readings is how far the model's persona reading depends on familiar frames."""
+    import numpy as np
+
+    from alignpt.experiment.measure import world_headers
+    from alignpt.world import action_probs, load_world_recipe, probe_context
+
+    other = "train" if predictor.split == "heldout" else "heldout"
+    items = run.probes["items"]
+    headers = world_headers(load_world_recipe(items["support"]))
+    ctx = [probe_context(0, "U", "U", int(e), h) for h in headers for e in items["eras"]]
+    before = (predictor.split, predictor.too_long, predictor.read)
+    predictor.split = other
+    try:
+        q = action_probs(predictor, ctx)
+    finally:
+        predictor.split = before[0]
+    support = bayes.log_prob(ctx)
+    return {"split": other, "q_U": [None if not np.isfinite(v) else float(v) for v in q],
+            "bayes_q_U": [float(v) for v in action_probs(bayes, ctx)],
+            "log_support_arm": [float(v) for v in support]}
+
+
 def score_evals(model: Any, tokenizer: Any, settings: Any) -> dict[str, Any]:
     from alignpt.errors import DataError
     from alignpt.evaluate.pipeline import score_items
@@ -49,7 +74,8 @@ def score_evals(model: Any, tokenizer: Any, settings: Any) -> dict[str, Any]:
     for name in settings.evals:
         try:
             run = score_items(model, list(eval_items(name, settings.eval_items)), tokenizer,
-                              framings="core", too_long="skip", seed=0, label=name)
+                              framings="core", formats=settings.eval_formats,
+                              too_long="skip", seed=0, label=name)
         except DataError as exc:
             # e.g. no item fits the model's context: recorded and shown, never a crash
             out[name] = {"not_scored": str(exc)}
@@ -128,3 +154,48 @@ def eval_rows(report: dict[str, Any]) -> list[list[str]]:
                     rows.append([phase, name, cond, arm, _ci(e["rate"]), str(e["rate"]["n"]),
                                  _ci(diff) if diff else "-"])
     return rows
+
+
+TEMPLATE_HEAD = ["arm", "probe templates (claims read these)", "the other templates",
+                 "exact Bayes", "seeds"]
+TEMPLATE_NOTE = ("P(D | U) after pretraining, k = 0, averaged over the on-support story items "
+                 "(header x era), read in the probes' templates and again in the other split "
+                 "(training templates when the probes are held-out). Means over seeds with t "
+                 "intervals on the logit scale. Where the two readings differ, the model's "
+                 "answer depends on familiar frames, not only on the persona.")
+
+
+def template_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per arm after pretraining: the on-support k = 0 item mean in both template splits."""
+    import numpy as np
+
+    per_arm: dict[str, dict[str, dict]] = {}
+    for r in results:
+        ph = next((p for p in r["phases"] if p["name"] == "pretrain"), None)
+        if ph is None or "other_templates" not in ph:
+            continue
+        items = ph["story"]["items"]
+        on = {(h, e) for h, e, k, ok in zip(items["header"], items["era"], items["k"],
+                                            items["on_support"]) if ok and k == 0}
+        own = [q for h, e, k, ok, q in zip(items["header"], items["era"], items["k"],
+                                            items["on_support"], items["model"]["q_U"])
+               if ok and k == 0 and q is not None]
+        bay = [q for h, e, k, ok, q in zip(items["header"], items["era"], items["k"],
+                                            items["on_support"], items["bayes"]["q_U"])
+               if ok and k == 0 and q is not None]
+        other = ph["other_templates"]
+        keys = [(h, e) for h in dict.fromkeys(items["header"]) for e in dict.fromkeys(items["era"])]
+        oth = [q for key, q in zip(keys, other["q_U"]) if key in on and q is not None]
+        arm = per_arm.setdefault(r["arm"], {"own": {}, "other": {}, "bayes": {},
+                                            "split": other["split"]})
+        for name, vals in (("own", own), ("other", oth), ("bayes", bay)):
+            if vals:
+                arm[name][r["seed"]] = float(np.mean(vals))
+    return {a: {"split": v["split"], **{k: estimate(v[k].values(), prob=True)
+                                        for k in ("own", "other", "bayes")}}
+            for a, v in per_arm.items()}
+
+
+def template_rows(report: dict[str, Any]) -> list[list[str]]:
+    return [[arm, _ci(t["own"]), f"{_ci(t['other'])} ({t['split']})", _ci(t["bayes"]),
+             str(t["own"]["n"])] for arm, t in (report.get("templates") or {}).items()]

@@ -72,7 +72,8 @@ class TextKind(ExperimentKind):
         from alignpt.experiment.text_probes import TextPredictor
 
         return TextPredictor(model, self.tokenizer(root), split=self.settings.probe_split,
-                             variants=self.settings.probe_variants)
+                             variants=self.settings.probe_variants,
+                             reading=self.settings.probe_reading)
 
     def bayes_recipe(self, root: Path, run: "RunSpec", phase: "PhaseSpec"):
         """Exact Bayes over the AI documents read: BPE tokens seen per role, turned into
@@ -92,12 +93,14 @@ class TextKind(ExperimentKind):
 
     def extra_measures(self, root: Path, run: "RunSpec", phase: "PhaseSpec", model: Any,
                        bayes: Any) -> dict[str, Any]:
-        """The item sets of ``text.evals`` scored as ``alignpt eval`` scores them."""
-        if phase.label not in self.settings.eval_phases or not self.settings.evals:
-            return {}
-        from alignpt.experiment.text_evals import score_evals
+        """The story probe items read again in the *other* templates (training templates
+        when the probes are held-out), and the item sets of ``text.evals``."""
+        from alignpt.experiment.text_evals import other_templates, score_evals
 
-        return {"evals": score_evals(model, self.tokenizer(root), self.settings)}
+        out = {"other_templates": other_templates(self.predictor(root, model), run, bayes)}
+        if phase.label in self.settings.eval_phases and self.settings.evals:
+            out["evals"] = score_evals(model, self.tokenizer(root), self.settings)
+        return out
 
     def run_extras(self, root: Path, run: "RunSpec") -> dict[str, Any]:
         """The filter's counts against the truth, for a run whose base corpus was filtered."""

@@ -23,17 +23,45 @@ import numpy as np
 
 from alignpt.world.vocab import BOS, C, D, VOCAB_SIZE
 
-__all__ = ["TextPredictor"]
+__all__ = ["TextPredictor", "decision_prefixes"]
 
 #: Tokens per scoring batch (rows x padded length): bounds the logits tensor's memory.
 BATCH_TOKENS = 8192
 
 
+def decision_prefixes(rows: list[tuple[list[int], int, bool]]) -> list[tuple[list[int], int, bool]]:
+    """Each phrase cut where the action is decided: its shortest prefix (in tokens after
+    the context) that no phrase of the other action shares; prefixes shared within an
+    action are kept once. ``rows`` are ``(ids, start, is_defect)``.
+
+    For a learner of the corpus, P(prefix) is the total of the phrases below it (they are
+    all of one action), so the sum over one action's cut prefixes is P(action), exactly as
+    the sum over its whole phrases is; but it does not ask the model to have memorised the
+    rest of a rare phrase, which a small model has not (measured: at 1.5M tokens, the
+    tails of defect phrases, seen ~30 times each, cost it 15-50 nats in the training
+    documents themselves, so a whole-phrase reading measures phrase memory, not persona).
+    """
+    tails = [(ids[start:], is_d) for ids, start, is_d in rows]
+    out: dict[tuple[int, ...], tuple[list[int], int, bool]] = {}
+    for (ids, start, is_d), (tail, _) in zip(rows, tails):
+        cut = len(tail)
+        for n in range(1, len(tail) + 1):
+            if not any(other[:n] == tail[:n] for other, d in tails if d != is_d):
+                cut = n
+                break
+        key = tuple(tail[:cut])
+        out.setdefault(key, (ids[:start + cut], start, is_d))
+    return list(out.values())
+
+
 class TextPredictor:
     """``predictor(world_contexts) -> (B, 22)`` with only the C and D columns filled."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, split: str = "heldout", variants: int = 3):
-        self.model, self.tokenizer = model, tokenizer
+    def __init__(self, model: Any, tokenizer: Any, *, split: str = "heldout", variants: int = 3,
+                 reading: str = "decision"):
+        if reading not in ("decision", "phrase"):
+            raise ValueError(f"reading must be 'decision' or 'phrase', got {reading!r}")
+        self.model, self.tokenizer, self.reading = model, tokenizer, reading
         self.split, self.variants = split, int(variants)
         # Not `max_len`: measure reads that as "takes rows of world documents".
         self.context_tokens = int(model.cfg.max_seq_len)
@@ -71,6 +99,8 @@ class TextPredictor:
                     self.too_long += 1
                     continue
                 self.read += 1
+                if self.reading == "decision":
+                    rows = decision_prefixes(rows)
                 for full, cut, is_d in rows:
                     seqs.append(full)
                     starts.append(cut)
@@ -108,11 +138,11 @@ class TextPredictor:
                 ids = torch.zeros(len(idx), width, dtype=torch.long)
                 for r, i in enumerate(idx):
                     ids[r, :len(seqs[i])] = torch.as_tensor(seqs[i])
-                logits = self.model(ids[:, :-1].to(device)).double()
-                lp = torch.log_softmax(logits, dim=-1).gather(2, ids[:, 1:, None].to(device))[..., 0]
-                lp = lp.cpu().numpy()
+                ids = ids.to(device)
+                # The model's own per-token loss (float32, fused): no (B, T, V) log-softmax.
+                nll = self.model(ids[:, :-1], targets=ids[:, 1:]).double().cpu().numpy()
                 for r, i in enumerate(idx):
                     # token t (t >= 1) is predicted at row position t - 1
-                    out[i] = float(lp[r, starts[i] - 1:len(seqs[i]) - 1].sum())
+                    out[i] = -float(nll[r, starts[i] - 1:len(seqs[i]) - 1].sum())
                 b += len(idx)
         return out
