@@ -53,15 +53,21 @@ class CorpusSpec:
     #: What else decides the folder's bytes (the kind's settings; empty for the world kind,
     #: whose hashes therefore stay what they were).
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: A corpus written by ``alignpt generate`` instead (text kind): its resolved entry.
+    #: ``recipe`` is then the base world's, and the corpus carries no world tokens.
+    generate: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def key(self) -> str:
         body = {"recipe": self.recipe.model_dump(mode="json"), "tokens": self.tokens,
                 "seed": self.seed}
+        if self.generate:
+            body = {"generate": self.generate, "tokens": self.tokens, "seed": self.seed}
         return stable_hash({**body, "extra": self.extra} if self.extra else body)
 
     def folder(self, root: Path) -> Path:
-        return root / "corpora" / f"{self.recipe.name}-s{self.seed}-{self.key}"
+        name = f"gen-{self.generate['name']}" if self.generate else self.recipe.name
+        return root / "corpora" / f"{name}-s{self.seed}-{self.key}"
 
 
 @dataclass(frozen=True)
@@ -173,12 +179,16 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
         # Rebound data is fresh base documents (another seed), not a replay of pretraining.
         corpora["rebound"] = CorpusSpec("rebound", base, math.ceil(t.rebound_tokens * SLACK),
                                         seed + REBOUND_SEED_OFFSET)
-    if arm.inject:
+    if arm.inject and arm.inject in recipe.corpora:
         corpora["inject"] = CorpusSpec("inject", _world(recipe.corpora[arm.inject]),
                                        math.ceil(injected * SLACK), seed)
+    elif arm.inject:
+        entry = recipe.text.generated[arm.inject].resolved(arm.inject)
+        corpora["inject"] = CorpusSpec("inject", base, math.ceil(injected * SLACK), seed,
+                                       generate=entry)
     extra = kind.corpus_extra()
     if extra:
-        corpora = {role: CorpusSpec(c.role, c.recipe, c.tokens, c.seed, extra)
+        corpora = {role: CorpusSpec(c.role, c.recipe, c.tokens, c.seed, extra, c.generate)
                    for role, c in corpora.items()}
 
     # A world corpus is written in i.i.d. order already, so it is read in file order: the

@@ -269,11 +269,19 @@ class ExperimentRecipe(StrictModel):
             if arm.schedule == "late" and share > self.training.late_window:
                 raise ValueError(f"arm {name}: injected share {share} does not fit in the late "
                                  f"window {self.training.late_window}")
-            if arm.inject is not None and arm.inject not in self.corpora:
+            generated = self.text.generated if self.kind == "text" else {}
+            if arm.inject is not None and arm.inject not in self.corpora \
+                    and arm.inject not in generated:
                 raise ValueError(f"arm {name}: unknown corpus '{arm.inject}' "
-                                 f"(corpora: {', '.join(self.corpora)})")
+                                 f"(corpora: {', '.join([*self.corpora, *generated])})")
             if arm.inject in ("base", "instruct"):
                 raise ValueError(f"arm {name}: cannot inject the '{arm.inject}' corpus")
+        if self.kind != "text" and self.text.generated:
+            raise ValueError("text.generated needs kind: text (generated documents have no "
+                             "world tokens)")
+        clash = set(self.text.generated) & set(self.corpora)
+        if clash:
+            raise ValueError(f"text.generated and corpora share the name(s) {sorted(clash)}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds must be distinct")
         # BOS, header, era, k (flag, action) pairs, the probed flag: all inside the context.

@@ -17,11 +17,9 @@ import orjson
 from alignpt.config import atomic_write_text, provenance
 from alignpt.experiment.aggregate import aggregate, phase_order
 from alignpt.experiment.claims import evaluate_claims
-from alignpt.experiment.fidelity import FIDELITY_HEAD, FIDELITY_NOTE, fidelity_rows
-from alignpt.experiment.report_filter import FILTER_HEAD, FILTER_NOTE, filter_rows, filter_summary
-from alignpt.experiment.text_evals import (EVAL_HEAD, EVAL_NOTE, TEMPLATE_HEAD, TEMPLATE_NOTE,
-                                          eval_rows, eval_summary, template_rows,
-                                          template_summary)
+from alignpt.experiment.report_filter import filter_summary
+from alignpt.experiment.report_sections import sections_of
+from alignpt.experiment.text_evals import eval_summary, template_summary
 from alignpt.experiment.state import load_state
 from alignpt.world import load_world_recipe
 
@@ -54,7 +52,10 @@ def build_report(root: str | Path) -> dict[str, Any]:
         "runs_done": len(results), "runs_total": len(state.runs), "runs_missing": missing,
         "phases": phase_order(results),
         "table": table,
-        "claims": evaluate_claims(table, state.recipe.claims, state.recipe.arms,
+        # Arms that read generated documents have no exact Bayes for what they read (no
+        # latent truth): shown in every table, but no claim reads them.
+        "claims": evaluate_claims(bayes_arms(table, state.recipe), state.recipe.claims,
+                                  state.recipe.arms,
                                   world=load_world_recipe(state.recipe.corpora["base"]),
                                   ks=state.recipe.probes.ks, header=state.recipe.probes.header,
                                   inject_share=state.recipe.training.inject_share)
@@ -66,6 +67,12 @@ def build_report(root: str | Path) -> dict[str, Any]:
         "train_seconds": sum(r["train_seconds"] for r in results),
         **provenance(),
     }
+
+
+def bayes_arms(table: dict[str, Any], recipe: Any) -> dict[str, Any]:
+    """The table without arms that inject a corpus written by alignpt generate."""
+    generated = set(recipe.text.generated) if recipe.kind == "text" else set()
+    return {a: v for a, v in table.items() if recipe.arms[a].inject not in generated}
 
 
 def _fmt(est: dict[str, Any] | float | None, digits: int = 3) -> str:
@@ -229,19 +236,8 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         "## Claims", "", _CLAIM_NOTE, "",
         _md_table(_CLAIM_HEAD, _claim_rows(r)), "",
     ]
-    kl_rows = fidelity_rows(r)
-    if kl_rows:
-        parts += ["## How Bayesian each model is", "", FIDELITY_NOTE, "",
-                  _md_table(FIDELITY_HEAD, kl_rows), ""]
-    if filter_rows(r):
-        parts += ["## What the filter removed, against the truth", "", FILTER_NOTE, "",
-                  _md_table(FILTER_HEAD, filter_rows(r)), ""]
-    if template_rows(r):
-        parts += ["## Held-out and training templates", "", TEMPLATE_NOTE, "",
-                  _md_table(TEMPLATE_HEAD, template_rows(r)), ""]
-    if eval_rows(r):
-        parts += ["## Item sets beside the probes", "", EVAL_NOTE, "",
-                  _md_table(EVAL_HEAD, eval_rows(r)), ""]
+    for sec, rows in sections_of(r):
+        parts += [f"## {sec.title}", "", sec.note, "", _md_table(sec.head, rows), ""]
     if plots:
         parts += ["## Figures", ""]
         parts += [f"![{name}]({path})\n\n{FIGURE_NOTES.get(name, '')}\n"
@@ -323,29 +319,16 @@ def render_html(report: dict[str, Any], pngs: dict[str, bytes]) -> str:
                       + _html_table(_HEAD, assist_rows))
     missing = (f"<p>Missing runs: {html.escape(', '.join(r['runs_missing']))}</p>"
                if r["runs_missing"] else "")
-    kl_rows = fidelity_rows(r)
-    fidelity = (f'<h2 id="fidelity">How Bayesian each model is</h2><p class="note">'
-                f"{html.escape(FIDELITY_NOTE)}</p>{_html_table(FIDELITY_HEAD, kl_rows, 'fidelity')}"
-                if kl_rows else "")
-    if filter_rows(r):
-        fidelity += (f'<h2 id="filter">What the filter removed, against the truth</h2>'
-                     f'<p class="note">{html.escape(FILTER_NOTE)}</p>'
-                     f"{_html_table(FILTER_HEAD, filter_rows(r), 'filter')}")
-    if template_rows(r):
-        fidelity += (f'<h2 id="templates">Held-out and training templates</h2>'
-                     f'<p class="note">{html.escape(TEMPLATE_NOTE)}</p>'
-                     f"{_html_table(TEMPLATE_HEAD, template_rows(r), 'templates')}")
-    if eval_rows(r):
-        fidelity += (f'<h2 id="evals">Item sets beside the probes</h2>'
-                     f'<p class="note">{html.escape(EVAL_NOTE)}</p>'
-                     f"{_html_table(EVAL_HEAD, eval_rows(r), 'evals')}")
+    extra = "".join(f'<h2 id="{sec.anchor}">{html.escape(sec.title)}</h2><p class="note">'
+                    f"{html.escape(sec.note)}</p>{_html_table(sec.head, rows, sec.anchor)}"
+                    for sec, rows in sections_of(r))
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>alignpt report: {html.escape(r['experiment'])}</title><style>{_CSS}</style></head><body>
 <h1>Experiment report: {html.escape(r['experiment'])}</h1><p>{html.escape(r['description'])}</p>
 <p class="note">{r['runs_done']} of {r['runs_total']} runs; alignpt {r['alignpt_version']},
 git {html.escape(str(r['git_revision']))}; {r['train_seconds']:.0f} s of training.</p>
 <h2 id="claims">Claims</h2><p class="note">{html.escape(_CLAIM_NOTE)}</p>
-{_html_table(_CLAIM_HEAD, _claim_rows(r), "claims")}{fidelity}
+{_html_table(_CLAIM_HEAD, _claim_rows(r), "claims")}{extra}
 <h2 id="figures">Figures</h2>{figs}
 <h2 id="reading">Reading the tables</h2><p class="note">{html.escape(MODEL_LABEL)}</p>
 <p class="note">{html.escape(BAYES_LABEL)}</p>{notes}

@@ -9,7 +9,44 @@ from pydantic import Field
 
 from alignpt.config import StrictModel
 
-__all__ = ["TextSettings"]
+__all__ = ["TextSettings", "GeneratedCorpus", "find_generate_config"]
+
+
+class GeneratedCorpus(StrictModel):
+    """An injected corpus written by ``alignpt generate`` (no latent world truth)."""
+
+    config: str = Field(description="generate config: a path, or a name in recipes/generate/")
+    backend: Literal["template", "openai", "hf"] = Field(
+        "template", description="template (offline, the default) or the config's server / "
+                                "local model")
+    set: list[str] = Field(default_factory=list, description="generate config overrides "
+                           "(key.path=value)")
+
+    def resolved(self, name: str) -> dict[str, Any]:
+        """The entry as a run records it: the config as given plus its content's hash (the
+        hash, not where the file lies, names the corpus)."""
+        import hashlib
+
+        path = find_generate_config(self.config, name)
+        return {"name": name, "config": self.config, "backend": self.backend,
+                "set": list(self.set),
+                "config_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def find_generate_config(config: str, name: str = "?") -> "Path":
+    """A generate config by path, or by name in ``recipes/generate/``."""
+    from pathlib import Path
+
+    from alignpt.errors import ConfigError
+    from alignpt.experiment.recipe import RECIPE_DIR
+
+    path = Path(config)
+    if not path.is_file():
+        path = RECIPE_DIR.parent / "generate" / f"{config}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"text.generated.{name}: no generate config {config!r} (a path, or "
+                          "a name in recipes/generate/)")
+    return path
 
 
 class TextSettings(StrictModel):
@@ -37,6 +74,9 @@ class TextSettings(StrictModel):
         "decision", description="`decision`: each phrase up to the token where the action is "
         "decided (exact for a learner of the corpus; does not need rare phrases memorised); "
         "`phrase`: whole phrases")
+    generated: dict[str, GeneratedCorpus] = Field(
+        default_factory=dict, description="injected corpora written by alignpt generate, by "
+        "name (an arm injects one with `inject: NAME`)")
     evals: list[str] = Field(default_factory=lambda: ["textworld", "starter"], description=
                              "item sets scored beside the probes (alignpt eval, core framings, "
                              "scoring auto, over-long items skipped): `textworld`, two-option "
@@ -56,5 +96,6 @@ class TextSettings(StrictModel):
         return self.model_dump(mode="json", include={"filter", "drop", "tag"})
 
     def measure_part(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", include={"probe_split", "probe_variants", "probe_reading", "evals",
-                                                     "eval_items", "eval_formats", "eval_phases"})
+        return self.model_dump(mode="json", include={
+            "probe_split", "probe_variants", "probe_reading", "evals", "eval_items",
+            "eval_formats", "eval_phases"})

@@ -112,7 +112,6 @@ def build_text_corpus(spec: Any, folder: Path, tokenizer: Any, settings: Any, *,
                       filler: bool) -> dict[str, Any]:
     """Render, filter if the spec is filtered, tokenize; returns (and writes) stats.json."""
     from alignpt.textworld import write_text_corpus
-    from alignpt.tokens import TokenShardWriter
 
     if folder.exists():
         shutil.rmtree(folder)    # no stats.json: a killed build; start clean
@@ -141,16 +140,7 @@ def build_text_corpus(spec: Any, folder: Path, tokenizer: Any, settings: Any, *,
         # The filter removed more than this render allowed for: render a longer stream
         # (the same documents first) and filter again.
         factor *= 1.25 * spec.tokens / max(1, sum(lengths))
-    with TokenShardWriter(folder / "part-00000", vocab_size=tokenizer.vocab_size,
-                          eos_id=tokenizer.eos_id, sources=[spec.role],
-                          tokenizer={"type": "bpe", "path": str(tokenizer.path),
-                                     "sha256": tokenizer.sha256}) as writer:
-        for i in range(0, len(docs), ENCODE_BATCH):
-            flat, lens = tokenizer.encode_batch([r["text"] for r in docs[i:i + ENCODE_BATCH]])
-            at = 0
-            for n in lens.tolist():
-                writer.add_document(flat[at:at + n], source=spec.role)
-                at += n
+    _write_shards(folder, [r["text"] for r in docs], tokenizer, spec.role)
     tokens = int(sum(lengths))
     world_tokens = sum(world_doc_tokens(_meta(r)) for r in docs)
     by_kind: dict[str, int] = {}
@@ -168,6 +158,82 @@ def build_text_corpus(spec: Any, folder: Path, tokenizer: Any, settings: Any, *,
     }
     atomic_write_text(folder / "stats.json", orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode())
     return stats
+
+
+def _write_shards(folder: Path, texts: list[str], tokenizer: Any, role: str) -> None:
+    from alignpt.tokens import TokenShardWriter
+
+    with TokenShardWriter(folder / "part-00000", vocab_size=tokenizer.vocab_size,
+                          eos_id=tokenizer.eos_id, sources=[role],
+                          tokenizer={"type": "bpe", "path": str(tokenizer.path),
+                                     "sha256": tokenizer.sha256}) as writer:
+        for i in range(0, len(texts), ENCODE_BATCH):
+            flat, lens = tokenizer.encode_batch(texts[i:i + ENCODE_BATCH])
+            at = 0
+            for n in lens.tolist():
+                writer.add_document(flat[at:at + n], source=role)
+                at += n
+
+
+#: Documents the first generate call asks for, to learn the tokens a document takes.
+GENERATE_PROBE_DOCS = 64
+
+
+def build_generated_corpus(spec: Any, folder: Path, tokenizer: Any) -> dict[str, Any]:
+    """An injected corpus written by ``alignpt generate`` (template backend unless the
+    config names a server or model): enough documents for the spec's tokens, tokenized.
+    Generated documents have no latent world truth, so they carry no world tokens: exact
+    Bayes for an arm that reads them is that of its world documents alone (the report says
+    so), and what they do to the model is measured, not predicted."""
+    from alignpt.generate.pipeline import generate
+    from alignpt.mix.stages import published_shards
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    out = folder / "text" / "generated"
+    n = GENERATE_PROBE_DOCS
+    while True:
+        cfg = generated_config(spec.generate, seed=spec.seed, n=n)
+        generate(cfg, out)
+        docs = [r["text"] for path in published_shards(out).files for r in _read_file(path)]
+        lengths = [x for i in range(0, len(docs), ENCODE_BATCH)
+                   for x in tokenizer.encode_batch(docs[i:i + ENCODE_BATCH])[1].tolist()]
+        if sum(lengths) >= spec.tokens:
+            break
+        if not docs:
+            raise ConfigError(f"generated corpus {spec.generate['name']}: generate kept no "
+                              "documents (see its report in " + str(out) + ")")
+        # The cache keeps every document already written: asking for more adds only the rest.
+        n = math.ceil(len(docs) * 1.1 * spec.tokens / max(1, sum(lengths))) + 1
+    _write_shards(folder, docs, tokenizer, spec.role)
+    tokens = int(sum(lengths))
+    stats = {"role": spec.role, "generated": spec.generate, "seed": spec.seed,
+             "target_tokens": spec.tokens, "documents": len(docs), "tokens": tokens,
+             "documents_by_kind": {"generated": len(docs)}, "world_tokens": 0,
+             "world_tokens_per_token": 0.0, "filter": None, **provenance()}
+    atomic_write_text(folder / "stats.json", orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode())
+    return stats
+
+
+def generated_config(entry: dict[str, Any], *, seed: int, n: int) -> Any:
+    """The GenerateConfig of one ``text.generated`` entry, at this seed and size."""
+    from alignpt.config import build_config, load_yaml
+    from alignpt.generate.pipeline import GenerateConfig
+
+    from alignpt.experiment.text_config import find_generate_config
+
+    path = find_generate_config(entry["config"], entry["name"])
+    data = load_yaml(path)
+    overrides = [f"n={n}", f"seed={seed}", f"backend.kind={entry['backend']}",
+                 *entry.get("set", [])]
+    return build_config(GenerateConfig, data, overrides, source=str(path))
+
+
+def _read_file(path: Path) -> Iterator[dict[str, Any]]:
+    from alignpt.shards import read_documents
+
+    for doc in read_documents(path):
+        yield {"id": doc.id, "text": doc.text}
 
 
 def train_experiment_tokenizer(recipe: Any, out: Path) -> Path:

@@ -63,8 +63,11 @@ class TextKind(ExperimentKind):
         return MixTokenizer(self.tokenizer_path(root))
 
     def build_corpus(self, root: Path, spec: "CorpusSpec", folder: Path) -> None:
-        from alignpt.experiment.text_corpus import build_text_corpus
+        from alignpt.experiment.text_corpus import build_generated_corpus, build_text_corpus
 
+        if spec.generate:
+            build_generated_corpus(spec, folder, self.tokenizer(root))
+            return
         build_text_corpus(spec, folder, self.tokenizer(root), self.settings,
                           filler=spec.role in ("base", "rebound"))
 

@@ -1,0 +1,44 @@
+"""The report's tables after the claims: each a title, a note, a head and a row builder.
+
+A section with no rows is left out, so a world report shows its KL table and a text
+report adds the filter, template and item-set tables, without either knowing the other.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+from alignpt.experiment.fidelity import FIDELITY_HEAD, FIDELITY_NOTE, fidelity_rows
+from alignpt.experiment.report_filter import FILTER_HEAD, FILTER_NOTE, filter_rows
+from alignpt.experiment.text_evals import (EVAL_HEAD, EVAL_NOTE, TEMPLATE_HEAD, TEMPLATE_NOTE,
+                                          eval_rows, template_rows)
+
+__all__ = ["Section", "SECTIONS", "sections_of"]
+
+
+class Section(NamedTuple):
+    anchor: str
+    title: str
+    note: str
+    head: list[str]
+    rows: Callable[[dict[str, Any]], list[list[str]]]
+
+
+SECTIONS = (
+    Section("fidelity", "How Bayesian each model is", FIDELITY_NOTE, FIDELITY_HEAD, fidelity_rows),
+    Section("filter", "What the filter removed, against the truth", FILTER_NOTE, FILTER_HEAD,
+            filter_rows),
+    Section("templates", "Held-out and training templates", TEMPLATE_NOTE, TEMPLATE_HEAD,
+            template_rows),
+    Section("evals", "Item sets beside the probes", EVAL_NOTE, EVAL_HEAD, eval_rows),
+)
+
+
+def sections_of(report: dict[str, Any]) -> list[tuple[Section, list[list[str]]]]:
+    """The sections this report has rows for, with their rows."""
+    out = []
+    for sec in SECTIONS:
+        rows = sec.rows(report)
+        if rows:
+            out.append((sec, rows))
+    return out
