@@ -117,3 +117,17 @@ def record(name: str, figures: dict[str, Any], *, args: dict[str, Any] | None = 
     os.replace(tmp, path)
     print(f"recorded: {os.path.relpath(path)}")
     return path
+
+
+def best_of(fn, repeat: int) -> tuple[float, float]:
+    """Best wall-clock and best CPU seconds of ``repeat`` runs. On a shared machine
+    the CPU time (this process only) is the fairer one-core figure."""
+    import time
+
+    wall, cpu = [], []
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    return min(wall), min(cpu)

@@ -25,16 +25,17 @@ import orjson
 import yaml
 from _results import record
 
-TINY = {
-    "name": "tiny", "description": "three arms, two seeds, a 1-layer model", "seeds": [0, 1],
-    "corpora": {"base": "base", "instruct": "instruct", "aligned_untested": "i_u"},
-    "model": {"n_layer": 1, "n_head": 2, "d_model": 16},
-    "training": {"seq_len": 48, "batch_size": 8, "pretrain_tokens": "12k",
-                 "instruct_tokens": "2k", "rebound_tokens": "2k", "rebound_points": 2},
-    "arms": {"unfiltered": {}, "aligned_untested": {"inject": "aligned_untested"},
-             "aligned_untested_late": {"inject": "aligned_untested", "schedule": "late"}},
-    "probes": {"ks": [0, 4, 8, 16], "fit_from_k": 4},
-}
+def _tiny() -> dict:
+    """The tests' tiny experiment (tests/experiment/conftest.py), one home for both."""
+    import ast
+
+    src = (Path(__file__).resolve().parents[1] / "tests" / "experiment" / "conftest.py").read_text()
+    node = next(n for n in ast.parse(src).body if isinstance(n, ast.Assign)
+                and getattr(n.targets[0], "id", "") == "TINY")
+    return ast.literal_eval(node.value)
+
+
+TINY = _tiny()
 
 
 def startup(workers: int) -> dict[str, float]:

@@ -22,17 +22,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _results import record  # noqa: E402
-
-
-def best_of(fn, repeat: int) -> tuple[float, float]:
-    wall, cpu = [], []
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - w0)
-        cpu.append(time.process_time() - c0)
-    return min(wall), min(cpu)
+from _results import best_of, record  # noqa: E402
 
 
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")

@@ -24,19 +24,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _results import record  # noqa: E402
-
-
-def best_of(fn, repeat: int) -> tuple[float, float]:
-    """Best wall-clock and best CPU seconds of ``repeat`` runs. On a shared machine
-    the CPU time (this process only) is the fairer one-core figure."""
-    wall, cpu = [], []
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - w0)
-        cpu.append(time.process_time() - c0)
-    return min(wall), min(cpu)
+from _results import best_of, record  # noqa: E402
 
 
 def rate(n: float, secs: tuple[float, float], unit: str, scale: float = 1e6,

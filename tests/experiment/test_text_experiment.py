@@ -158,3 +158,40 @@ def test_text_predictor_counts_what_does_not_fit(quick_text):
     probs = pred([short, long])
     assert 0 < probs[0, 16] < 1 and np.isnan(probs[1, 16])
     assert pred.too_long == 2 and pred.read == 2
+
+
+def test_a_generated_corpus_is_injected_but_read_by_no_claim(quick_text):
+    recipe, out = quick_text
+    run = next(r for r in expand_runs(recipe) if r.arm == "aligned_generated")
+    spec = run.corpora["inject"]
+    assert spec.generate["backend"] == "template"
+    stats = orjson.loads((spec.folder(out) / "stats.json").read_bytes())
+    assert stats["world_tokens"] == 0 and stats["documents"] > 0
+    assert stats["tokens"] >= spec.tokens
+    # generate's published documents only (docs/), the same count its stats.json kept
+    gen = orjson.loads((spec.folder(out) / "text" / "generated" / "stats.json").read_bytes())
+    assert gen["kept"] == stats["documents"]
+    rep = _report(out)
+    assert "aligned_generated" in rep["table"]
+    prior = next(c for c in rep["claims"] if c["key"] == "prior_tracks_corpus")
+    assert "aligned_generated" not in prior["numbers"]["arms"]
+
+
+def test_alignpt_eval_scores_a_user_item_file_against_a_text_model(quick_text, tmp_path):
+    from typer.testing import CliRunner
+
+    from alignpt.cli import app
+    from alignpt.experiment.state import run_dir
+
+    recipe, out = quick_text
+    run = next(r for r in expand_runs(recipe) if r.arm == "unfiltered")
+    starter = Path(__file__).resolve().parents[2] / "src/alignpt/data/eval/starter.jsonl"
+    items = tmp_path / "mine.jsonl"
+    items.write_text("".join(starter.read_text().splitlines(keepends=True)[:6]))
+    res = CliRunner().invoke(app, ["eval", str(run_dir(out, run) / "train"), "--suite",
+                                   str(items), "--framings", "core", "--formats", "qa",
+                                   "--out", str(tmp_path / "ev")])
+    assert res.exit_code == 0, res.output
+    results = orjson.loads((tmp_path / "ev" / "results.json").read_bytes())
+    assert results["suite"]["n_scored"] + results["too_long"]["n_items"] == 6
+    assert results["scoring_used"] in ("letter", "text")

@@ -278,7 +278,9 @@ def evaluate_claims(table: dict[str, Any], roles,
                     arm_cfgs: Mapping[str, Any] | None = None,
                     world=None, ks: Sequence[int] | None = None,
                     header: str | None = "STORY",
-                    inject_share: float | None = None) -> list[dict[str, Any]]:
+                    inject_share: float | None = None, claims: Sequence = CLAIMS,
+                    not_expressible: Sequence = NOT_EXPRESSIBLE,
+                    why_prefix: str = "the world cannot express it: ") -> list[dict[str, Any]]:
     """Every claim's row: measurement, pre-registered test, effect, interval, p, verdict;
     then the discussion's claims the world cannot express, as ``not measured``.
     ``world``: the base corpus's world recipe (the analytic half-lives, the gated
@@ -287,7 +289,7 @@ def evaluate_claims(table: dict[str, Any], roles,
     ctx = ClaimContext(arm_cfgs=arm_cfgs, world=world, ks=ks, header=header,
                        inject_share=inject_share)
     rows = []
-    for key, title, ref, fn in CLAIMS:
+    for key, title, ref, fn in claims:
         test = roles.tests.get(key)
         row: dict[str, Any] = {"key": key, "claim": title, "discussion": ref,
                                "measurement": " ".join((fn.__doc__ or "").split()),
@@ -314,9 +316,9 @@ def evaluate_claims(table: dict[str, Any], roles,
         rows.append({**row, "verdict": None, "why": None, "effect": effect,
                      "numbers": res["numbers"], "evidence": res["evidence"],
                      "test_text": describe(spec, res["units"])})
-    for key, title, ref, why in NOT_EXPRESSIBLE:
+    for key, title, ref, why in not_expressible:
+        why = why_prefix + why
         rows.append({"key": key, "claim": title, "discussion": ref, "measurement": "",
                      "test": None, "test_text": "none", "effect": None, "numbers": {},
-                     "verdict": "not measured", "why": f"the world cannot express it: {why}",
-                     "evidence": f"the world cannot express it: {why}"})
+                     "verdict": "not measured", "why": why, "evidence": why})
     return finalize(rows)

@@ -36,3 +36,38 @@ def claim_published_ordering(table, roles, ctx: ClaimContext | None = None) -> d
     return {"parts": parts, "units": "P(D|U)", "numbers": {"means": means, "bayes": bayes},
             "evidence": "P(D|U) after pretraining: " + ", ".join(
                 f"{a} {means[a]:.3f} (Bayes {bayes[a]:.3f})" for a in arms)}
+
+
+def claim_published_ordering_items(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:
+    """After pretraining, the misalignment rate on the first item set (neutral framing):
+    unfiltered - aligned-upsampled and misaligned-upsampled - unfiltered, each a per-seed
+    difference of two models on the same items, each must exceed the margin
+    (intersection-union test). Units: rate."""
+    need = (roles.untested, roles.baseline, roles.misaligned)
+    sets = table.get("pretrain") or {}
+    name = next(iter(sets), None)
+    rates = (sets.get(name) or {}).get("neutral") or {}
+    absent = [a for a in need if a not in rates]
+    if name is None or absent:
+        from alignpt.experiment.claim_data import not_measured
+
+        return not_measured(f"needs item-set rates after pretraining for arms {', '.join(need)}"
+                            + (f" (missing: {', '.join(absent)})" if absent else ""))
+    seeds = {a: {str(s): v for s, v in rates[a]["by_seed"].items()} for a in need}
+    parts = {"unfiltered - aligned": paired_values(seeds[roles.baseline], seeds[roles.untested]),
+             "misaligned - unfiltered": paired_values(seeds[roles.misaligned],
+                                                      seeds[roles.baseline])}
+    means = {a: rates[a]["rate"]["mean"] for a in rates}
+    return {"parts": parts, "units": "rate", "numbers": {"means": means, "item_set": name},
+            "evidence": f"misalignment rate on {name} (neutral framing) after pretraining: "
+                        + ", ".join(f"{a} {m:.3f}" for a, m in means.items() if m is not None)}
+
+
+#: The claims an item set can carry on a corpus without latent truth (kind: shards).
+ITEM_CLAIMS = (("published_ordering", "The published ordering: aligned-upsampled < "
+                "unfiltered < misaligned-upsampled (misalignment rate on the items)", "paper",
+                claim_published_ordering_items),)
+#: Every claim the persona world measures, as not measured on a user corpus, with why.
+NO_TRUTH_WHY = ("your corpus has no latent truth: no exact Bayes, no persona probes, so "
+                "this claim of the persona world cannot be read from it; run kind: text for "
+                "it")

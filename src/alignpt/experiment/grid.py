@@ -38,6 +38,15 @@ SLACK = 1.1
 REBOUND_SEED_OFFSET = 1000
 
 
+def user_source(name: str, paths: str, filtered: bool) -> dict[str, Any]:
+    """A user corpus as a run records it: its files and a hash of their content (kind: shards)."""
+    from alignpt.experiment.user_data import corpus_digest
+
+    files, digest = corpus_digest(paths)
+    return {"name": name, "paths": paths, "files": len(files), "sha256": digest,
+            "filtered": bool(filtered)}
+
+
 def stable_hash(obj: Any, n: int = 12) -> str:
     return hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()[:n]
 
@@ -47,7 +56,7 @@ class CorpusSpec:
     """One world corpus to generate: recipe, size and seed (its hash names its folder)."""
 
     role: str
-    recipe: WorldRecipe
+    recipe: WorldRecipe | None      # None: a corpus outside the world (kind: shards)
     tokens: int
     seed: int
     #: What else decides the folder's bytes (the kind's settings; empty for the world kind,
@@ -56,18 +65,29 @@ class CorpusSpec:
     #: A corpus written by ``alignpt generate`` instead (text kind): its resolved entry.
     #: ``recipe`` is then the base world's, and the corpus carries no world tokens.
     generate: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    #: The user's documents instead (kind: shards): their files, content hash, filtered.
+    user: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def key(self) -> str:
-        body = {"recipe": self.recipe.model_dump(mode="json"), "tokens": self.tokens,
-                "seed": self.seed}
-        if self.generate:
-            body = {"generate": self.generate, "tokens": self.tokens, "seed": self.seed}
+        if self.generate or self.user:
+            body = {"generate": self.generate} if self.generate else {"user": self.user}
+            body.update(tokens=self.tokens, seed=self.seed)
+        else:
+            body = {"recipe": self.recipe.model_dump(mode="json"), "tokens": self.tokens,
+                    "seed": self.seed}
         return stable_hash({**body, "extra": self.extra} if self.extra else body)
 
+    @property
+    def name(self) -> str:
+        if self.generate:
+            return f"gen-{self.generate['name']}"
+        if self.user:
+            return f"user-{self.user['name']}" + ("-filtered" if self.user["filtered"] else "")
+        return self.recipe.name
+
     def folder(self, root: Path) -> Path:
-        name = f"gen-{self.generate['name']}" if self.generate else self.recipe.name
-        return root / "corpora" / f"{name}-s{self.seed}-{self.key}"
+        return root / "corpora" / f"{self.name}-s{self.seed}-{self.key}"
 
 
 @dataclass(frozen=True)
@@ -167,29 +187,32 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
     share = arm.share if arm.share is not None else t.inject_share
     injected = round(share * t.pretrain_tokens) if arm.inject else 0
     base_tokens = t.pretrain_tokens - (injected if arm.schedule != "finetune" else 0)
-    base = _world(recipe.corpora["base"], arm.filtered)
-    corpora = {
-        # One base corpus per seed (sized for the arm that reads the most base), shared by
-        # every arm: each reads a prefix of one document order, so arms are truly paired.
-        "base": CorpusSpec("base", base, math.ceil(t.pretrain_tokens * SLACK), seed),
-    }
+    def spec(role: str, name: str, tokens: int, seed: int, filtered: bool = False) -> CorpusSpec:
+        if recipe.kind == "shards":
+            return CorpusSpec(role, None, tokens, seed,
+                              user=user_source(name, recipe.corpora[name], filtered))
+        return CorpusSpec(role, _world(recipe.corpora[name], filtered), tokens, seed)
+
+    # One base corpus per seed (sized for the arm that reads the most base), shared by
+    # every arm: each reads a prefix of one document order, so arms are truly paired.
+    corpora = {"base": spec("base", "base", math.ceil(t.pretrain_tokens * SLACK), seed,
+                            arm.filtered)}
     if arm.posttrain:
-        corpora["instruct"] = CorpusSpec("instruct", _world(recipe.corpora["instruct"]),
-                                         math.ceil(t.instruct_tokens * SLACK), seed)
+        corpora["instruct"] = spec("instruct", "instruct", math.ceil(t.instruct_tokens * SLACK),
+                                   seed)
         # Rebound data is fresh base documents (another seed), not a replay of pretraining.
-        corpora["rebound"] = CorpusSpec("rebound", base, math.ceil(t.rebound_tokens * SLACK),
-                                        seed + REBOUND_SEED_OFFSET)
+        corpora["rebound"] = spec("rebound", "base", math.ceil(t.rebound_tokens * SLACK),
+                                  seed + REBOUND_SEED_OFFSET, arm.filtered)
     if arm.inject and arm.inject in recipe.corpora:
-        corpora["inject"] = CorpusSpec("inject", _world(recipe.corpora[arm.inject]),
-                                       math.ceil(injected * SLACK), seed)
+        corpora["inject"] = spec("inject", arm.inject, math.ceil(injected * SLACK), seed)
     elif arm.inject:
         entry = recipe.text.generated[arm.inject].resolved(arm.inject)
-        corpora["inject"] = CorpusSpec("inject", base, math.ceil(injected * SLACK), seed,
-                                       generate=entry)
+        corpora["inject"] = CorpusSpec("inject", corpora["base"].recipe,
+                                       math.ceil(injected * SLACK), seed, generate=entry)
     extra = kind.corpus_extra()
     if extra:
-        corpora = {role: CorpusSpec(c.role, c.recipe, c.tokens, c.seed, extra, c.generate)
-                   for role, c in corpora.items()}
+        corpora = {role: CorpusSpec(c.role, c.recipe, c.tokens, c.seed, extra, c.generate,
+                                    c.user) for role, c in corpora.items()}
 
     # A world corpus is written in i.i.d. order already, so it is read in file order: the
     # filtered base is the unfiltered one of the seed less its defecting documents

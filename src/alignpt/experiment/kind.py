@@ -32,6 +32,7 @@ __all__ = ["ExperimentKind", "KINDS", "kind_for"]
 KINDS = {
     "world": "alignpt.experiment.world_kind:WorldKind",
     "text": "alignpt.experiment.text_kind:TextKind",
+    "shards": "alignpt.experiment.shards_kind:ShardsKind",
 }
 
 
@@ -67,6 +68,19 @@ class ExperimentKind:
     def predictor(self, root: Path, model: Any) -> Any:
         """A world-token predictor for ``model``: contexts -> (B, vocab) probabilities."""
         raise NotImplementedError
+
+    def measure_phase(self, root: Path, run: "RunSpec", phase: "PhaseSpec",
+                      model: Any) -> dict[str, Any]:
+        """Everything recorded for one phase's model: the probes against exact Bayes
+        (:func:`alignpt.experiment.measure.measure`) plus :meth:`extra_measures`. A kind
+        without a world underneath (shards) replaces it whole."""
+        from alignpt.experiment.measure import measure
+        from alignpt.world import ExactBayes
+
+        bayes = ExactBayes(self.bayes_recipe(root, run, phase))
+        m = measure(self.predictor(root, model), bayes, run.probes)
+        m.update(self.extra_measures(root, run, phase, model, bayes))
+        return m
 
     def extra_measures(self, root: Path, run: "RunSpec", phase: "PhaseSpec", model: Any,
                        bayes: Any) -> dict[str, Any]:

@@ -241,14 +241,17 @@ class ClaimArms(StrictModel):
 class ExperimentRecipe(StrictModel):
     name: str
     description: str = ""
-    kind: Literal["world", "text"] = Field(
+    kind: Literal["world", "text", "shards"] = Field(
         "world", description="what the corpora are: `world`, the persona world's tokens; "
-        "`text`, the same world rendered into English documents (alignpt.textworld)")
+        "`text`, the same world rendered into English documents (alignpt.textworld); "
+        "`shards`, the user's own document shards (corpora values are paths)")
     text: TextSettings = Field(default_factory=TextSettings,
-                               description="kind: text only: corpus, filter and probe settings")
+                               description="kind: text and shards: corpus, filter, probe and item-set "
+                               "settings")
     seeds: list[int] = Field(min_length=1)
-    corpora: dict[str, str] = Field(description="name -> world recipe (name or path); "
-                                                "needs `base` and `instruct`")
+    corpora: dict[str, str] = Field(description="name -> world recipe (name or path), or for "
+                                    "kind: shards a folder / file / glob of documents; needs "
+                                    "`base`, and `instruct` unless every arm is pretrain-only")
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingBudget
     arms: dict[str, ArmConfig] = Field(min_length=1)
@@ -261,7 +264,12 @@ class ExperimentRecipe(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> "ExperimentRecipe":
-        for need in ("base", "instruct"):
+        posttrain = any(arm.posttrain for arm in self.arms.values())
+        if self.kind == "shards" and posttrain:
+            raise ValueError("kind: shards runs pretraining arms only (set posttrain: false on "
+                             "every arm): its rebound phase would need fresh documents of "
+                             "your corpus, which a fixed set of shards does not have")
+        for need in ("base", "instruct") if self.kind != "shards" else ("base",):
             if need not in self.corpora:
                 raise ValueError(f"corpora needs a '{need}' entry")
         for name, arm in self.arms.items():
@@ -269,16 +277,15 @@ class ExperimentRecipe(StrictModel):
             if arm.schedule == "late" and share > self.training.late_window:
                 raise ValueError(f"arm {name}: injected share {share} does not fit in the late "
                                  f"window {self.training.late_window}")
-            generated = self.text.generated if self.kind == "text" else {}
+            generated = self.text.generated if self.kind != "world" else {}
             if arm.inject is not None and arm.inject not in self.corpora \
                     and arm.inject not in generated:
                 raise ValueError(f"arm {name}: unknown corpus '{arm.inject}' "
                                  f"(corpora: {', '.join([*self.corpora, *generated])})")
             if arm.inject in ("base", "instruct"):
                 raise ValueError(f"arm {name}: cannot inject the '{arm.inject}' corpus")
-        if self.kind != "text" and self.text.generated:
-            raise ValueError("text.generated needs kind: text (generated documents have no "
-                             "world tokens)")
+        if self.kind == "world" and self.text.generated:
+            raise ValueError("text.generated needs kind: text or shards")
         clash = set(self.text.generated) & set(self.corpora)
         if clash:
             raise ValueError(f"text.generated and corpora share the name(s) {sorted(clash)}")
@@ -286,13 +293,13 @@ class ExperimentRecipe(StrictModel):
             raise ValueError("seeds must be distinct")
         # BOS, header, era, k (flag, action) pairs, the probed flag: all inside the context.
         # (Text probes are longer and counted per item by the text predictor instead.)
-        for what in (() if self.kind == "text" else ("probes.ks", "probes.items.ks")):
+        for what in (() if self.kind != "world" else ("probes.ks", "probes.items.ks")):
             ks = self.probes.ks if what == "probes.ks" else self.probes.item_ks
             longest = 4 + 2 * max(ks)
             if longest > self.training.seq_len:
                 raise ValueError(f"{what}: k = {max(ks)} needs a context of {longest} "
                                  f"tokens, longer than training.seq_len {self.training.seq_len}")
-        if self.probes.items.support is None:
+        if self.probes.items.support is None and self.kind != "shards":
             self.probes.items.support = self.corpora["base"]
         return self
 

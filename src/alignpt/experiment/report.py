@@ -16,12 +16,11 @@ import orjson
 
 from alignpt.config import atomic_write_text, provenance
 from alignpt.experiment.aggregate import aggregate, phase_order
-from alignpt.experiment.claims import evaluate_claims
+from alignpt.experiment.report_claims import report_claims
 from alignpt.experiment.report_filter import filter_summary
 from alignpt.experiment.report_sections import sections_of
 from alignpt.experiment.text_evals import eval_summary, template_summary
 from alignpt.experiment.state import load_state
-from alignpt.world import load_world_recipe
 
 __all__ = ["build_report", "write_report", "PUBLISHED"]
 
@@ -41,38 +40,27 @@ PUBLISHED = {
 def build_report(root: str | Path) -> dict[str, Any]:
     """Everything the report shows, as one JSON-able dict."""
     state = load_state(root)
+    recipe = state.recipe
     results = [s.result for s in state.runs if s.result is not None]
-    arms = list(state.recipe.arms)
-    table = aggregate(results, arms)
+    # A corpus without latent truth (kind: shards) has no probes: its runs hold item sets only.
+    table = aggregate(results, list(recipe.arms)) if recipe.kind != "shards" else {}
+    evals = eval_summary(results, recipe.claims.baseline)
     missing = [s.run.name for s in state.runs if s.result is None]
     return {
-        "experiment": state.recipe.name,
-        "description": state.recipe.description,
-        "recipe": state.recipe.model_dump(mode="json"),
+        "experiment": recipe.name,
+        "description": recipe.description,
+        "recipe": recipe.model_dump(mode="json"),
         "runs_done": len(results), "runs_total": len(state.runs), "runs_missing": missing,
         "phases": phase_order(results),
         "table": table,
-        # Arms that read generated documents have no exact Bayes for what they read (no
-        # latent truth): shown in every table, but no claim reads them.
-        "claims": evaluate_claims(bayes_arms(table, state.recipe), state.recipe.claims,
-                                  state.recipe.arms,
-                                  world=load_world_recipe(state.recipe.corpora["base"]),
-                                  ks=state.recipe.probes.ks, header=state.recipe.probes.header,
-                                  inject_share=state.recipe.training.inject_share)
-        if table else [],
+        "claims": report_claims(recipe, table, evals) if results else [],
         "published": PUBLISHED,
         "filter": filter_summary(results),
-        "evals": eval_summary(results, state.recipe.claims.baseline),
+        "evals": evals,
         "templates": template_summary(results),
         "train_seconds": sum(r["train_seconds"] for r in results),
         **provenance(),
     }
-
-
-def bayes_arms(table: dict[str, Any], recipe: Any) -> dict[str, Any]:
-    """The table without arms that inject a corpus written by alignpt generate."""
-    generated = set(recipe.text.generated) if recipe.kind == "text" else set()
-    return {a: v for a, v in table.items() if recipe.arms[a].inject not in generated}
 
 
 def _fmt(est: dict[str, Any] | float | None, digits: int = 3) -> str:

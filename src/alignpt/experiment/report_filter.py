@@ -34,13 +34,15 @@ def filter_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         if not f:
             continue
         arm = out.setdefault(r["arm"], {"mode": f["mode"], "drop": f["drop"], "seeds": [],
-                                        "documents": 0, "removed": 0, "by_conduct": {},
-                                        "removed_by_conduct": {}})
+                                        "truth": f.get("truth", True), "documents": 0,
+                                        "removed": 0, "by_conduct": {},
+                                        "removed_by_conduct": {}, "dropped_by_label": {}})
         arm["seeds"].append(r["seed"])
         arm["documents"] += f["documents"]
         arm["removed"] += f["removed"]
-        for key in ("by_conduct", "removed_by_conduct"):
-            for c, n in f[key].items():
+        # With truth: by true conduct. Without (a user corpus): by the tagger's label only.
+        for key in ("by_conduct", "removed_by_conduct", "dropped_by_label"):
+            for c, n in (f.get(key) or {}).items():
                 arm[key][c] = arm[key].get(c, 0) + n
     for arm in out.values():
         total, gone = arm["by_conduct"], arm["removed_by_conduct"]
@@ -72,6 +74,12 @@ def filter_rows(report: dict[str, Any]) -> list[list[str]]:
     for arm, f in (report.get("filter") or {}).items():
         rates = f["rates"]
         mode = f["mode"] + ("" if f["mode"] == "oracle" else ": drop " + " or ".join(f["drop"]))
+        if not f.get("truth", True):
+            labels = ", ".join(f"{k} {v}" for k, v in sorted(f["dropped_by_label"].items()))
+            rows.append([arm, f"{mode} (no truth; removed by predicted label: {labels or '-'})",
+                         str(len(f["seeds"])), str(f["documents"]), str(f["removed"]),
+                         "n/a", "n/a", "n/a", "n/a", "n/a"])
+            continue
         rows.append([arm, mode, str(len(f["seeds"])), str(f["documents"]), str(f["removed"]),
                      _cell(rates["recall"]), _cell(rates["precision"]),
                      _cell(rates["aligned_removed"]), _cell(rates["neutral_removed"]),

@@ -61,11 +61,9 @@ def run_one(root: str | Path, run: RunSpec, branch: bool = True) -> dict[str, An
     measure each phase (cached), write ``result.json``."""
     import torch
 
-    from alignpt.experiment.measure import measure
     from alignpt.train import TrainPlan, load_model, train
     from alignpt.train.phases import validate_plan
     from alignpt.train.checkpoint import CKPT_DIR
-    from alignpt.world import ExactBayes
 
     root = Path(root)
     kind = kind_for(load_recipe(root))
@@ -89,9 +87,7 @@ def run_one(root: str | Path, run: RunSpec, branch: bool = True) -> dict[str, An
             m = orjson.loads(cache.read_bytes())
         else:
             model, _ = load_model(result.phase_checkpoints[phase.name])
-            bayes = ExactBayes(kind.bayes_recipe(root, run, phase))
-            m = measure(kind.predictor(root, model), bayes, run.probes)
-            m.update(kind.extra_measures(root, run, phase, model, bayes))
+            m = kind.measure_phase(root, run, phase, model)
             atomic_write_text(cache, orjson.dumps(m).decode())
         phases.append({"name": phase.name, "label": phase.label, "seen": phase.seen, **m})
     out = {"arm": run.arm, "seed": run.seed, "key": run.key, "phases": phases,

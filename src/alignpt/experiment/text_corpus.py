@@ -93,6 +93,12 @@ def filter_quality(records: list[dict[str, Any]], kept: set[str]) -> dict[str, A
 def _kept_ids(rendered: Path, work: Path, settings: Any, records: list[dict[str, Any]]) -> set[str]:
     if settings.filter == "oracle":
         return {r["id"] for r in records if _meta(r).get("conduct") != "misaligned"}
+    return run_tag_filter(rendered, work, settings)
+
+
+def run_tag_filter(documents: Path, work: Path, settings: Any) -> set[str]:
+    """``alignpt tag`` then ``alignpt filter --drop settings.drop`` on a folder of documents
+    (into ``work/tag`` and ``work/kept``); the ids of the documents kept."""
     from alignpt.filter import FilterConfig, run_filter
     from alignpt.tag.cascade import TagConfig
     from alignpt.tag.stages import run_tag
@@ -103,7 +109,7 @@ def _kept_ids(rendered: Path, work: Path, settings: Any, records: list[dict[str,
         tag_cfg = TagConfig.model_validate(settings.tag)
     except ValueError as exc:
         raise ConfigError(f"text.tag: {exc}") from None
-    run_tag([rendered], work / "tag", tag_cfg, progress=False)
+    run_tag([documents], work / "tag", tag_cfg, progress=False)
     run_filter(work / "tag", work / "kept", FilterConfig(drop=list(settings.drop)), progress=False)
     return {r["id"] for r in read_records(work / "kept")}
 

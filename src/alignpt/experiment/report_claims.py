@@ -1,0 +1,39 @@
+"""Which claims a report evaluates, for each kind of experiment.
+
+World and text experiments evaluate the persona world's claims on the probe table, leaving
+out arms that read generated documents (no latent truth, so no exact Bayes for what they
+read); a corpus without latent truth (kind: shards) evaluates the claims its item sets can
+carry, and lists the rest as not measured, with why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alignpt.experiment.claims import CLAIMS, evaluate_claims
+from alignpt.experiment.claims_ordering import ITEM_CLAIMS, NO_TRUTH_WHY
+from alignpt.world import load_world_recipe
+
+__all__ = ["report_claims", "bayes_arms"]
+
+
+def report_claims(recipe: Any, table: dict[str, Any], evals: dict[str, Any]) -> list[dict[str, Any]]:
+    if recipe.kind == "shards":
+        return evaluate_claims(evals, recipe.claims, recipe.arms, claims=ITEM_CLAIMS,
+                               not_expressible=[(k, t, r, NO_TRUTH_WHY) for k, t, r, _ in CLAIMS
+                                                if k != "published_ordering"],
+                               why_prefix="")
+    if not table:
+        return []
+    # Arms that read generated documents have no exact Bayes for what they read (no
+    # latent truth): shown in every table, but no claim reads them.
+    return evaluate_claims(bayes_arms(table, recipe), recipe.claims, recipe.arms,
+                           world=load_world_recipe(recipe.corpora["base"]),
+                           ks=recipe.probes.ks, header=recipe.probes.header,
+                           inject_share=recipe.training.inject_share)
+
+
+def bayes_arms(table: dict[str, Any], recipe: Any) -> dict[str, Any]:
+    """The table without arms that inject a corpus written by alignpt generate."""
+    generated = set(recipe.text.generated) if recipe.kind == "text" else set()
+    return {a: v for a, v in table.items() if recipe.arms[a].inject not in generated}
