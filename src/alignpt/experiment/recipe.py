@@ -316,8 +316,10 @@ def recipe_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.is_dir():
         raise ConfigError(f"{p}: is a folder; an experiment takes a recipe (YAML) naming its "
-                          "corpora, e.g. `alignpt experiment run text-persona` for the English "
-                          "persona corpus (see docs/experiment-text.md)")
+                          "corpora: for your own documents copy recipes/experiments/"
+                          "text-user-template.yaml (kind: shards) and set corpora.base to this "
+                          "folder; `text-persona` runs the English persona corpus "
+                          "(docs/experiment-text.md)")
     if p.suffix in (".yaml", ".yml") or p.exists():
         return p
     for folder in (RECIPE_DIR, _PACKAGE_DIR):
