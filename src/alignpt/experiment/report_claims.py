@@ -1,9 +1,9 @@
 """Which claims a report evaluates, for each kind of experiment.
 
 World and text experiments evaluate the persona world's claims on the probe table, leaving
-out arms that read generated documents (no latent truth, so no exact Bayes for what they
-read); a corpus without latent truth (kind: shards) evaluates the claims its item sets can
-carry, and lists the rest as not measured, with why.
+out arms whose data exact Bayes does not describe (:func:`bayes_arms`); a corpus without
+latent truth (kind: shards) evaluates the claims its item sets can carry, and lists the
+rest as not measured, with why.
 """
 
 from __future__ import annotations
@@ -34,6 +34,13 @@ def report_claims(recipe: Any, table: dict[str, Any], evals: dict[str, Any]) -> 
 
 
 def bayes_arms(table: dict[str, Any], recipe: Any) -> dict[str, Any]:
-    """The table without arms that inject a corpus written by alignpt generate."""
-    generated = set(recipe.text.generated) if recipe.kind == "text" else set()
-    return {a: v for a, v in table.items() if recipe.arms[a].inject not in generated}
+    """The table without arms whose data exact Bayes does not describe: arms that inject
+    a corpus written by alignpt generate (no latent truth), and, in a text experiment, a
+    filtered arm whose filter is the real tagger (its Bayes column is the perfect filter's;
+    what the tagger keeps is counted in the filter table, not modelled)."""
+    if recipe.kind != "text":
+        return table
+    generated = set(recipe.text.generated)
+    tagger = recipe.text.filter == "tagger"
+    return {a: v for a, v in table.items() if recipe.arms[a].inject not in generated
+            and not (tagger and recipe.arms[a].filtered)}
