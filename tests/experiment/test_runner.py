@@ -131,7 +131,7 @@ def test_quick_recipe_end_to_end(tmp_path):
     assert (t["aligned_tested"]["pretrain"]["story"]["bayes"]["q_U"]
             == pytest.approx(t["unfiltered"]["pretrain"]["story"]["bayes"]["q_U"], rel=1e-12))
     # every claim of the discussion: 13 tested, 5 the world cannot express (no test)
-    assert len(rep["claims"]) == 18 and all(c["verdict"] in VERDICTS for c in rep["claims"])
+    assert len(rep["claims"]) == 19 and all(c["verdict"] in VERDICTS for c in rep["claims"])
     for c in rep["claims"]:     # every verdict shows its test, effect, interval, p, seeds needed
         test = recipe.claims.tests.get(c["key"])
         assert c["test"] == (test.model_dump() if test else None)
