@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import orjson
 
-from alignpt.experiment.kind import ExperimentKind
-from alignpt.experiment.text_kind import TOKENIZER_DIR
+from alignpt.experiment.text_kind import TOKENIZER_DIR, TextKind
 
 if TYPE_CHECKING:
     from alignpt.experiment.grid import CorpusSpec, PhaseSpec, RunSpec
@@ -29,12 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["ShardsKind"]
 
 
-class ShardsKind(ExperimentKind):
-    name = "shards"
+class ShardsKind(TextKind):
+    """The text kind's tokenizer and settings; its own corpora and measurement."""
 
-    @property
-    def settings(self):
-        return self.recipe.text
+    name = "shards"
 
     def corpus_extra(self) -> dict[str, Any]:
         return {"kind": "shards", **self.settings.model_dump(
@@ -43,14 +40,6 @@ class ShardsKind(ExperimentKind):
     def measure_extra(self) -> dict[str, Any]:
         return self.settings.model_dump(mode="json", include={
             "evals", "eval_items", "eval_formats"})
-
-    def tokenizer_path(self, root: Path) -> Path:
-        return root / TOKENIZER_DIR / "tokenizer.json"
-
-    def tokenizer(self, root: Path):
-        from alignpt.mix.tokenizer import MixTokenizer
-
-        return MixTokenizer(self.tokenizer_path(root))
 
     def prepare(self, root: Path, progress: Callable[[str], None]) -> None:
         if self.tokenizer_path(root).exists():
