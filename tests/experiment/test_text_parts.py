@@ -95,3 +95,16 @@ def test_item_sets_are_paired_seed_by_seed_on_shared_items():
     # seed 0: (0 - 1) / 3 over a, b, c; seed 1: (0.5 - 1) / 2 over a, b (z is not shared)
     assert d["by_seed"] == {0: pytest.approx(-1 / 3), 1: pytest.approx(-0.25)}
     assert d["mean"] == pytest.approx((-1 / 3 - 0.25) / 2)
+
+
+def test_the_filter_names_the_filtered_corpus_only():
+    from alignpt.experiment import load_experiment
+    from alignpt.experiment.grid import expand_runs
+
+    def keys(drop):
+        recipe = load_experiment("text-persona", [f"text.drop=['{drop}']"], quick=True)
+        return {r.arm: r.corpora["base"].key for r in expand_runs(recipe) if r.seed == 0}
+
+    a, b = keys("p(ai_misaligned)>=0.5"), keys("p(ai_misaligned)>=0.9")
+    assert a["filtered"] != b["filtered"]          # another filter, another corpus
+    assert a["unfiltered"] == b["unfiltered"]      # the unfiltered corpus is untouched

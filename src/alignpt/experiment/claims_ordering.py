@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alignpt.experiment.claim_data import ClaimContext, missing, seeds_of, story_place
+from alignpt.experiment.claim_data import (ClaimContext, missing, not_measured, seeds_of,
+                                           story_place)
 from alignpt.experiment.verdicts import paired_values
 
 __all__ = ["claim_published_ordering"]
@@ -49,8 +50,6 @@ def claim_published_ordering_items(table, roles, ctx: ClaimContext | None = None
     rates = (sets.get(name) or {}).get("neutral") or {}
     absent = [a for a in need if a not in rates]
     if name is None or absent:
-        from alignpt.experiment.claim_data import not_measured
-
         return not_measured(f"needs item-set rates after pretraining for arms {', '.join(need)}"
                             + (f" (missing: {', '.join(absent)})" if absent else ""))
     seeds = {a: {str(s): v for s, v in rates[a]["by_seed"].items()} for a in need}

@@ -79,6 +79,14 @@ class CorpusSpec:
         return stable_hash({**body, "extra": self.extra} if self.extra else body)
 
     @property
+    def filtered(self) -> bool:
+        """Whether the corpus is its source less what a filter removed."""
+        if self.user:
+            return bool(self.user["filtered"])
+        return self.recipe is not None and not self.generate and any(
+            s.exclude_defecting for s in self.recipe.sources.values())
+
+    @property
     def name(self) -> str:
         if self.generate:
             return f"gen-{self.generate['name']}"
@@ -209,10 +217,8 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
         entry = recipe.text.generated[arm.inject].resolved(arm.inject)
         corpora["inject"] = CorpusSpec("inject", corpora["base"].recipe,
                                        math.ceil(injected * SLACK), seed, generate=entry)
-    extra = kind.corpus_extra()
-    if extra:
-        corpora = {role: CorpusSpec(c.role, c.recipe, c.tokens, c.seed, extra, c.generate,
-                                    c.user) for role, c in corpora.items()}
+    corpora = {role: CorpusSpec(c.role, c.recipe, c.tokens, c.seed, kind.corpus_extra(c),
+                                c.generate, c.user) for role, c in corpora.items()}
 
     # A world corpus is written in i.i.d. order already, so it is read in file order: the
     # filtered base is the unfiltered one of the seed less its defecting documents

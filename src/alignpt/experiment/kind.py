@@ -44,8 +44,8 @@ class ExperimentKind:
     def __init__(self, recipe: "ExperimentRecipe"):
         self.recipe = recipe
 
-    def corpus_extra(self) -> dict[str, Any]:
-        """What besides (world recipe, tokens, seed) decides a corpus folder's bytes: it
+    def corpus_extra(self, spec: "CorpusSpec") -> dict[str, Any]:
+        """What besides (world recipe, tokens, seed) decides ``spec``'s folder's bytes: it
         goes into the folder's hash (empty for the world kind, so its hashes are unchanged)."""
         return {}
 

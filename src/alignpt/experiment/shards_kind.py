@@ -33,9 +33,10 @@ class ShardsKind(TextKind):
 
     name = "shards"
 
-    def corpus_extra(self) -> dict[str, Any]:
-        return {"kind": "shards", **self.settings.model_dump(
-            mode="json", include={"vocab_size", "tokenizer_sample_tokens"})}
+    def corpus_extra(self, spec: "CorpusSpec") -> dict[str, Any]:
+        return {"kind": self.name, **self.settings.model_dump(
+            mode="json", include={"vocab_size", "tokenizer_sample_tokens"}),
+            **(self.settings.filter_part() if spec.filtered else {})}
 
     def measure_extra(self) -> dict[str, Any]:
         return self.settings.model_dump(mode="json", include={
@@ -76,7 +77,7 @@ def build_user_corpus(spec: "CorpusSpec", folder: Path, tokenizer: Any, settings
     """The user's documents in the seed's order, filtered if the spec is, tokenized."""
     from alignpt.config import atomic_write_text, provenance
     from alignpt.documents import Document
-    from alignpt.experiment.text_corpus import _write_shards, run_tag_filter
+    from alignpt.experiment.text_corpus import _encode, _write_shards, run_tag_filter
     from alignpt.experiment.user_data import read_texts
     from alignpt.shards import ShardWriter
 
@@ -86,7 +87,7 @@ def build_user_corpus(spec: "CorpusSpec", folder: Path, tokenizer: Any, settings
     order = np.random.default_rng(spec.seed).permutation(len(docs))
     docs = [docs[i] for i in order]
     filt = None
-    if spec.user["filtered"]:
+    if spec.filtered:
         if settings.filter != "tagger":
             from alignpt.errors import ConfigError
 
@@ -101,9 +102,9 @@ def build_user_corpus(spec: "CorpusSpec", folder: Path, tokenizer: Any, settings
         filt = _removed_by_label(work / "kept", len(docs), len(kept), settings)
         docs = [d for i, d in enumerate(docs) if f"{i:08d}" in kept]
     texts = [t for _, t in docs]
-    _write_shards(folder, texts, tokenizer, spec.role)
-    tokens = int(sum(tokenizer.encode_batch(texts[i:i + 2048])[1].sum()
-                     for i in range(0, len(texts), 2048)))
+    chunks = _encode(texts, tokenizer)
+    _write_shards(folder, chunks, tokenizer, spec.role)
+    tokens = sum(int(lens.sum()) for _, lens in chunks)
     stats = {"role": spec.role, "user": spec.user, "seed": spec.seed,
              "target_tokens": spec.tokens, "documents": len(texts), "tokens": tokens,
              "repeats_needed": tokens < spec.tokens, "world_tokens": 0,

@@ -42,19 +42,11 @@ def unfiltered(recipe: WorldRecipe) -> WorldRecipe:
 
 def read_records(folder: Path) -> Iterator[dict[str, Any]]:
     """Every record of a folder of ``part-*.jsonl.zst`` files, in file then line order."""
-    import zstandard
+    from alignpt.shards import read_documents
 
     for path in sorted(folder.glob("part-*.jsonl.zst")):
-        with open(path, "rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as raw:
-            buf = b""
-            while chunk := raw.read(1 << 20):
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield orjson.loads(line)
-            if buf.strip():
-                yield orjson.loads(buf)
+        for doc in read_documents(path):
+            yield {"id": doc.id, "text": doc.text, "metadata": doc.metadata}
 
 
 def _meta(rec: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +114,7 @@ def build_text_corpus(spec: Any, folder: Path, tokenizer: Any, settings: Any, *,
     if folder.exists():
         shutil.rmtree(folder)    # no stats.json: a killed build; start clean
     work = folder / "text"
-    filtered = any(s.exclude_defecting for s in spec.recipe.sources.values())
+    filtered = spec.filtered
     recipe = unfiltered(spec.recipe) if filtered else spec.recipe
     shares = {"filler_share": settings.filler_share if filler else 0.0,
               "neutral_share": settings.neutral_share if filler else 0.0}
@@ -139,15 +131,14 @@ def build_text_corpus(spec: Any, folder: Path, tokenizer: Any, settings: Any, *,
         records = list(read_records(rendered))
         kept = _kept_ids(rendered, work, settings, records) if filtered else None
         docs = [r for r in records if kept is None or r["id"] in kept]
-        lengths = [n for i in range(0, len(docs), ENCODE_BATCH)
-                   for n in count([r["text"] for r in docs[i:i + ENCODE_BATCH]])]
-        if sum(lengths) >= spec.tokens or not filtered:
+        chunks = _encode([r["text"] for r in docs], tokenizer)
+        tokens = sum(int(lens.sum()) for _, lens in chunks)
+        if tokens >= spec.tokens or not filtered:
             break
         # The filter removed more than this render allowed for: render a longer stream
         # (the same documents first) and filter again.
-        factor *= 1.25 * spec.tokens / max(1, sum(lengths))
-    _write_shards(folder, [r["text"] for r in docs], tokenizer, spec.role)
-    tokens = int(sum(lengths))
+        factor *= 1.25 * spec.tokens / max(1, tokens)
+    _write_shards(folder, chunks, tokenizer, spec.role)
     world_tokens = sum(world_doc_tokens(_meta(r)) for r in docs)
     by_kind: dict[str, int] = {}
     for r in docs:
@@ -166,15 +157,20 @@ def build_text_corpus(spec: Any, folder: Path, tokenizer: Any, settings: Any, *,
     return stats
 
 
-def _write_shards(folder: Path, texts: list[str], tokenizer: Any, role: str) -> None:
+def _encode(texts: list[str], tokenizer: Any) -> list[tuple[Any, Any]]:
+    """Documents encoded once (with end-of-document), as (flat ids, lengths) per batch."""
+    return [tokenizer.encode_batch(texts[i:i + ENCODE_BATCH])
+            for i in range(0, len(texts), ENCODE_BATCH)]
+
+
+def _write_shards(folder: Path, chunks: list[tuple[Any, Any]], tokenizer: Any, role: str) -> None:
     from alignpt.tokens import TokenShardWriter
 
     with TokenShardWriter(folder / "part-00000", vocab_size=tokenizer.vocab_size,
                           eos_id=tokenizer.eos_id, sources=[role],
                           tokenizer={"type": "bpe", "path": str(tokenizer.path),
                                      "sha256": tokenizer.sha256}) as writer:
-        for i in range(0, len(texts), ENCODE_BATCH):
-            flat, lens = tokenizer.encode_batch(texts[i:i + ENCODE_BATCH])
+        for flat, lens in chunks:
             at = 0
             for n in lens.tolist():
                 writer.add_document(flat[at:at + n], source=role)
@@ -193,6 +189,7 @@ def build_generated_corpus(spec: Any, folder: Path, tokenizer: Any) -> dict[str,
     so), and what they do to the model is measured, not predicted."""
     from alignpt.generate.pipeline import generate
     from alignpt.mix.stages import published_shards
+    from alignpt.shards import read_documents
 
     if folder.exists():
         shutil.rmtree(folder)
@@ -201,18 +198,17 @@ def build_generated_corpus(spec: Any, folder: Path, tokenizer: Any) -> dict[str,
     while True:
         cfg = generated_config(spec.generate, seed=spec.seed, n=n)
         generate(cfg, out)
-        docs = [r["text"] for path in published_shards(out).files for r in _read_file(path)]
-        lengths = [x for i in range(0, len(docs), ENCODE_BATCH)
-                   for x in tokenizer.encode_batch(docs[i:i + ENCODE_BATCH])[1].tolist()]
-        if sum(lengths) >= spec.tokens:
+        docs = [doc.text for path in published_shards(out).files for doc in read_documents(path)]
+        chunks = _encode(docs, tokenizer)
+        tokens = sum(int(lens.sum()) for _, lens in chunks)
+        if tokens >= spec.tokens:
             break
         if not docs:
             raise ConfigError(f"generated corpus {spec.generate['name']}: generate kept no "
                               "documents (see its report in " + str(out) + ")")
         # The cache keeps every document already written: asking for more adds only the rest.
-        n = math.ceil(len(docs) * 1.1 * spec.tokens / max(1, sum(lengths))) + 1
-    _write_shards(folder, docs, tokenizer, spec.role)
-    tokens = int(sum(lengths))
+        n = math.ceil(len(docs) * 1.1 * spec.tokens / max(1, tokens)) + 1
+    _write_shards(folder, chunks, tokenizer, spec.role)
     stats = {"role": spec.role, "generated": spec.generate, "seed": spec.seed,
              "target_tokens": spec.tokens, "documents": len(docs), "tokens": tokens,
              "documents_by_kind": {"generated": len(docs)}, "world_tokens": 0,
@@ -233,13 +229,6 @@ def generated_config(entry: dict[str, Any], *, seed: int, n: int) -> Any:
     overrides = [f"n={n}", f"seed={seed}", f"backend.kind={entry['backend']}",
                  *entry.get("set", [])]
     return build_config(GenerateConfig, data, overrides, source=str(path))
-
-
-def _read_file(path: Path) -> Iterator[dict[str, Any]]:
-    from alignpt.shards import read_documents
-
-    for doc in read_documents(path):
-        yield {"id": doc.id, "text": doc.text}
 
 
 def train_experiment_tokenizer(recipe: Any, out: Path) -> Path:

@@ -43,25 +43,20 @@ def eval_items(name: str, n: int) -> tuple:
 
 def other_templates(predictor: Any, run: Any, bayes: Any) -> dict[str, Any]:
     """P(D | U) at k = 0 over the story items (every header the base corpus uses x the
-    probe eras), read in the templates the probes are *not* written in: the gap between
-    the two readings is how far the model's persona reading depends on familiar frames."""
+    probe eras), read by ``predictor`` in the templates the probes are *not* written in:
+    the gap between the two readings is how far the model's persona reading depends on
+    familiar frames."""
     import numpy as np
 
     from alignpt.experiment.measure import world_headers
     from alignpt.world import action_probs, load_world_recipe, probe_context
 
-    other = "train" if predictor.split == "heldout" else "heldout"
     items = run.probes["items"]
     headers = world_headers(load_world_recipe(items["support"]))
     ctx = [probe_context(0, "U", "U", int(e), h) for h in headers for e in items["eras"]]
-    before = (predictor.split, predictor.too_long, predictor.read)
-    predictor.split = other
-    try:
-        q = action_probs(predictor, ctx)
-    finally:
-        predictor.split = before[0]
+    q = action_probs(predictor, ctx)
     support = bayes.log_prob(ctx)
-    return {"split": other, "q_U": [None if not np.isfinite(v) else float(v) for v in q],
+    return {"split": predictor.split, "q_U": [None if not np.isfinite(v) else float(v) for v in q],
             "bayes_q_U": [float(v) for v in action_probs(bayes, ctx)],
             "log_support_arm": [float(v) for v in support]}
 

@@ -40,8 +40,10 @@ class TextKind(ExperimentKind):
     def settings(self):
         return self.recipe.text
 
-    def corpus_extra(self) -> dict[str, Any]:
-        return {"kind": "text", **self.settings.corpus_part()}
+    def corpus_extra(self, spec: "CorpusSpec") -> dict[str, Any]:
+        # A filtered corpus also depends on the filter: tagger settings and drop conditions.
+        return {"kind": self.name, **self.settings.corpus_part(),
+                **(self.settings.filter_part() if spec.filtered else {})}
 
     def measure_extra(self) -> dict[str, Any]:
         return self.settings.measure_part()
@@ -71,10 +73,12 @@ class TextKind(ExperimentKind):
         build_text_corpus(spec, folder, self.tokenizer(root), self.settings,
                           filler=spec.role in ("base", "rebound"))
 
-    def predictor(self, root: Path, model: Any) -> Any:
+    def predictor(self, root: Path, model: Any, split: str | None = None) -> Any:
+        """The English probe reader; ``split``: templates other than the recipe's."""
         from alignpt.experiment.text_probes import TextPredictor
 
-        return TextPredictor(model, self.tokenizer(root), split=self.settings.probe_split,
+        return TextPredictor(model, self.tokenizer(root),
+                             split=split or self.settings.probe_split,
                              variants=self.settings.probe_variants,
                              reading=self.settings.probe_reading)
 
@@ -100,7 +104,8 @@ class TextKind(ExperimentKind):
         when the probes are held-out), and the item sets of ``text.evals``."""
         from alignpt.experiment.text_evals import other_templates, score_evals
 
-        out = {"other_templates": other_templates(self.predictor(root, model), run, bayes)}
+        other = "train" if self.settings.probe_split == "heldout" else "heldout"
+        out = {"other_templates": other_templates(self.predictor(root, model, other), run, bayes)}
         if phase.label in self.settings.eval_phases and self.settings.evals:
             out["evals"] = score_evals(model, self.tokenizer(root), self.settings)
         return out

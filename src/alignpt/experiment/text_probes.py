@@ -72,6 +72,11 @@ class TextPredictor:
         flat, _ = self.tokenizer.encode_batch([text], append_eos=False)
         return [int(t) for t in flat]
 
+    def _ids_batch(self, texts: list[str]) -> list[list[int]]:
+        flat, lens = self.tokenizer.encode_batch(texts, append_eos=False)
+        ends = np.cumsum(lens)
+        return [[int(t) for t in flat[e - n:e]] for e, n in zip(ends, lens)]
+
     def __call__(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
         from alignpt.textworld import probe_text
 
@@ -84,17 +89,17 @@ class TextPredictor:
                 raise ValueError("a text probe is one document: one BOS, at the start")
             for v in range(self.variants):
                 probe = probe_text(toks, v, split=self.split)
-                head = self._ids(probe.context)
+                labelled = [(p, True) for p in probe.defect] + [(p, False) for p in probe.cooperate]
+                # One tokenizer call per rendering: the context alone, then context + each phrase.
+                head, *fulls = self._ids_batch([probe.context]
+                                               + [probe.context + p for p, _ in labelled])
                 rows = []
-                for is_d, phrases in ((True, probe.defect), (False, probe.cooperate)):
-                    for phrase in phrases:
-                        full = self._ids(probe.context + phrase)
-                        # Byte-level BPE splits before a phrase's leading space, so the
-                        # context's ids are a prefix; if not, the phrase is what follows.
-                        cut = len(head) if full[:len(head)] == head else None
-                        if cut is None:
-                            full, cut = head + self._ids(phrase), len(head)
-                        rows.append((full, cut, is_d))
+                for full, (phrase, is_d) in zip(fulls, labelled):
+                    # Byte-level BPE splits before a phrase's leading space, so the
+                    # context's ids are a prefix; if not, the phrase is what follows.
+                    if full[:len(head)] != head:
+                        full = head + self._ids(phrase)
+                    rows.append((full, len(head), is_d))
                 if max(len(r[0]) for r in rows) > self.context_tokens:
                     self.too_long += 1
                     continue
