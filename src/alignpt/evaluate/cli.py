@@ -28,14 +28,16 @@ eval_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
 
 _MODEL_HELP = ("A Hugging Face model folder, an alignpt checkpoint or run folder, "
                "http(s)://HOST/v1 (an OpenAI-compatible completions server with logprobs; "
-               "append #NAME to pick the served model), "
+               "append #NAME to pick the served model; with --mode chat its chat completions "
+               "endpoint), "
                "or fake:always-A / fake:hashed.")
 
 
 #: Options only one kind of suite reads; given for the other kind they would do nothing.
 _WORLD_ONLY = ("world", "heldout", "heldout_recipe")
 _TEXT_ONLY = ("framings", "formats", "scoring", "split", "topic", "limit", "data", "batch_size",
-              "dtype", "min_letter_mass", "too_long")
+              "dtype", "min_letter_mass", "too_long", "mode", "system_prompt", "max_new_tokens",
+              "compare")
 
 
 def eval_command(
@@ -55,6 +57,14 @@ def eval_command(
                                 "--min-letter-mass."),
     min_letter_mass: float = typer.Option(0.5, help="auto scoring: the mean P(letters | prompt) "
                                           "below which option texts are scored instead."),
+    mode: str = typer.Option("logprob", help="logprob: score the options' log-probabilities; "
+                             "chat: the model answers each prompt in free text (greedy) and "
+                             "the option it names is parsed."),
+    system_prompt: str = typer.Option("hhh", help="--mode chat: the system turn: hhh (a short "
+                                      "helpful-honest-harmless prompt), none, or a text file."),
+    max_new_tokens: int = typer.Option(64, help="--mode chat: the longest answer, in tokens."),
+    compare: bool = typer.Option(True, "--compare/--no-compare", help="--mode chat: also "
+                                 "score log-probs of the same prompts and compare the picks."),
     too_long: str = typer.Option("skip", help="Prompts longer than the model's context: skip "
                                  "(leave the item out, listed in results), error, or truncate "
                                  "(cut on the left, warned)."),
@@ -96,16 +106,31 @@ def eval_command(
         raise ConfigError(f"--scoring must be auto, letter or text, got {scoring!r}")
     if too_long not in ("skip", "error", "truncate"):
         raise ConfigError(f"--too-long must be skip, error or truncate, got {too_long!r}")
+    if mode not in ("logprob", "chat"):
+        raise ConfigError(f"--mode must be logprob or chat, got {mode!r}")
+    chat_only = [f"--{n.replace('_', '-')}" for n in ("system_prompt", "max_new_tokens", "compare")
+                 if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
+    if mode != "chat" and chat_only:
+        raise ConfigError(f"{', '.join(chat_only)}: only used with --mode chat")
+    if mode == "chat":
+        from alignpt.evaluate.chat import system_prompt as check_system_prompt
+
+        check_system_prompt(system_prompt)
     cfg = validated(EvalConfig, dict(
         model=model, suite=suite, framings=framings, formats=formats, mode=scoring,
         min_letter_mass=min_letter_mass, too_long=too_long, split=split,
         topics=topic or None, limit=limit, data=data, batch_size=batch_size, device=device,
-        dtype=dtype, n_boot=n_boot, seed=seed), {"mode": "--scoring", "topics": "--topic"})
+        dtype=dtype, n_boot=n_boot, seed=seed, method=mode, system_prompt=system_prompt,
+        max_new_tokens=max_new_tokens, compare=compare),
+        {"mode": "--scoring", "topics": "--topic", "method": "--mode"})
     results = run_eval(cfg, out=out, progress=not quiet, plots=plots)
     print_report(results, console)
     t = results["timing"]
+    written = ", ".join(name for name, wrote in [("records.jsonl", results["metrics"]),
+                                                 ("chat_records.jsonl", mode == "chat")] if wrote)
     err_console.print(f"{t['prompts']:,} prompts in {t['score_seconds']:.1f} s; wrote "
-                      f"{out}/results.json, records.jsonl" + (", plots/" if plots else ""))
+                      f"{out}/results.json, {written}"
+                      + (", plots/" if plots and results["metrics"] else ""))
 
 
 def _refuse_unused(ctx: typer.Context, names: tuple[str, ...], suite: str) -> None:
@@ -242,10 +267,15 @@ def export_cmd(
 
 @eval_app.command("import")
 def import_cmd(
-    source: str = typer.Argument("advanced-ai-risk", help="Only advanced-ai-risk for now."),
+    ctx: typer.Context,
+    source: str = typer.Argument("advanced-ai-risk", help="advanced-ai-risk, or published "
+                                 "(the alignment-pretraining eval's schema: passage, question, "
+                                 "choices, misaligned_choice, topics, question_id, split)."),
     out: Path = typer.Option(..., "--out", "-o", help="Items .jsonl to write."),
-    data: Optional[str] = typer.Option(None, help="Folder holding human_generated_evals/ and "
-                                       "lm_generated_evals/ (default ../shared/data/...)."),
+    data: Optional[str] = typer.Option(None, help="advanced-ai-risk: folder holding "
+                                       "human_generated_evals/ and lm_generated_evals/ (default "
+                                       "../shared/data/...); published: a .jsonl/.parquet file "
+                                       "or a folder of split files (required)."),
     sets: str = typer.Option("human,lm", help="human, lm or both."),
     category: Optional[List[str]] = typer.Option(None, help="Only this category (repeat)."),
     contested: bool = typer.Option(True, "--contested/--no-contested",
@@ -256,9 +286,13 @@ def import_cmd(
     from alignpt.evaluate.importers import default_aair_dir, import_advanced_ai_risk
     from alignpt.evaluate.items import dump_items
 
-    if source != "advanced-ai-risk":
-        raise ConfigError(f"unknown source {source!r} (advanced-ai-risk)")
+    if source not in ("advanced-ai-risk", "published"):
+        raise ConfigError(f"unknown source {source!r} (advanced-ai-risk or published)")
     output_file(out)
+    if source == "published":
+        _refuse_unused(ctx, ("sets", "category", "contested"), source)
+        _import_published(out, data)
+        return
     root = Path(data) if data is not None else default_aair_dir()
     if out.resolve().is_relative_to(root.resolve()):
         raise ConfigError(f"--out {out}: lies inside the data folder {root}, whose files are "
@@ -273,6 +307,30 @@ def import_cmd(
         t.add_row(key, f"{n:,}")
     for reason, n in res.skipped.items():
         t.add_row(f"[dim]skipped: {reason}[/]", f"{n:,}")
+    console.print(t)
+
+
+def _import_published(out: Path, data: str | None) -> None:
+    from alignpt.config import atomic_write_text
+    from alignpt.evaluate.importers import import_published
+    from alignpt.evaluate.items import dump_items
+    from alignpt.evaluate.published import PUBLISHED_SPLITS
+
+    if data is None:
+        raise ConfigError("--data: give the published eval's .jsonl/.parquet file or folder "
+                          "(nothing is downloaded)")
+    root = Path(data).resolve()
+    if out.resolve() == root or (root.is_dir() and out.resolve().is_relative_to(root)):
+        raise ConfigError(f"--out {out}: lies inside the data {data}, whose files are the "
+                          "input; write the items elsewhere")
+    res = import_published(data)
+    atomic_write_text(out, dump_items(res.items))
+    t = Table(title=f"imported {len(res.items):,} items from {len(res.files)} file(s) -> {out}")
+    for col in ("split", "items", "published set"):
+        t.add_column(col, justify="left" if col == "split" else "right")
+    for split, n in sorted(res.per_split.items()):
+        known = PUBLISHED_SPLITS.get(split)
+        t.add_row(split, f"{n:,}", f"{known:,}" if known else "-")
     console.print(t)
 
 

@@ -1,4 +1,12 @@
-"""Import Anthropic's advanced-ai-risk evaluations (Perez et al. 2022) as alignpt items.
+"""Import outside benchmarks as alignpt items.
+
+Two sources: Anthropic's advanced-ai-risk evaluations (Perez et al. 2022), below,
+and the published alignment-pretraining eval (Tice et al. 2026: passage, question,
+two choices, ``misaligned_choice``), in :mod:`alignpt.evaluate.published` and
+re-exported here as :func:`import_published`.
+
+advanced-ai-risk
+----------------
 
 Source: github.com/anthropics/evals, folder ``advanced-ai-risk/``; licence
 CC-BY-4.0. Every imported item keeps the attribution and licence in its
@@ -50,9 +58,11 @@ from typing import Iterable
 
 from alignpt.errors import ConfigError, DataError
 from alignpt.evaluate.items import MAX_CHOICES, Item, read_json_lines
+from alignpt.evaluate.published import PublishedImport, import_published
 
 __all__ = ["AAIR_SETS", "MISALIGNED_ANSWER", "NOT_IMPORTED", "ATTRIBUTION", "ImportResult",
-           "default_aair_dir", "import_advanced_ai_risk", "parse_question"]
+           "default_aair_dir", "import_advanced_ai_risk", "parse_question",
+           "PublishedImport", "import_published"]
 
 AAIR_SETS = {"human": "human_generated_evals", "lm": "lm_generated_evals"}
 ATTRIBUTION = ("Perez et al. 2022, 'Discovering Language Model Behaviors with Model-Written "

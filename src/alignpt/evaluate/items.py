@@ -6,6 +6,10 @@ One JSON object per line::
      "aligned": 0, "misaligned": 1, "topics": ["self_preservation"], "split": "train",
      "source": "alignpt-starter", "metadata": {}}
 
+``split`` names the part of a suite an item belongs to (``train``/``heldout`` in the
+starter suite; ``article_questions``/``textbook_questions`` in the published eval, see
+:mod:`alignpt.evaluate.published`); results carry a summary per split
+(``metrics.by_split``) beside the total.
 ``choices`` is the canonical option order (formats show it forward and reversed);
 ``aligned`` and ``misaligned`` index into it. Most items have exactly two options;
 imported benchmarks sometimes have more (up to eight), and then the remaining
@@ -26,7 +30,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from alignpt.errors import ConfigError, DataError
 
 __all__ = ["Item", "MAX_CHOICES", "read_json_lines", "load_items", "parse_item", "dump_items",
-           "items_digest", "select_items"]
+           "items_digest", "select_items", "split_counts"]
 
 #: Option labels run A..H, so an item has at most eight options.
 MAX_CHOICES = 8
@@ -187,6 +191,14 @@ def dump_items(items: Iterable[Item]) -> str:
 def items_digest(items: Sequence[Item]) -> str:
     """A short content hash, recorded in results so a changed item set is visible."""
     return hashlib.sha256(dump_items(items).encode()).hexdigest()[:16]
+
+
+def split_counts(items: Iterable[Item]) -> dict[str, int]:
+    """Items per split, splits in sorted order (what an import or a run reports per split)."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.split] = counts.get(item.split, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def select_items(items: Sequence[Item], split: str | None = None,

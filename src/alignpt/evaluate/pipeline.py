@@ -33,7 +33,8 @@ from alignpt.evaluate.framings import Condition, parse_conditions
 from alignpt.evaluate.items import Item, items_digest
 from alignpt.evaluate.scoring import Record, score
 
-__all__ = ["Scored", "LengthCheck", "check_lengths", "score_checked", "EvalRun", "score_items"]
+__all__ = ["Scored", "LengthCheck", "check_lengths", "score_checked", "EvalRun", "score_items",
+           "as_backend"]
 
 #: ``progress(label, total)`` returns the function to call with each chunk's prompt count.
 Progress = Callable[[str, int], Callable[[int], None]]
@@ -152,6 +153,25 @@ class EvalRun:
         return dict(zip(cells.items, cells.misaligned.mean(axis=1).tolist()))
 
 
+def as_backend(model: Any, tokenizer: Any = None, max_length: int | None = None,
+               device: str | None = None, batch_size: int = 32, chat: bool = False) -> Backend:
+    """A Backend for what an experiment holds: a Backend already, a model path or URL
+    (``chat``: a server's chat endpoint), or an alignpt GPT in memory with its tokenizer."""
+    from alignpt.evaluate.backends import load_backend
+
+    if isinstance(model, Backend):
+        return model
+    if isinstance(model, str) or hasattr(model, "__fspath__"):
+        return load_backend(str(model), device=device or "cpu", batch_size=batch_size,
+                            chat=chat)
+    from alignpt.evaluate.backends.checkpoint import ModelBackend
+
+    if tokenizer is None:
+        raise ConfigError("an in-memory model needs its tokenizer")
+    return ModelBackend(model, tokenizer, max_length=max_length, device=device,
+                        batch_size=batch_size)
+
+
 def score_items(model: Any, items: Sequence[Item] | str, tokenizer: Any = None, *,
                 framings: str = "core", formats: str = "all", scoring: Scoring = "auto",
                 too_long: TooLong = "skip", min_letter_mass: float = MIN_LETTER_MASS,
@@ -166,23 +186,12 @@ def score_items(model: Any, items: Sequence[Item] | str, tokenizer: Any = None, 
     in-memory model's context (default its ``max_seq_len``). Nothing is written.
     """
     from alignpt.config import provenance
-    from alignpt.evaluate.backends import load_backend
     from alignpt.evaluate.run import summarise
     from alignpt.evaluate.suites import get_suite
 
     if isinstance(items, str):
         items = get_suite(items).load()
-    if isinstance(model, Backend):
-        backend = model
-    elif isinstance(model, str) or hasattr(model, "__fspath__"):
-        backend = load_backend(str(model), device=device or "cpu", batch_size=batch_size)
-    else:
-        from alignpt.evaluate.backends.checkpoint import ModelBackend
-
-        if tokenizer is None:
-            raise ConfigError("score_items: an in-memory model needs its tokenizer")
-        backend = ModelBackend(model, tokenizer, max_length=max_length, device=device,
-                               batch_size=batch_size)
+    backend = as_backend(model, tokenizer, max_length, device, batch_size)
     conditions, fmts = list(parse_conditions(framings)), list(parse_formats(formats))
     scored = score_checked(list(items), conditions, fmts, backend, scoring, too_long,
                            min_letter_mass)

@@ -48,8 +48,15 @@ def _diff_line(label: str, d: dict) -> str:
 
 
 def print_report(results: dict[str, Any], console: Console | None = None) -> None:
-    """Rates by framing, gap, argument shift, history curve and per-topic table."""
+    """Rates by framing, gap, argument shift, history curve and per-topic table (a chat
+    run: its answers first, then the log-prob scoring of the same prompts, if any)."""
     console = console or Console()
+    if results.get("method") == "chat":
+        from alignpt.evaluate.chat_report import print_chat_report
+
+        print_chat_report(results, console)
+        if results.get("metrics") is None:
+            return
     m, suite = results["metrics"], results["suite"]
     t = Table(title=f"{suite['name']} v{suite['version']}: misalignment rate, % "
                     f"({results['model'].get('spec', '')})")
@@ -73,6 +80,7 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
                       f"implied half-life [bold]{_half_life(h['half_life'])}[/] records "
                       f"(CI {_half_life(h['half_life_ci'][0])} to "
                       f"{_half_life(h['half_life_ci'][1])}); n = {h['n_items']} items")
+    print_splits(results, console)
     topics = m.get("by_topic", {})
     if len(topics) > 1:
         core = [c for c in ("neutral", "tested", "untested") if c in m["conditions"]]
@@ -204,3 +212,30 @@ def _save(fig: Any, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def print_splits(results: dict[str, Any], console: Console) -> None:
+    """Per split (when the items have more than one), beside the total: each core framing's
+    misalignment rate ± SE across formats, its item-bootstrap CI (a percentile interval of
+    rates, so inside [0, 100]%), n items x formats, and the compliance gap if measured."""
+    m = results["metrics"]
+    splits = m.get("by_split") or {}
+    if len(splits) < 2:
+        return
+    core = [c for c in ("neutral", "tested", "untested") if c in m["conditions"]]
+    core = core or list(m["conditions"])[:3]
+    t = Table(title="by split: misalignment rate, %")
+    for col in ("split", "framing", "rate ± SE", "CI (items)", "n"):
+        t.add_column(col, justify="left" if col in ("split", "framing") else "right",
+                     no_wrap=True)
+    total = {**m["conditions"], "compliance_gap": m.get("compliance_gap")}
+    for name, row in [*splits.items(), ("all", total)]:
+        shown = [(c, row[c], False) for c in core if row.get(c)]
+        if row.get("compliance_gap"):
+            shown.append(("gap", row["compliance_gap"], True))         # untested - tested
+        for k, (label, s, signed) in enumerate(shown):
+            se = f" ± {pct(s['se_formats'])}" if s.get("se_formats") is not None else ""
+            t.add_row(name if k == 0 else "", label, pct(s["value"], signed) + se,
+                      fmt_ci(s["ci"], signed), f"{s['n_items']}x{s['n_formats']}",
+                      end_section=k == len(shown) - 1)
+    console.print(t)

@@ -12,6 +12,11 @@ call too. It returns the results dictionary and, given ``out``, writes
 ``records.jsonl``
     one line per scored prompt (item, condition, format, wording variant,
     per-option log-probs, the pick and its outcome);
+``chat_records.jsonl`` (``method: chat``)
+    one line per answered prompt: the answer text, its parse status and rule, the
+    pick and its outcome (see :mod:`alignpt.evaluate.chat`); ``results.json`` then
+    has a ``chat`` block (parse counts, rates on parsed answers, the comparison with
+    log-prob scoring of the same prompts) beside the log-prob metrics;
 ``config.yaml``, ``stats.json``
     the resolved config and provenance, and counts and seconds, as every alignpt
     output folder has;
@@ -33,6 +38,7 @@ from alignpt.config import StrictModel, atomic_write_text, provenance, write_res
 from alignpt.evaluate import metrics as M
 from alignpt.evaluate.backends import Backend, load_backend
 from alignpt.evaluate.backends.hf import WeightDtype
+from alignpt.evaluate.chat import ChatRecord
 from alignpt.evaluate.checks import MIN_LETTER_MASS
 from alignpt.evaluate.formats import Format, parse_formats
 from alignpt.evaluate.framings import Condition, n_wordings, parse_conditions
@@ -55,6 +61,12 @@ class EvalConfig(StrictModel):
     mode: Literal["auto", "letter", "text"] = Field(
         "auto", description="auto: letters, or option texts when the letter mass is low")
     min_letter_mass: float = Field(MIN_LETTER_MASS, ge=0.0, le=1.0)
+    method: Literal["logprob", "chat"] = Field(
+        "logprob", description="logprob: score the options; chat: the model answers in free "
+        "text and its choice is parsed (and log-prob scored on the same prompts, if compare)")
+    system_prompt: str = Field("hhh", description="chat: hhh, none or a text file's path")
+    max_new_tokens: int = Field(64, ge=1, description="chat: answer length limit (tokens)")
+    compare: bool = Field(True, description="chat: also score log-probs and compare")
     too_long: Literal["skip", "error", "truncate"] = "skip"
     split: str | None = None
     topics: list[str] | None = None
@@ -126,17 +138,22 @@ def run_eval(cfg: EvalConfig, out: str | Path | None = None, backend: Backend | 
     formats = list(parse_formats(cfg.formats))
     if backend is None:
         backend = load_backend(cfg.model, device=cfg.device, dtype=cfg.dtype,
-                               batch_size=cfg.batch_size)
+                               batch_size=cfg.batch_size, chat=cfg.method == "chat")
     # Before the lock: a run refused for over-long prompts leaves no folder behind.
     lengths = check_lengths(items, conditions, formats, backend, cfg.mode, cfg.too_long)
+    if cfg.method == "chat" and cfg.too_long == "error":
+        from alignpt.evaluate.chat_run import check_chat_lengths
+
+        check_chat_lengths(lengths.items, conditions, formats, backend, cfg.system_prompt,
+                           cfg.max_new_tokens, cfg.too_long)
     if out is None:
         return _score(cfg, suite, items, conditions, formats, backend, progress, lengths)[0]
     with OutputLock(out):
         clean_stale_temporaries(out)       # of an earlier run that was killed mid-write
-        results, records = _score(cfg, suite, items, conditions, formats, backend, progress,
-                                  lengths)
-        write_outputs(Path(out), cfg, results, records)
-        if plots:
+        results, records, chat = _score(cfg, suite, items, conditions, formats, backend,
+                                        progress, lengths)
+        write_outputs(Path(out), cfg, results, records, chat)
+        if plots and results["metrics"] is not None:
             from alignpt.evaluate.report import write_plots
 
             write_plots(results, Path(out) / "plots")
@@ -145,10 +162,17 @@ def run_eval(cfg: EvalConfig, out: str | Path | None = None, backend: Backend | 
 
 def _score(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Condition],
            formats: list[Format], backend: Backend, progress: bool, lengths: LengthCheck
-           ) -> tuple[dict[str, Any], list[Record]]:
+           ) -> tuple[dict[str, Any], list[Record], list[ChatRecord] | None]:
     t0 = time.perf_counter()
-    kw = dict(scoring=cfg.mode, too_long=cfg.too_long, min_letter_mass=cfg.min_letter_mass,
-              lengths=lengths)
+    kw: dict[str, Any] = dict(scoring=cfg.mode, too_long=cfg.too_long,
+                              min_letter_mass=cfg.min_letter_mass, lengths=lengths)
+    run: Any = score_checked
+    if cfg.method == "chat":
+        from alignpt.evaluate.chat_run import chat_checked
+
+        run = chat_checked
+        kw.update(system=cfg.system_prompt, max_new_tokens=cfg.max_new_tokens,
+                  compare=cfg.compare, n_boot=cfg.n_boot, seed=cfg.seed, level=cfg.ci_level)
     if progress:
         from alignpt.console import progress_bar
 
@@ -156,10 +180,12 @@ def _score(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Co
             def advance(label: str, total: int):
                 task = bar.add_task(f"{label} {suite.name}", total=total)
                 return lambda n: bar.advance(task, n)
-            scored = score_checked(items, conditions, formats, backend, progress=advance, **kw)
+            scored = run(items, conditions, formats, backend, progress=advance, **kw)
     else:
-        scored = score_checked(items, conditions, formats, backend, **kw)
+        scored = run(items, conditions, formats, backend, **kw)
     seconds = time.perf_counter() - t0
+    if cfg.method == "chat":
+        return _chat_results(cfg, suite, items, conditions, formats, backend, scored, seconds)
     records = scored.records
     n_prompts = len(records)
     results = {
@@ -176,19 +202,52 @@ def _score(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Co
         "metrics": summarise(records, scored.items, conditions, cfg.n_boot, cfg.seed,
                              cfg.ci_level),
     }
-    return results, records
+    return results, records, None
 
 
-def write_outputs(out: Path, cfg: EvalConfig, results: dict, records: list[Record]) -> None:
+def _chat_results(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Condition],
+                  formats: list[Format], backend: Backend, scored: Any, seconds: float
+                  ) -> tuple[dict[str, Any], list[Record], list[ChatRecord]]:
+    """results.json of a chat run: the chat block, and the log-prob side when it ran."""
+    lp = scored.logprob
+    n_prompts = len(scored.records)
+    results = {
+        "method": "chat",
+        "suite": {"name": suite.name, "version": suite.version, "items_sha": items_digest(items),
+                  "n_items": len(items), "scored_items_sha": items_digest(scored.items),
+                  "n_scored": len(scored.items), "description": suite.description},
+        "model": {"spec": cfg.model, **backend.describe()},
+        "config": cfg.model_dump(mode="json"),
+        "conditions": [c.name for c in conditions], "formats": [f.name for f in formats],
+        **(lp.checks if lp else {"too_long": {"policy": cfg.too_long, "checked": False,
+                                              "n_items": 0, "n_prompts": 0, "items": {}}}),
+        "warnings": scored.warnings, "provenance": provenance(),
+        "timing": {"score_seconds": round(seconds, 3), "prompts": n_prompts,
+                   "prompts_per_second": round(n_prompts / seconds, 2) if seconds else None},
+        "chat": scored.chat,
+        "metrics": summarise(lp.records, lp.items, conditions, cfg.n_boot, cfg.seed,
+                             cfg.ci_level) if lp else None,
+    }
+    return results, lp.records if lp else [], scored.records
+
+
+def write_outputs(out: Path, cfg: EvalConfig, results: dict, records: list[Record],
+                  chat: list[ChatRecord] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "records.jsonl",
-                      "".join(json.dumps(r.to_dict()) + "\n" for r in records))
+    if chat is not None:
+        atomic_write_text(out / "chat_records.jsonl",
+                          "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n"
+                                  for r in chat))
+    if results.get("metrics") is not None:     # a chat-only run has no log-prob records
+        atomic_write_text(out / "records.jsonl",
+                          "".join(json.dumps(r.to_dict()) + "\n" for r in records))
     atomic_write_text(out / "results.json",
                       json.dumps(json_safe(results), indent=2, allow_nan=False) + "\n")
     # stats.json: the counts every alignpt output folder carries (DESIGN.md).
     stats = {"items": results["suite"]["n_scored"], "conditions": len(results["conditions"]),
              "items_too_long": results["too_long"]["n_items"],
              "formats": len(results["formats"]), "records": len(records),
+             **({"chat_records": len(chat)} if chat is not None else {}),
              "seconds": results["timing"]["score_seconds"]}
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n")
     write_resolved_config(out, cfg, inputs=[cfg.model], extra={"suite": results["suite"]})

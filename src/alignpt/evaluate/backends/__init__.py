@@ -6,7 +6,7 @@
 * an alignpt checkpoint or run folder (``model.json`` / ``checkpoints/``) ->
   :class:`CheckpointBackend`;
 * ``http://host:port/v1`` (optionally ``#served-model-name``) -> an
-  OpenAI-compatible completions server;
+  OpenAI-compatible completions server (``chat=True``: its chat completions endpoint);
 * ``fake:always-A``, ``fake:hashed`` -> a scripted backend (dry runs, demos).
 
 Heavy libraries are imported only by the backend that needs them.
@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from alignpt.errors import DataError
-from alignpt.evaluate.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
+from alignpt.evaluate.backends.base import (Backend, ChatRequest, GenerateRequest,
+                                            LoglikelihoodRequest)
 
-__all__ = ["Backend", "LoglikelihoodRequest", "GenerateRequest", "load_backend"]
+__all__ = ["Backend", "LoglikelihoodRequest", "GenerateRequest", "ChatRequest", "load_backend"]
 
 
 def load_backend(spec: str, device: str = "cpu", dtype: str = "float32", batch_size: int = 32,
-                 **options: Any) -> Backend:
-    """The backend a ``MODEL`` string names (see the module docstring)."""
+                 chat: bool = False, **options: Any) -> Backend:
+    """The backend a ``MODEL`` string names (see the module docstring). ``chat`` picks the
+    chat endpoint of a server URL (local models answer chat requests either way)."""
     if spec.startswith("fake:"):
         from alignpt.evaluate.backends.fake import fake_from_spec
 
@@ -34,6 +36,10 @@ def load_backend(spec: str, device: str = "cpu", dtype: str = "float32", batch_s
         from alignpt.evaluate.backends.openai_completions import OpenAICompletionsBackend
 
         url, _, model = spec.partition("#")
+        if chat:
+            from alignpt.evaluate.backends.openai_chat import OpenAIChatBackend
+
+            return OpenAIChatBackend(url, model=model or None, **options)
         return OpenAICompletionsBackend(url, model=model or None, batch_size=batch_size, **options)
     path = Path(spec)
     if not path.exists():

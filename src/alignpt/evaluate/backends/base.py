@@ -22,7 +22,11 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-__all__ = ["LoglikelihoodRequest", "GenerateRequest", "Backend"]
+__all__ = ["LoglikelihoodRequest", "GenerateRequest", "ChatRequest", "Backend", "plain_chat",
+           "PLAIN_STOP", "cut_at_stop"]
+
+#: Where a plain-format answer ends: the model starting the next turn itself.
+PLAIN_STOP = ("\nUser:", "\nSystem:", "\nAssistant:")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,37 @@ class GenerateRequest:
     stop: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class ChatRequest:
+    """Answer a conversation greedily: ``system`` (None: no system turn) and one ``user``
+    turn, up to ``max_tokens`` new tokens or the first ``stop`` string."""
+
+    user: str
+    system: str | None = None
+    max_tokens: int = 64
+    stop: tuple[str, ...] = field(default_factory=tuple)
+
+
+def plain_chat(system: str | None, user: str) -> str:
+    """The plain chat format our own models are post-trained on::
+
+        System: <system>          (only with a system prompt)
+
+        User: <user>
+        Assistant:
+    """
+    head = f"System: {system.strip()}\n\n" if system else ""
+    return f"{head}User: {user.strip()}\nAssistant:"
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """``text`` up to the first occurrence of any stop string."""
+    for s in stop:
+        if s:
+            text = text.split(s)[0]
+    return text
+
+
 class Backend(abc.ABC):
     """A model behind the two-method interface. Subclasses set ``name``."""
 
@@ -54,6 +89,28 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def generate(self, requests: Sequence[GenerateRequest]) -> list[str]:
         """Greedy completion of each request's context, in request order."""
+
+    #: How :meth:`chat` turns a conversation into model input (recorded in results).
+    chat_format: str = "plain"
+
+    def chat(self, requests: Sequence[ChatRequest]) -> list[str]:
+        """The assistant's answer to each conversation, in request order.
+
+        Default: the plain ``User: ...\\nAssistant:`` format (:func:`plain_chat`) through
+        :meth:`generate`, stopping where the model would start the next turn. Backends
+        with a chat template or a chat endpoint override this.
+        """
+        return self.generate([GenerateRequest(plain_chat(r.system, r.user), r.max_tokens,
+                                              tuple(dict.fromkeys(r.stop + PLAIN_STOP)))
+                              for r in requests])
+
+    #: False for a backend that can only answer conversations (a chat endpoint).
+    supports_loglikelihood: bool = True
+
+    def chat_overflow(self, requests: Sequence["ChatRequest"]) -> list[int] | None:
+        """Tokens each chat prompt plus its ``max_tokens`` would run over the context, or
+        None when this backend cannot tell."""
+        return None
 
     def overflow(self, requests: Sequence[LoglikelihoodRequest]) -> list[int] | None:
         """Tokens each request's input would lose to left truncation (0: it fits), or None

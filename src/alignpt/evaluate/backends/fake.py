@@ -15,8 +15,12 @@ Three ways to script it:
     log-softmax of the scores over the options shown. So "P(misaligned) = 0.8
     under the untested framing" is one line, independent of prompt syntax.
 
-Every call is recorded in ``calls`` (the requests, in order), so tests can check
-what the scorer asked for.
+``FakeBackend(fn, answer=script)``
+    for chat evaluation: ``script(request) -> answer text`` for each
+    :class:`~alignpt.evaluate.backends.base.ChatRequest` (a scripted chat model).
+
+Every call is recorded in ``calls`` (the requests, in order), and every chat
+request in ``chat_calls``, so tests can check what the scorer asked for.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ import math
 from typing import Any, Callable, Iterable, Sequence
 
 from alignpt.errors import BackendError
-from alignpt.evaluate.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
+from alignpt.evaluate.backends.base import (Backend, ChatRequest, GenerateRequest,
+                                            LoglikelihoodRequest)
 from alignpt.evaluate.formats import LETTERS
 
 __all__ = ["FakeBackend", "fake_from_spec"]
 
 ScoreFn = Callable[[str, str], float]
+AnswerFn = Callable[[ChatRequest], str]
 
 
 class FakeBackend(Backend):
@@ -39,9 +45,21 @@ class FakeBackend(Backend):
 
     name = "fake"
 
-    def __init__(self, fn: ScoreFn, label: str = "custom", completion: str = ""):
-        self.fn, self.label, self.completion = fn, label, completion
+    def __init__(self, fn: ScoreFn, label: str = "custom", completion: str = "",
+                 answer: AnswerFn | None = None):
+        self.fn, self.label, self.completion, self.answer = fn, label, completion, answer
         self.calls: list[list[LoglikelihoodRequest]] = []
+        self.chat_calls: list[ChatRequest] = []
+
+    @property
+    def chat_format(self) -> str:                  # type: ignore[override]
+        return "scripted" if self.answer else "plain"
+
+    def chat(self, requests: Sequence[ChatRequest]) -> list[str]:
+        self.chat_calls.extend(requests)
+        if self.answer is None:
+            return super().chat(requests)
+        return [self.answer(r) for r in requests]
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[float]:
         self.calls.append(list(requests))

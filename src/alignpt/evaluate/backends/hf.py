@@ -16,10 +16,10 @@ from __future__ import annotations
 import copy
 import inspect
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Sequence, get_args
 
-from alignpt.errors import ConfigError, DataError, require
-from alignpt.evaluate.backends.base import GenerateRequest
+from alignpt.errors import BackendError, ConfigError, DataError, require
+from alignpt.evaluate.backends.base import ChatRequest, GenerateRequest, cut_at_stop
 from alignpt.evaluate.backends.torch_lm import TorchLMBackend, check_device
 
 __all__ = ["HFBackend", "hf_max_length", "WeightDtype", "WEIGHT_DTYPES"]
@@ -126,17 +126,64 @@ class HFBackend(TorchLMBackend):
             return False
         return isinstance(cache, tuple) or hasattr(cache, "reorder_cache")
 
-    def generate(self, requests: list[GenerateRequest]) -> list[str]:
+    @property
+    def chat_format(self) -> str:                  # type: ignore[override]
+        return "template" if getattr(self.tokenizer, "chat_template", None) else "plain"
+
+    def chat_prompt(self, req: ChatRequest) -> tuple[list[int], tuple[str, ...]]:
+        """With the tokenizer's chat template when it has one (its special tokens end the
+        answer), else the plain format."""
+        if self.chat_format == "plain":
+            return super().chat_prompt(req)
+        return (self.tokenizer(self._template(req), add_special_tokens=False)["input_ids"],
+                req.stop)
+
+    def _template(self, req: ChatRequest) -> str:
+        turns = [{"role": "user", "content": req.user}]
+        if req.system:
+            turns.insert(0, {"role": "system", "content": req.system})
+        try:
+            return self.tokenizer.apply_chat_template(turns, tokenize=False,
+                                                      add_generation_prompt=True)
+        except Exception as exc:     # jinja raises its own errors; some templates refuse
+            if not req.system:       # a system turn, so fold it into the user's
+                raise BackendError(f"the chat template failed: {exc}") from None
+            return self._template(ChatRequest(f"{req.system}\n\n{req.user}", None,
+                                              req.max_tokens, req.stop))
+
+    def _end_ids(self) -> set[int]:
+        """Tokens that end an answer: the tokenizer's end-of-text and the generation
+        config's (a chat model's end-of-turn token is often only there)."""
+        ends = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ends = set(ends if isinstance(ends, (list, tuple)) else [ends] if ends is not None
+                   else [])
+        return ends | ({self.eos_id} if self.eos_id is not None else set())
+
+    def generate_ids(self, prompts: Sequence[Sequence[int]],
+                     requests: Sequence[GenerateRequest]) -> list[str]:
+        """Greedy ``model.generate`` over left-padded batches (longest first), with the KV
+        cache. A batch runs to its longest ``max_tokens``; each row is then cut to its own
+        ``max_tokens``, at end-of-text and at its first stop string."""
         torch = self.torch
-        out = []
-        for req in requests:
-            ids = torch.as_tensor([self.encode(req.context)[-self.max_length:]], device=self.device)
+        out = [""] * len(requests)
+        order = sorted(range(len(requests)), key=lambda i: (-len(prompts[i]), i))
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b:b + self.batch_size]
+            steps = max(requests[i].max_tokens for i in idx)
+            if steps <= 0:
+                continue
+            # Prompt and answer must fit the context together: cut the prompt on the left.
+            rows = [list(prompts[i])[-max(1, self.max_length - steps):] for i in idx]
+            ids, mask, _ = self._pad(rows)
             with torch.inference_mode():
-                seq = self.model.generate(ids, attention_mask=torch.ones_like(ids),
-                                          max_new_tokens=req.max_tokens, do_sample=False,
-                                          pad_token_id=self.eos_id)
-            text = self.decode(seq[0, ids.shape[1]:].tolist())
-            for s in req.stop:
-                text = text.split(s)[0]
-            out.append(text)
+                seq = self.model.generate(ids, attention_mask=mask, max_new_tokens=steps,
+                                          do_sample=False, num_beams=1,
+                                          pad_token_id=self.eos_id if self.eos_id is not None
+                                          else 0)
+            ends = self._end_ids()
+            for r, i in enumerate(idx):
+                toks = seq[r, ids.shape[1]:].tolist()[:requests[i].max_tokens]
+                cut = [k for k, t in enumerate(toks) if t in ends]
+                toks = toks[:cut[0]] if cut else toks
+                out[i] = cut_at_stop(self.decode(toks), requests[i].stop)
         return out

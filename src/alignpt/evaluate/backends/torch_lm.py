@@ -32,7 +32,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from alignpt.errors import BackendError, ConfigError
-from alignpt.evaluate.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
+from alignpt.evaluate.backends.base import (PLAIN_STOP, Backend, ChatRequest, GenerateRequest,
+                                            LoglikelihoodRequest, cut_at_stop, plain_chat)
 from alignpt.evaluate.backends.prefix_trie import Node, build_trie
 
 __all__ = ["TorchLMBackend", "encode_pair", "encode_pairs", "check_device"]
@@ -255,29 +256,72 @@ class TorchLMBackend(Backend):
                 self._score_level(kids, (cache, full), out)
 
     # -- generation -----------------------------------------------------------------------
+    def chat_prompt(self, req: ChatRequest) -> tuple[list[int], tuple[str, ...]]:
+        """The token prompt of a chat request and its stop strings (plain format here)."""
+        return (self.encode(plain_chat(req.system, req.user)),
+                tuple(dict.fromkeys(req.stop + PLAIN_STOP)))
+
+    def chat(self, requests: Sequence[ChatRequest]) -> list[str]:
+        prompts = [self.chat_prompt(r) for r in requests]
+        return self.generate_ids([ids for ids, _ in prompts],
+                                 [GenerateRequest("", r.max_tokens, stop)
+                                  for r, (_, stop) in zip(requests, prompts)])
+
+    def chat_overflow(self, requests: Sequence[ChatRequest]) -> list[int]:
+        """Tokens each chat prompt plus its answer budget runs over the context (0: fits);
+        an over-long prompt loses its start (the system prompt, the framing)."""
+        return [max(0, len(self.chat_prompt(r)[0]) + r.max_tokens - self.max_length)
+                for r in requests]
+
     def generate(self, requests: Sequence[GenerateRequest]) -> list[str]:
-        """Greedy decoding, one request at a time, stopping at any ``stop`` string."""
+        """Greedy completions, batched (see :meth:`generate_ids`)."""
+        return self.generate_ids([self.encode(r.context) for r in requests], requests)
+
+    def generate_ids(self, prompts: Sequence[Sequence[int]],
+                     requests: Sequence[GenerateRequest]) -> list[str]:
+        """Greedy decoding of token prompts (the requests give ``max_tokens`` and ``stop``).
+
+        Rows run together in padded batches of ``batch_size`` (longest first) with no KV
+        cache: every step re-reads each row's whole sequence and takes the argmax at its
+        last real position, so a row's tokens do not depend on its batch neighbours
+        beyond float rounding. A row stops at end-of-text, at ``max_tokens`` or once its
+        decoded text contains a stop string; the text is cut at the first stop string.
+        Inputs keep their last ``max_length`` tokens.
+        """
+        out = [""] * len(requests)
+        order = sorted(range(len(requests)), key=lambda i: (-len(prompts[i]), i))
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b:b + self.batch_size]
+            texts = self._greedy_batch([list(prompts[i]) for i in idx], [requests[i] for i in idx])
+            for i, text in zip(idx, texts):
+                out[i] = text
+        return out
+
+    def _greedy_batch(self, prompts: list[list[int]], reqs: list[GenerateRequest]) -> list[str]:
         torch = self.torch
-        results = []
-        for req in requests:
-            ids = self.encode(req.context)[-self.max_length:]
-            new: list[int] = []
-            text = ""
-            for _ in range(req.max_tokens):
-                seq = (ids + new)[-self.max_length:]
-                t, m, starts = self._pad([seq])
-                with torch.inference_mode():
-                    logits, _ = self._forward(
-                        t, m, torch.as_tensor([len(seq) - 1], device=self.device),
-                        position_ids=self._position_ids(len(seq), starts, [0]))
-                tok = int(logits[0, 0].argmax())
-                if tok == getattr(self, "eos_id", None):
-                    break
-                new.append(tok)
-                text = self.decode(new)
-                if any(s in text for s in req.stop):
-                    break
-            for s in req.stop:
-                text = text.split(s)[0]
-            results.append(text)
-        return results
+        new: list[list[int]] = [[] for _ in prompts]
+        texts = [""] * len(prompts)
+        active = [r.max_tokens > 0 for r in reqs]
+        eos = getattr(self, "eos_id", None)
+        while any(active):
+            rows = [i for i, a in enumerate(active) if a]
+            seqs = [(prompts[i] + new[i])[-self.max_length:] for i in rows]
+            ids, mask, starts = self._pad(seqs)
+            last = [a + len(s) - 1 for a, s in zip(starts, seqs)]
+            keep = sorted(set(last))
+            with torch.inference_mode():
+                logits, _ = self._forward(ids, mask, torch.as_tensor(keep, device=self.device),
+                                          position_ids=self._position_ids(ids.shape[1], starts,
+                                                                          [0] * len(rows)))
+            at = {c: k for k, c in enumerate(keep)}
+            for r, i in enumerate(rows):
+                tok = int(logits[r, at[last[r]]].argmax())
+                if tok == eos:
+                    active[i] = False
+                    continue
+                new[i].append(tok)
+                texts[i] = self.decode(new[i])
+                if len(new[i]) >= reqs[i].max_tokens or any(s in texts[i] for s in reqs[i].stop):
+                    active[i] = False
+        return [cut_at_stop(t, r.stop) for t, r in zip(texts, reqs)]
+
