@@ -14,6 +14,10 @@ metrics that always carry their uncertainty and n::
     run = score_items(model, items, tokenizer)      # scoring auto, too_long skip
     run.rate("neutral")                             # value, ci, n_items, ...
 
+    from alignpt.evaluate import chat_items         # the model answers in free text
+
+    chat = chat_items(model, items, tokenizer)      # parsed / unparseable counts, rates
+
 Nothing heavy is imported here: torch and transformers load with the backend
 that needs them.
 """
@@ -28,7 +32,7 @@ __all__ = [
     "Backend", "LoglikelihoodRequest", "GenerateRequest", "load_backend", "FakeBackend",
     "score", "Record", "EvalConfig", "run_eval", "summarise", "get_suite", "list_suites",
     "export_lmeval", "import_advanced_ai_risk", "run_world_suite", "WorldSuiteConfig",
-    "score_items", "EvalRun", "compare_runs", "load_run",
+    "score_items", "EvalRun", "compare_runs", "load_run", "chat_items", "import_published",
 ]
 
 _WHERE = {
@@ -44,6 +48,7 @@ _WHERE = {
     "run_world_suite": "world_suite", "WorldSuiteConfig": "world_suite",
     "score_items": "pipeline", "EvalRun": "pipeline",
     "compare_runs": "compare", "load_run": "compare",
+    "chat_items": "chat_run", "import_published": "published",
 }
 
 
