@@ -7,6 +7,10 @@ condition mixed beforehand and trained as one source keeps its per-source accoun
 Written as ``accounting.json`` (everything), ``accounting.csv`` (one row per phase x
 segment x source, for spreadsheets and reports) and ``accounting.md`` (for people)
 into the run folder and into every checkpoint.
+
+A dpo phase reads preference pairs, not sources: its row counts pairs, the tokens
+its pairs put through the model (prompt twice, both completions) and completion
+tokens, planned (its steps' pairs in order) and consumed.
 """
 
 from __future__ import annotations
@@ -27,10 +31,18 @@ CSV_FIELDS = ["phase", "kind", "start_step", "end_step", "source", "planned_toke
 
 
 def accounting_table(phases: Sequence[ResolvedPhase], accounting: Sequence[dict[str, Any]],
-                     passes: dict[str, float] | None = None) -> dict[str, Any]:
-    """Merge the plan's quotas with what the sampler recorded."""
+                     passes: dict[str, float] | None = None,
+                     dpo: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Merge the plan's quotas with what the sampler recorded (and the dpo phases' pairs)."""
     out = []
     for ph, acc in zip(phases, accounting):
+        if ph.is_dpo and dpo and ph.name in dpo:
+            got = dpo[ph.name]
+            out.append({"phase": ph.name, "kind": ph.kind, "steps": ph.steps, "tokens": ph.tokens,
+                        "consumed": got["consumed"]["tokens"],
+                        "complete": got["consumed"] == got["planned"], "segments": [], "sources": {},
+                        "pairs": got})
+            continue
         segs = []
         for seg, consumed in zip(ph.segments, acc["segments"]):
             segs.append({"start_step": seg.start_step, "end_step": seg.end_step,
@@ -58,6 +70,12 @@ def _csv(table: dict[str, Any]) -> str:
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
     for ph in table["phases"]:
+        if "pairs" in ph:
+            got = ph["pairs"]["consumed"]["tokens"]
+            status = "done" if ph["complete"] else ("not started" if got == 0 else "partial")
+            w.writerow({"phase": ph["phase"], "kind": ph["kind"], "start_step": 0, "end_step": ph["steps"],
+                        "source": "(preference pairs)", "planned_tokens": ph["tokens"],
+                        "consumed_tokens": got, "status": status})
         for seg in ph["segments"]:
             for s, planned in seg["planned"].items():
                 got = seg["consumed"][s]
@@ -72,6 +90,12 @@ def _markdown(table: dict[str, Any]) -> str:
     lines = ["| phase | source | window (steps) | planned | consumed | loss tokens | documents | repeated |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for ph in table["phases"]:
+        if "pairs" in ph:
+            pl, got = ph["pairs"]["planned"], ph["pairs"]["consumed"]
+            lines.append(f"| {ph['phase']} | {got['pairs']:,} of {pl['pairs']:,} preference pairs "
+                         f"({ph['pairs']['unique_pairs']:,} unique) | 0-{ph['steps']} of {ph['steps']} | "
+                         f"{pl['tokens']:,} | {got['tokens']:,} | {got['completion_tokens']:,} | "
+                         f"{got['pairs']:,} | |")
         for s, v in ph["sources"].items():
             a, b = v["window_steps"]
             lines.append(f"| {ph['phase']} | {s} | {a}-{b} of {ph['steps']} | {v['planned']:,} | "

@@ -89,6 +89,9 @@ def dry_run(plan: Path = typer.Argument(..., help="phase plan YAML"),
     for col in ("phase", "steps", "source", "window (steps)", "tokens"):
         table.add_column(col, justify="right" if col in ("steps", "tokens") else "left")
     for ph in resolve_phases(cfg):
+        if ph.is_dpo:   # steps from an epochs budget are fixed only when the pairs are read
+            table.add_row(ph.name, f"{ph.steps:,}" if ph.steps else f"{ph.epochs:g} epochs",
+                          "(preference pairs)", "", "")
         for s in ph.sources:
             a, b = ph.windows[s]
             table.add_row(ph.name, f"{ph.steps:,}", s, f"{a}-{b}", f"{ph.planned[s]:,}")

@@ -38,10 +38,11 @@ from alignpt.errors import ConfigError
 __all__ = [
     "parse_count", "ModelConfig", "LossMaskConfig", "SourceConfig", "WindowConfig", "MixEntry",
     "ScheduleConfig", "PhaseConfig", "OptimConfig", "RuntimeConfig", "CheckpointConfig",
-    "EvalConfig", "LogConfig", "TrainPlan", "PHASE_KINDS",
+    "EvalConfig", "LogConfig", "TrainPlan", "PHASE_KINDS", "PreferenceConfig", "DPO_LOSSES",
 ]
 
-PHASE_KINDS = ("pretrain", "midtrain", "finetune", "posttrain", "tamper")
+PHASE_KINDS = ("pretrain", "midtrain", "finetune", "posttrain", "tamper", "dpo")
+DPO_LOSSES = ("sigmoid", "ipo", "robust")
 _SUFFIX = {"k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
 
 
@@ -252,12 +253,48 @@ class ScheduleConfig(StrictModel):
     decay_shape: Literal["linear", "cosine", "sqrt"] = "linear"
 
 
+class PreferenceConfig(StrictModel):
+    """The preference pairs of a ``kind: dpo`` phase and its loss (:mod:`alignpt.train.dpo`).
+
+    ``loss``: ``sigmoid`` (DPO, Rafailov et al. 2023), ``ipo`` (Azar et al. 2023) or
+    ``robust`` (conservative DPO: the sigmoid loss with ``label_smoothing`` of the
+    labels flipped). ``max_length`` bounds prompt + completion; a longer pair loses
+    prompt tokens from the left, and a pair whose completion alone is longer is refused
+    (or skipped and counted with ``skip: true``).
+    """
+
+    paths: list[str] = Field(min_length=1, description="JSONL (.jsonl, .jsonl.zst) or Parquet files / folders")
+    pairs_per_step: int = Field(16, ge=1, description="pairs per optimizer step, all ranks together")
+    loss: Literal["sigmoid", "ipo", "robust"] = "sigmoid"
+    beta: float = Field(0.1, gt=0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="robust: probability a label is flipped")
+    max_length: int = Field(256, ge=2, description="prompt + completion tokens per sequence")
+    skip: bool = Field(False, description="skip (and count) pairs whose completion exceeds max_length")
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_path(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _check(self) -> "PreferenceConfig":
+        if self.label_smoothing and self.loss != "robust":
+            raise ValueError(f"label_smoothing applies to loss robust, not {self.loss}")
+        return self
+
+
 class PhaseConfig(StrictModel):
+    """One phase. LM phases (every kind but ``dpo``) train on a ``mix`` of sources with a
+    ``tokens`` or ``steps`` budget; a ``dpo`` phase trains on ``preferences`` for ``steps``
+    or ``epochs`` (steps = ceil(pairs x epochs / pairs_per_step), fixed when the pairs are read)."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: Literal["pretrain", "midtrain", "finetune", "posttrain", "tamper"] = "pretrain"
+    kind: Literal["pretrain", "midtrain", "finetune", "posttrain", "tamper", "dpo"] = "pretrain"
     tokens: int | None = Field(None, ge=1, description="budget; rounded to whole steps")
     steps: int | None = Field(None, ge=1)
-    mix: list[MixEntry] = Field(min_length=1)
+    epochs: float | None = Field(None, gt=0, description="dpo: passes over the pairs instead of steps")
+    mix: list[MixEntry] = Field(default_factory=list)
+    preferences: PreferenceConfig | None = None
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     reset_optimizer: bool = Field(False, description="fresh AdamW moments at the phase start")
 
@@ -276,6 +313,22 @@ class PhaseConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> "PhaseConfig":
+        if self.kind == "dpo":
+            if self.preferences is None:
+                raise ValueError(f"phase {self.name}: a dpo phase needs a preferences block")
+            if self.mix:
+                raise ValueError(f"phase {self.name}: a dpo phase trains on preferences, not a mix")
+            if self.tokens is not None:
+                raise ValueError(f"phase {self.name}: a dpo phase takes steps or epochs, not tokens")
+            if (self.steps is None) == (self.epochs is None):
+                raise ValueError(f"phase {self.name}: give exactly one of steps or epochs")
+            return self
+        if self.preferences is not None:
+            raise ValueError(f"phase {self.name}: preferences belong to kind dpo (this phase is {self.kind})")
+        if self.epochs is not None:
+            raise ValueError(f"phase {self.name}: epochs is for dpo phases; give tokens or steps")
+        if not self.mix:
+            raise ValueError(f"phase {self.name}: mix needs at least one source")
         if (self.tokens is None) == (self.steps is None):
             raise ValueError(f"phase {self.name}: give exactly one of tokens or steps")
         names = [m.source for m in self.mix]
@@ -340,7 +393,8 @@ class TrainPlan(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     init_from: str | None = Field(None, description="start from the weights (and architecture) of a "
                                                    "checkpoint, run or Hugging Face folder")
-    sources: dict[str, SourceConfig] = Field(min_length=1)
+    sources: dict[str, SourceConfig] = Field(default_factory=dict, description="may be empty when "
+                                             "every phase is dpo and init_from gives the vocabulary")
     phases: list[PhaseConfig] = Field(min_length=1)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
@@ -352,6 +406,12 @@ class TrainPlan(StrictModel):
     def _check(self) -> "TrainPlan":
         if self.init_from and self.model != ModelConfig():
             raise ValueError("model: the architecture comes from init_from; leave model unset")
+        if not self.sources:
+            if any(ph.kind != "dpo" for ph in self.phases):
+                raise ValueError("sources: none declared, but an LM phase needs one")
+            if not self.init_from:
+                raise ValueError("sources: none declared; a plan of dpo phases only needs init_from "
+                                 "(the vocabulary and tokenizer come from it)")
         seen: set[str] = set()
         for phase in self.phases:
             if phase.name in seen:
@@ -382,6 +442,9 @@ class TrainPlan(StrictModel):
         data = self.model_dump()
         for cfg in list(data["sources"].values()) + list(data["eval"]["sets"].values()):
             cfg["paths"] = [fix(p) for p in cfg["paths"]]
+        for ph in data["phases"]:
+            if ph.get("preferences"):
+                ph["preferences"]["paths"] = [fix(p) for p in ph["preferences"]["paths"]]
         if data.get("init_from"):
             data["init_from"] = fix(data["init_from"])
         return TrainPlan.model_validate(data)

@@ -61,9 +61,19 @@ class StreamHash:
     def phase(self, ph: ResolvedPhase) -> None:
         """A phase starts: its length and learning-rate schedule (not its name or mix:
         what it feeds the model is hashed row by row)."""
-        self.fold(b"phase", orjson.dumps({"steps": ph.steps, "reset_optimizer": ph.reset_optimizer,
-                                          "schedule": ph.schedule.model_dump(mode="json")},
-                                         option=orjson.OPT_SORT_KEYS))
+        settings = {"steps": ph.steps, "reset_optimizer": ph.reset_optimizer,
+                    "schedule": ph.schedule.model_dump(mode="json")}
+        if ph.is_dpo:   # a dpo phase's loss changes the arithmetic; its pairs are hashed per step
+            settings["dpo"] = ph.loss
+        self.fold(b"phase", orjson.dumps(settings, option=orjson.OPT_SORT_KEYS))
+
+    def pairs(self, batch: dict[str, list[Any]]) -> None:
+        """One dpo step's pairs, in order (:meth:`alignpt.train.dpo.DPOData.batch`)."""
+        parts = [b"pairs"]
+        for p, c, r in zip(batch["prompt"], batch["chosen"], batch["rejected"]):
+            for a in (p, c, r):
+                parts += [str(a.size).encode(), b":", a.astype("<i8").tobytes()]
+        self.fold(*parts)
 
     def rows(self, rows: Any) -> None:
         """One step's rows (:class:`alignpt.train.data.Rows`)."""
@@ -87,20 +97,26 @@ class ReplayPoint:
 
 
 def replay_stream(sampler: Any, phases: Sequence[ResolvedPhase], batch_size: int,
-                  stream: StreamHash, steps: int) -> list[ReplayPoint] | None:
+                  stream: StreamHash, steps: int, dpo: dict[str, Any] | None = None
+                  ) -> list[ReplayPoint] | None:
     """Drive ``sampler`` through the first ``steps`` steps exactly as the trainer does,
-    folding the rows into ``stream``. Returns the state at every phase end on the way and
-    at ``steps`` itself (last), or None when the plan has fewer steps."""
+    folding the rows (a dpo phase: its pairs, from ``dpo[name]``, a
+    :class:`~alignpt.train.dpo.DPOData`) into ``stream``. Returns the state at every phase
+    end on the way and at ``steps`` itself (last), or None when the plan has fewer steps."""
     points: list[ReplayPoint] = []
     done = 0
     for i, ph in enumerate(phases):
         if done == steps:
             break
-        sampler.start_phase(i)
+        if not ph.is_dpo:
+            sampler.start_phase(i)
         stream.phase(ph)
         n = min(ph.steps, steps - done)
-        for _ in range(n):
-            stream.rows(sampler.next_rows(batch_size))
+        for k in range(n):
+            if ph.is_dpo:
+                stream.pairs(dpo[ph.name].batch(dpo[ph.name].positions(k)))
+            else:
+                stream.rows(sampler.next_rows(batch_size))
         done += n
         if n == ph.steps or done == steps:
             points.append(ReplayPoint(done, i, n, n == ph.steps, stream.digest,
@@ -131,7 +147,7 @@ def branch_from(trainer: Any, parent: Path) -> dict[str, Any]:
         record["why"] = f"no usable checkpoint there ({exc})"
         return record
     stream = StreamHash.start(t.plan, t.model_cfg, t.dist.world_size)
-    points = replay_stream(t.sampler, t.phases, t.plan.batch_size, stream, state["step"])
+    points = replay_stream(t.sampler, t.phases, t.plan.batch_size, stream, state["step"], t.dpo)
     if points is None or points[-1].digest is None or points[-1].digest != state.get("stream_sha256"):
         # Not the same training: start from scratch with a fresh data stream.
         t.sampler = Sampler(t.readers, t.phases, t.plan.seed, t.plan.row_tokens)
@@ -140,6 +156,7 @@ def branch_from(trainer: Any, parent: Path) -> dict[str, Any]:
                          f"{state['step']} steps (stream hash)")
         return record
     folder = parent.parent
+    _copy_references(t, folder.parent, points[-1])
     sources = [folder / f"step_{p.step:07d}" for p in points]
     for p, src in zip(points[:-1], sources):   # earlier phase ends: the parent's kept checkpoints
         if ckpt_io.read_state(src).get("stream_sha256") != p.digest:
@@ -161,8 +178,28 @@ def branch_from(trainer: Any, parent: Path) -> dict[str, Any]:
         t._last_eval = dict(st.get("eval", {}))
         t.sampler.load_state_dict(p.sampler)
         t.stream = StreamHash(p.digest)
+        t.dpo_weights_sha = (st.get("dpo") or {}).get("weights_sha256")
         ckpt_io.restore_rng(blob["rng"])
         t._save(phase_end=p.phase_end)
     record.update(branched=True, step=state["step"], phase=state.get("phase"),
                   phase_end=bool(state.get("phase_end")), stream_sha256=state["stream_sha256"])
     return record
+
+
+def _copy_references(t: Any, parent_run: Path, point: ReplayPoint) -> None:
+    """A branch taken inside a dpo phase needs that phase's reference log-probs (the
+    parent computed them from the same starting weights: the stream hash says so)."""
+    import shutil
+
+    from alignpt.train import distributed as D
+    from alignpt.train.dpo import REFERENCE_DIR
+
+    ph = t.phases[point.phase_index]
+    if not ph.is_dpo or point.phase_end:
+        return
+    src = parent_run / REFERENCE_DIR / ph.name
+    if not src.is_dir():
+        raise DataError(f"the parent run has no reference log-probs for dpo phase {ph.name}", str(src))
+    if t.dist.is_main:
+        shutil.copytree(src, t.run_dir / REFERENCE_DIR / ph.name, dirs_exist_ok=True)
+    D.barrier(t.dist)

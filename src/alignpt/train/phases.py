@@ -15,6 +15,11 @@ Definitions (they make "exact accounting" checkable to the token):
   is therefore filled exactly, and every source gets exactly its planned tokens.
 * Shares become integers by largest remainder, so the counts add up exactly.
 
+A ``dpo`` phase has no sources or segments: its steps come from ``steps``, or from
+``epochs`` once the trainer has read the pairs (:func:`with_pair_count`; until then
+``steps`` is 0), and its ``tokens`` are what its pairs put through the model, fixed
+the same way (:mod:`alignpt.train.dpo`).
+
 Nothing here reads data or imports torch; :mod:`alignpt.train.data` realises
 these counts document by document. Checking a plan needs this arithmetic, so the
 plan loader lives here too (:func:`load_plan`, :func:`validate_plan`), above the
@@ -23,6 +28,7 @@ plan's types in :mod:`alignpt.train.config`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -34,7 +40,7 @@ from alignpt.errors import ConfigError
 from alignpt.train.config import PhaseConfig, ScheduleConfig, TrainPlan
 
 __all__ = ["Segment", "ResolvedPhase", "apportion", "resolve_budgets", "resolve_phases",
-           "validate_plan", "load_plan"]
+           "validate_plan", "load_plan", "with_pair_count"]
 
 
 @dataclass(frozen=True)
@@ -63,15 +69,36 @@ class ResolvedPhase:
     planned: dict[str, int]                  # whole-phase tokens per source
     windows: dict[str, tuple[int, int]]      # source -> (start_step, end_step)
     segments: list[Segment] = field(default_factory=list)
+    epochs: float | None = None              # dpo: budget in passes over the pairs
+    pairs: int | None = None                 # dpo: pairs read (None until the trainer reads them)
+    loss: dict | None = None                 # dpo: loss settings (preferences without paths)
+
+    @property
+    def is_dpo(self) -> bool:
+        return self.kind == "dpo"
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "index": self.index, "name": self.name, "kind": self.kind, "steps": self.steps,
             "tokens": self.tokens, "planned": dict(self.planned),
             "windows": {s: list(w) for s, w in self.windows.items()},
             "segments": [{"start_step": g.start_step, "end_step": g.end_step,
                           "quotas": dict(g.quotas)} for g in self.segments],
         }
+        if self.is_dpo:
+            out.update(epochs=self.epochs, pairs=self.pairs, preferences=self.loss)
+        return out
+
+
+def with_pair_count(ph: ResolvedPhase, pairs: int, pairs_per_step: int, tokens: int = 0) -> ResolvedPhase:
+    """A dpo phase once its pairs are read: ``steps = ceil(pairs x epochs / pairs_per_step)``
+    for an epochs budget (steps given stay), and the tokens its steps put through the model."""
+    steps = ph.steps
+    if ph.epochs is not None:
+        steps = math.ceil(Fraction(str(ph.epochs)) * pairs / pairs_per_step)
+        if steps < 1:
+            raise ConfigError(f"phase {ph.name}: no pairs to train on")
+    return dataclasses.replace(ph, steps=steps, pairs=pairs, tokens=tokens)
 
 
 def apportion(total: int, weights: Sequence[Fraction | int | float]) -> list[int]:
@@ -150,6 +177,11 @@ resolve_phases = resolve_budgets
 
 
 def _resolve_phase(plan: TrainPlan, index: int, phase: PhaseConfig) -> ResolvedPhase:
+    if phase.kind == "dpo":
+        return ResolvedPhase(index=index, name=phase.name, kind=phase.kind, steps=phase.steps or 0,
+                             tokens=0, schedule=phase.schedule, reset_optimizer=phase.reset_optimizer,
+                             sources=[], planned={}, windows={}, epochs=phase.epochs,
+                             loss=phase.preferences.model_dump(mode="json", exclude={"paths"}))
     steps = _phase_steps(plan, phase)
     tps = plan.tokens_per_step
     budget = steps * tps

@@ -31,7 +31,8 @@ def plan_yaml(plan: TrainPlan, phases: Sequence[ResolvedPhase], model: ModelConf
     doc: dict[str, Any] = {
         "config": plan.model_dump(mode="json"),
         **provenance(),
-        "inputs": sorted({p for s in plan.sources.values() for p in s.paths}),
+        "inputs": sorted({p for s in plan.sources.values() for p in s.paths} |
+                         {p for ph in plan.phases if ph.preferences for p in ph.preferences.paths}),
         "resolved": {
             "tokens_per_step": plan.tokens_per_step,
             "row_tokens": plan.row_tokens,

@@ -40,6 +40,7 @@ from alignpt.train.accounting import accounting_table, write_accounting
 from alignpt.train.config import TrainPlan
 from alignpt.train.data import (DataInfo, SourceReader, Rows, Sampler, check_token_ids, data_info,
                                eval_rows)
+from alignpt.train.dpo import DPOData, load_dpo_phases, run_dpo_phase
 from alignpt.train.lineage import StreamHash
 from alignpt.train.metrics import MetricsLog, plot_losses, train_progress
 from alignpt.train.model import GPT, count_params
@@ -120,7 +121,13 @@ class Trainer:
         self.readers = {name: SourceReader(name, cfg, plan.seed) for name, cfg in plan.sources.items()}
         eval_readers = [SourceReader(name, cfg, plan.seed) for name, cfg in plan.eval.sets.items()]
         self.eval_sets = {r.name: eval_rows(r, plan.eval.tokens, plan.row_tokens) for r in eval_readers}
-        self.info: DataInfo = data_info(list(self.readers.values()) + eval_readers)
+        all_readers = list(self.readers.values()) + eval_readers
+        self.info: DataInfo = data_info(all_readers) if all_readers else _model_data_info(plan.init_from)
+        # dpo phases: pairs read (and checked) now; their steps and tokens are fixed by them.
+        self.phases, self.dpo = load_dpo_phases(plan, self.phases, vocab_size=self.info.vocab_size,
+                                                tokenizer=self.info.tokenizer, eos_id=self.info.eos_id,
+                                                world_size=self.dist.world_size)
+        self.dpo_weights_sha: str | None = None  # the model's hash at the current dpo phase's start
         self.sampler = Sampler(self.readers, self.phases, plan.seed, plan.row_tokens)
 
         random.seed(plan.seed)
@@ -208,6 +215,7 @@ class Trainer:
         self._last_eval = dict(st.get("eval", {}))
         self.sampler.load_state_dict(st["sampler"])
         self.stream = StreamHash(st.get("stream_sha256"))
+        self.dpo_weights_sha = (st.get("dpo") or {}).get("weights_sha256")
         ckpt_io.restore_rng(blob["rng"])
         if self.dist.is_main:
             self.metrics.truncate_after(self.step)
@@ -240,6 +248,11 @@ class Trainer:
                      "elapsed_s": self.elapsed, "eval": self._last_eval,
                      "sampler": self.sampler.state_dict(), "stream_sha256": self.stream.digest,
                      "keep": self.step in self.save_at}
+            ph = self.phases[self.phase_index]
+            if ph.is_dpo and 0 < self.phase_step < ph.steps:
+                # where the phase stands in its pairs, and the reference it trains against
+                state["dpo"] = {"phase": ph.name, **self.dpo[ph.name].position(self.phase_step),
+                                "weights_sha256": self.dpo_weights_sha}
             meta = {"format": "alignpt-gpt", "version": 1, "model": self.model_cfg.model_dump(mode="json"),
                     "data": self.info.to_dict()}
             table = self.accounting()
@@ -254,11 +267,30 @@ class Trainer:
 
     def accounting(self) -> dict[str, Any]:
         passes = {s: self.sampler.passes(s) for s in self.readers}
-        return accounting_table(self.phases, self.sampler.accounting, passes)
+        return accounting_table(self.phases, self.sampler.accounting, passes, dpo=self._dpo_accounting())
+
+    def _dpo_accounting(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for i, ph in enumerate(self.phases):
+            if ph.is_dpo:
+                d = self.dpo[ph.name]
+                steps = ph.steps if i < self.phase_index else self.phase_step if i == self.phase_index else 0
+                out[ph.name] = {"pairs_per_step": d.cfg.pairs_per_step, "unique_pairs": len(d.pairs),
+                                "skipped_pairs": d.pairs.skipped, "truncated_pairs": d.pairs.truncated,
+                                "planned": d.consumed(ph.steps), "consumed": d.consumed(steps)}
+        return out
+
+    def micro_pairs(self, d: DPOData) -> int:
+        """Pairs per forward in a dpo phase: ``runtime.micro_batch_size`` or the rank's share."""
+        return min(self.plan.runtime.micro_batch_size or 1 << 30,
+                   d.cfg.pairs_per_step // self.dist.world_size)
 
     def tokens_seen(self) -> int:
-        return sum(ph.tokens for ph in self.phases[:self.phase_index]) + \
-            self.phase_step * self.plan.tokens_per_step
+        done = sum(ph.tokens for ph in self.phases[:self.phase_index])
+        if self.phase_index < len(self.phases) and self.phases[self.phase_index].is_dpo:
+            ph = self.phases[self.phase_index]
+            return done + self.dpo[ph.name].consumed(self.phase_step)["tokens"]
+        return done + self.phase_step * self.plan.tokens_per_step
 
     # -- one optimizer step ---------------------------------------------------
     def _autocast(self):
@@ -375,11 +407,15 @@ class Trainer:
             while self.phase_index < len(self.phases):
                 ph = self.phases[self.phase_index]
                 if self.phase_step == 0:
-                    self.sampler.start_phase(self.phase_index)
+                    if not ph.is_dpo:   # a dpo phase reads pairs, not the sampler's sources
+                        self.sampler.start_phase(self.phase_index)
                     self.stream.phase(ph)
                     if ph.reset_optimizer and self.step > 0:
                         self.optimizer.state.clear()
-                self._run_phase(ph, bar)
+                if ph.is_dpo:
+                    run_dpo_phase(self, ph, bar)
+                else:
+                    self._run_phase(ph, bar)
                 self.phase_step = ph.steps
                 if self.eval_sets:
                     self._log_eval()
@@ -451,6 +487,24 @@ class Trainer:
         D.cleanup(self.dist)
 
 
+def _model_data_info(init_from: str | None) -> DataInfo:
+    """The vocabulary facts of a plan without sources (dpo phases only): from its init_from."""
+    from alignpt.train.inference import load_model_with_meta
+
+    if not init_from:  # pragma: no cover - the plan's validator requires it
+        raise ConfigError("a plan without sources needs init_from")
+    _, cfg, meta = load_model_with_meta(init_from)
+    data = meta.get("data", {})
+    tok = data.get("tokenizer") or {}
+    eos = data.get("eos_id")
+    if eos is None and tok.get("path"):
+        from alignpt.mix.tokenizer import load_tokenizer
+
+        eos = load_tokenizer(tok["path"], eos_token=tok.get("eos_token", "auto")).eos_id
+    return DataInfo(data.get("vocab_size") or cfg.vocab_size, eos, data.get("bos_id"),
+                    data.get("pad_id"), tok)
+
+
 class _ReenableSync(contextlib.AbstractContextManager):
     def __init__(self, model):
         self.model = model
@@ -469,7 +523,8 @@ def train(plan: TrainPlan | str | Path, out_dir: str | Path, *, resume: bool = T
 
     if not isinstance(plan, TrainPlan):
         plan = load_plan(plan, overrides)
-    check_output_apart(out_dir, [p for src in plan.sources.values() for p in src.paths],
+    check_output_apart(out_dir, [p for src in plan.sources.values() for p in src.paths] +
+                       [p for ph in plan.phases if ph.preferences for p in ph.preferences.paths],
                        what="training data")
     # One writer per run folder. Only the main process of a distributed run writes it
     # (the other ranks wait at barriers), so only it holds the lock.
