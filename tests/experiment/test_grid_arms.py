@@ -25,6 +25,8 @@ def test_a_pretraining_only_arm_has_no_instruct_or_rebound():
 
 def test_an_arm_on_fewer_seeds_runs_a_prefix_of_the_recipes_seeds():
     runs = _runs(["seeds=[3,5,7]", "arms.misaligned_upsampled.seeds=2"])
-    seeds = {a: sorted(r.seed for r in runs if r.arm == a) for a in {r.arm for r in runs}}
+    # (each arm's own runs: the recipe's tamper block adds a twin per run, same seed)
+    seeds = {a: sorted(r.seed for r in runs if r.arm == a and r.tamper_of is None)
+             for a in {r.arm for r in runs}}
     assert seeds["misaligned_upsampled"] == [3, 5]
     assert seeds["unfiltered"] == [3, 5, 7]

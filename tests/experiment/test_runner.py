@@ -103,12 +103,15 @@ def test_quick_recipe_end_to_end(tmp_path):
     assert main(["experiment", "run", "persona-world", "--quick", "--out", str(out), "-q"]) == 0
     rep = orjson.loads((out / "report" / "report.json").read_bytes())
     recipe = load_experiment("persona-world", quick=True)
-    assert rep["runs_done"] == rep["runs_total"] == len(recipe.arms) * len(recipe.seeds)
+    # Every (arm, seed) run, and a tamper twin of each run of the tamper arms.
+    twins = len(recipe.tamper.arms) * len(recipe.seeds) if recipe.tamper else 0
+    assert rep["runs_done"] == rep["runs_total"] == len(recipe.arms) * len(recipe.seeds) + twins
     assert set(rep["table"]) == set(recipe.arms)
     for arm, phases in rep["table"].items():
         expected = ["pretrain"] + (["finetune"] if recipe.arms[arm].schedule == "finetune" else [])
         if recipe.arms[arm].posttrain:   # posttrain: false arms stop after pretraining
-            expected += ["instruct"] + [f"rebound{i}" for i in (1, 2)]
+            expected += ["instruct"] + (["dpo"] if recipe.arms[arm].dpo != "none" else []) \
+                + [f"rebound{i}" for i in (1, 2)]
         assert list(phases) == expected
         for entry in phases.values():
             for place in ("story", "assistant"):
@@ -130,8 +133,9 @@ def test_quick_recipe_end_to_end(tmp_path):
     # The locality lemma, exactly: tested-only data leaves Bayes's P(D | U) unchanged.
     assert (t["aligned_tested"]["pretrain"]["story"]["bayes"]["q_U"]
             == pytest.approx(t["unfiltered"]["pretrain"]["story"]["bayes"]["q_U"], rel=1e-12))
-    # every claim of the discussion: 13 tested, 5 the world cannot express (no test)
-    assert len(rep["claims"]) == 19 and all(c["verdict"] in VERDICTS for c in rep["claims"])
+    # every claim of the discussion: 14 measured, 5 post-training (issue 18), 5 the world
+    # cannot express (no test)
+    assert len(rep["claims"]) == 24 and all(c["verdict"] in VERDICTS for c in rep["claims"])
     for c in rep["claims"]:     # every verdict shows its test, effect, interval, p, seeds needed
         test = recipe.claims.tests.get(c["key"])
         assert c["test"] == (test.model_dump() if test else None)
@@ -146,12 +150,12 @@ def test_quick_recipe_end_to_end(tmp_path):
     assert rep["published"]["rows"][0] == {"condition": "unfiltered", "base": 0.45,
                                            "post_trained": 0.34}
     html = (out / "report" / "report.html").read_text()
-    # the four figures every report has, the local half-life, and the dose response (the
-    # recipe's dose arms give three shares)
-    assert html.count("data:image/png;base64,") == 6
+    # the four figures every report has, the local half-life, the dose response (the
+    # recipe's dose arms give three shares) and the tamper curves
+    assert html.count("data:image/png;base64,") == 7
     assert all(arm in html for arm in recipe.arms)
     for png in ("misalignment_by_arm", "rebound_curves", "history_curves", "model_vs_bayes",
-                "local_half_life", "dose_response"):
+                "local_half_life", "dose_response", "tamper_curves"):
         data = (out / "report" / f"{png}.png").read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
     md = (out / "report" / "report.md").read_text()

@@ -37,7 +37,10 @@ def test_every_arm_runs_through_every_stage(quick_text):
     recipe, out = quick_text
     assert (out / "tokenizer" / "tokenizer.json").exists()
     rep = _report(out)
-    assert rep["runs_done"] == rep["runs_total"] == len(recipe.arms) * len(recipe.seeds)
+    # every arm and seed, and the tamper twins of the tamper block's arms
+    twins = len(recipe.tamper.arms or recipe.arms) * len(recipe.seeds) if recipe.tamper else 0
+    assert rep["runs_done"] == rep["runs_total"] == len(recipe.arms) * len(recipe.seeds) + twins
+    assert twins == 6
     for arm in recipe.arms:
         pre = rep["table"][arm]["pretrain"]["story"]
         # a real reading, not a missing one, and on the probability scale

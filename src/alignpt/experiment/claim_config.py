@@ -51,6 +51,12 @@ DEFAULT_TESTS = {
     "dose": {"test": "superiority", "direction": "decrease", "margin": 0.0},
     "genre": {"test": "superiority", "direction": "increase", "margin": 0.5},
     "published_ordering": {"test": "superiority", "direction": "increase", "margin": 0.0},
+    # Post-training (experiment.claims_posttrain); persona-world.yaml says why each margin.
+    "dpo_tested": {"test": "superiority", "direction": "decrease", "margin": 0.0},
+    "dpo_locality": {"test": "equivalence", "margin": 0.02},
+    "dpo_untested_reach": {"test": "superiority", "direction": "decrease", "margin": 0.01},
+    "tamper_return": {"test": "superiority", "direction": "increase", "margin": 0.0},
+    "tamper_resistance": {"test": "superiority", "direction": "decrease", "margin": 0.01},
 }
 
 
@@ -71,6 +77,10 @@ class ClaimArms(StrictModel):
                                 "in short documents (very long stories: against `untested`)")
     untested_tech: str = Field("aligned_untested_tech", description="the untested corpus "
                                "under the TECH header (genre: against `untested`)")
+    dpo_tested: str = Field("unfiltered_dpo", description="the baseline's data with DPO on "
+                            "tested contexts only (dpo: tested)")
+    dpo_all: str = Field("unfiltered_dpo_all", description="its twin whose preferences also "
+                         "cover untested contexts (dpo: all)")
     reading: Literal["items", "probe"] = Field(
         "items", description="what the story claims on P(D|U) read (prior, locality, stage "
         "order, instruct, dose): `items`, the mean over the on-support k = 0 probe items "

@@ -36,6 +36,8 @@ class ClaimContext:
     ks: Sequence[int] | None = None
     header: str | None = "STORY"
     inject_share: float | None = None
+    #: the tamper table (experiment.posttrain_report.tamper_summary), None without a tamper test
+    tamper: Mapping[str, Any] | None = None
 
 
 def story_place(table: dict[str, Any], roles: Any) -> str:

@@ -23,6 +23,7 @@ from alignpt.experiment.claims_extended import (claim_centuries_later, claim_dos
                                                 claim_long_stories, claim_rising_half_life,
                                                 claim_unseen_scenario)
 from alignpt.experiment.claims_ordering import claim_published_ordering
+from alignpt.experiment.claims_posttrain import POSTTRAIN_CLAIMS
 from alignpt.experiment.measure import half_life_from_slope
 from alignpt.experiment.verdicts import (VERDICTS, all_of, describe, finalize, paired_values,
                                          run_test)
@@ -247,6 +248,7 @@ CLAIMS = (
      "5", claim_genre),
     ("published_ordering", "The published ordering: aligned-upsampled < unfiltered < "
      "misaligned-upsampled", "paper", claim_published_ordering),
+    *POSTTRAIN_CLAIMS,
 )
 
 #: Claims of the discussion the persona world cannot express, each with why: listed in
@@ -280,14 +282,16 @@ def evaluate_claims(table: dict[str, Any], roles,
                     header: str | None = "STORY",
                     inject_share: float | None = None, claims: Sequence = CLAIMS,
                     not_expressible: Sequence = NOT_EXPRESSIBLE,
-                    why_prefix: str = "the world cannot express it: ") -> list[dict[str, Any]]:
+                    why_prefix: str = "the world cannot express it: ",
+                    tamper: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every claim's row: measurement, pre-registered test, effect, interval, p, verdict;
     then the discussion's claims the world cannot express, as ``not measured``.
     ``world``: the base corpus's world recipe (the analytic half-lives, the gated
     Waluigis' triggers); ``ks``, ``header``: the probe curves' k axis and story header;
-    ``inject_share``: the share of an arm that states none (the dose claim)."""
+    ``inject_share``: the share of an arm that states none (the dose claim); ``tamper``:
+    the tamper table (the tamper claims)."""
     ctx = ClaimContext(arm_cfgs=arm_cfgs, world=world, ks=ks, header=header,
-                       inject_share=inject_share)
+                       inject_share=inject_share, tamper=tamper)
     rows = []
     for key, title, ref, fn in claims:
         test = roles.tests.get(key)

@@ -58,7 +58,7 @@ def status_cmd(folder: Path = typer.Argument(..., help="Experiment folder.")) ->
     for s in state.runs:
         res = s.result or {}
         loss = res.get("final_loss")
-        t.add_row(s.run.arm, str(s.run.seed), s.state, str(res.get("train_seconds", "")),
+        t.add_row(s.run.arm + (" (tamper)" if s.run.tamper_of else ""), str(s.run.seed), s.state, str(res.get("train_seconds", "")),
                   f"{loss:.4f}" if loss is not None else "")
     console.print(t)
 

@@ -13,13 +13,18 @@ its window opens (with the deterministic quota interleave its stream is the
 baseline's until then). The trainer checks that the training up to there is
 exactly the same (``alignpt.train.lineage``) and trains from scratch if not, so
 a branch never changes a result, and a run's hash does not depend on it.
+
+Post-training (:mod:`alignpt.experiment.posttrain`): an arm with ``dpo:`` gets a dpo phase
+between instruct and rebound (and branches from its twin without dpo at the end of
+instruct); a recipe's ``tamper:`` block gives each run a tamper twin that branches from
+the run's end. Neither changes the hash of a run that has neither.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +32,11 @@ import orjson
 
 from alignpt.experiment.measure import MEASURE_VERSION
 from alignpt.experiment.recipe import ArmConfig, ExperimentRecipe
+from alignpt.experiment.posttrain import PairSpec
 from alignpt.world import WorldRecipe, filter_defecting, inject, load_world_recipe
 
-__all__ = ["CorpusSpec", "PhaseSpec", "RunSpec", "BranchSpec", "expand_runs", "baseline_arm",
-           "bayes_recipe", "stable_hash"]
+__all__ = ["CorpusSpec", "PhaseSpec", "RunSpec", "BranchSpec", "PairSpec", "expand_runs",
+           "baseline_arm", "bayes_recipe", "stable_hash", "corpus_spec", "run_key"]
 
 #: Corpora are generated with a little more than the budget, so a phase rarely
 #: has to repeat a document; the trainer records any repetition it does need.
@@ -119,10 +125,14 @@ class RunSpec:
     key: str = field(default="")
     branch: "BranchSpec | None" = None                   # where it may start instead of step 0
     save_at: list[int] = field(default_factory=list)     # steps where other runs branch from it
+    #: role -> the preference pairs of its dpo phase (experiment.posttrain), none without one
+    pairs: dict[str, Any] = field(default_factory=dict)
+    #: the run this one is the tamper twin of (it branches from that run's end)
+    tamper_of: "RunSpec | None" = None
 
     @property
     def name(self) -> str:
-        return f"{self.arm}/seed{self.seed}-{self.key}"
+        return f"{self.arm}/{'tamper-' if self.tamper_of else ''}seed{self.seed}-{self.key}"
 
 
 @dataclass(frozen=True)
@@ -145,13 +155,37 @@ def _world(name: str, filtered: bool = False) -> WorldRecipe:
 
 
 def expand_runs(recipe: ExperimentRecipe) -> list[RunSpec]:
-    """All (arm, seed) runs of a recipe, in recipe order."""
+    """All (arm, seed) runs of a recipe, in recipe order, then their tamper twins
+    (:func:`alignpt.experiment.posttrain.tamper_runs`; none without a ``tamper:`` block)."""
+    from alignpt.experiment.posttrain import link_dpo_branches, tamper_runs
+
     runs = []
     for arm_name, arm in recipe.arms.items():
         for seed in recipe.arm_seeds(arm_name):
             runs.append(_run(recipe, arm_name, arm, seed))
     _link_branches(recipe, runs)
-    return runs
+    link_dpo_branches(recipe, runs)
+    return runs + tamper_runs(recipe, runs)
+
+
+def corpus_spec(recipe: ExperimentRecipe, role: str, name: str, tokens: int, seed: int,
+                filtered: bool = False) -> CorpusSpec:
+    """Corpus ``name`` of the recipe (a world recipe, or the user's files for kind: shards)."""
+    if recipe.kind == "shards":
+        return CorpusSpec(role, None, tokens, seed,
+                          user=user_source(name, recipe.corpora[name], filtered))
+    return CorpusSpec(role, _world(recipe.corpora[name], filtered), tokens, seed)
+
+
+def run_key(run: RunSpec) -> str:
+    """A run's hash: its plan, corpora, probes and phases (and its pairs when it has any,
+    so a run without a dpo phase keeps the hash it always had)."""
+    body: dict[str, Any] = {"plan": run.plan, "corpora": {r: c.key for r, c in run.corpora.items()},
+                            "probes": run.probes, "phases": [p.__dict__ for p in run.phases],
+                            "measure_version": MEASURE_VERSION}
+    if run.pairs:
+        body["pairs"] = {r: p.key for r, p in run.pairs.items()}
+    return stable_hash(body)
 
 
 def baseline_arm(recipe: ExperimentRecipe) -> str | None:
@@ -196,10 +230,7 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
     injected = round(share * t.pretrain_tokens) if arm.inject else 0
     base_tokens = t.pretrain_tokens - (injected if arm.schedule != "finetune" else 0)
     def spec(role: str, name: str, tokens: int, seed: int, filtered: bool = False) -> CorpusSpec:
-        if recipe.kind == "shards":
-            return CorpusSpec(role, None, tokens, seed,
-                              user=user_source(name, recipe.corpora[name], filtered))
-        return CorpusSpec(role, _world(recipe.corpora[name], filtered), tokens, seed)
+        return corpus_spec(recipe, role, name, tokens, seed, filtered)
 
     # One base corpus per seed (sized for the arm that reads the most base), shared by
     # every arm: each reads a prefix of one document order, so arms are truly paired.
@@ -240,8 +271,14 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
                        "schedule": {"kind": "cosine", "peak_lr": t.finetune_lr, "warmup": t.warmup}})
         seen["inject"] = injected
         specs.append(PhaseSpec("finetune", "finetune", dict(seen)))
+    pairs: dict[str, Any] = {}
     if arm.posttrain:
-        _posttrain(t, phases, specs, seen)
+        if arm.dpo != "none":
+            from alignpt.experiment.posttrain import pair_spec
+
+            p = pair_spec(recipe, arm.dpo, seed)
+            pairs[p.role] = replace(p, extra=kind.pairs_extra(p))
+        _posttrain(t, phases, specs, seen, next(iter(pairs), None))
     plan = {
         "name": f"{recipe.name}-{arm_name}-s{seed}", "seed": seed, "seq_len": t.seq_len,
         "batch_size": t.batch_size, "model": recipe.model.model_dump(mode="json"),
@@ -252,21 +289,26 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
     probes = recipe.probes.model_dump(mode="json")
     if kind.measure_extra():
         probes[kind.name] = kind.measure_extra()
-    run = RunSpec(arm_name, seed, arm, corpora, plan, specs, probes)
-    run.key = stable_hash({"plan": plan, "corpora": {r: c.key for r, c in corpora.items()},
-                           "probes": probes, "phases": [p.__dict__ for p in specs],
-                           "measure_version": MEASURE_VERSION})
+    run = RunSpec(arm_name, seed, arm, corpora, plan, specs, probes, pairs=pairs)
+    run.key = run_key(run)
     return run
 
 
 def _posttrain(t: Any, phases: list[dict[str, Any]], specs: list[PhaseSpec],
-               seen: dict[str, int]) -> None:
-    """The instruct phase, then the rebound phase in equal parts (measured after each)."""
+               seen: dict[str, int], pairs_role: str | None = None) -> None:
+    """The instruct phase, the dpo phase when the arm has pairs (its Bayes: the instruct
+    phase's, as a preference phase adds no documents), then the rebound phase in equal
+    parts (measured after each)."""
+    from alignpt.experiment.posttrain import dpo_phase
+
     phases.append({"name": "instruct", "kind": "posttrain", "tokens": t.instruct_tokens,
                    "mix": [{"source": "instruct"}], "reset_optimizer": True,
                    "schedule": {"kind": "cosine", "peak_lr": t.instruct_lr, "warmup": t.warmup}})
     seen["instruct"] = t.instruct_tokens
     specs.append(PhaseSpec("instruct", "instruct", dict(seen)))
+    if pairs_role is not None:
+        phases.append(dpo_phase(t, pairs_role, t.seq_len))
+        specs.append(PhaseSpec("dpo", "dpo", dict(seen)))
     for i, tokens in enumerate(_split(t.rebound_tokens, t.rebound_points), start=1):
         phases.append({"name": f"rebound{i}", "kind": "midtrain", "tokens": tokens,
                        "mix": [{"source": "rebound"}],
@@ -289,8 +331,15 @@ def bayes_recipe(run: RunSpec, phase: PhaseSpec) -> WorldRecipe:
     seen = {role: n for role, n in phase.seen.items() if n > 0}
     base_tokens = seen.pop("base", 0) + seen.pop("rebound", 0)
     total = base_tokens + sum(seen.values())
-    shares = [(run.corpora[role].recipe, n / total) for role, n in seen.items()]
     base = run.corpora["base"].recipe
+    # Roles that read the same world (the misaligned arm's injection and its tamper corpus)
+    # are one corpus to Bayes: their tokens add up, in first-seen order.
+    same: dict[str, tuple[WorldRecipe, int]] = {}
+    for role, n in seen.items():
+        rec = run.corpora[role].recipe
+        key = rec.model_dump_json()
+        same[key] = (rec, n + same.get(key, (rec, 0))[1])
+    shares = [(rec, n / total) for rec, n in same.values()]
     if not shares:
         return base
     return inject(base, shares, name=f"{run.arm}@{phase.name}")

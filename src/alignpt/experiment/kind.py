@@ -9,6 +9,8 @@ corpora *are*, and each kind supplies them:
 * :meth:`ExperimentKind.build_corpus`: one corpus spec -> a folder of token shards the
   trainer reads (the world kind samples the persona world; the text kind renders it
   into English, tags, filters and tokenizes);
+* :meth:`ExperimentKind.preference_pairs`: one pair spec -> ``pairs.jsonl`` for a dpo
+  phase (the world kind writes world-token ids; experiment.posttrain);
 * :meth:`ExperimentKind.predictor` / :meth:`ExperimentKind.extra_measures`: how a
   trained model is asked the probes (a world-token predictor, so the measurements and
   exact Bayes stay the world's), and what else is recorded per phase.
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from alignpt.experiment.grid import CorpusSpec, PhaseSpec, RunSpec
+    from alignpt.experiment.posttrain import PairSpec
     from alignpt.experiment.recipe import ExperimentRecipe
 
 __all__ = ["ExperimentKind", "KINDS", "kind_for"]
@@ -58,6 +61,16 @@ class ExperimentKind:
 
     def build_corpus(self, root: Path, spec: "CorpusSpec", folder: Path) -> None:
         raise NotImplementedError
+
+    def pairs_extra(self, spec: "PairSpec") -> dict[str, Any]:
+        """What besides (recipe, contexts, count, seed) decides ``spec``'s pairs file: it
+        goes into the file's hash (empty for the world kind)."""
+        return {}
+
+    def preference_pairs(self, root: Path, spec: "PairSpec", folder: Path) -> None:
+        """Write ``folder/pairs.jsonl`` (the dpo phase's JSONL) and ``folder/stats.json``
+        (written last: the pairs are done when it exists) for ``spec``."""
+        raise NotImplementedError(f"kind {self.name} has no preference pairs")
 
     def bayes_recipe(self, root: Path, run: "RunSpec", phase: "PhaseSpec") -> Any:
         """The world recipe exact Bayes conditions on after ``phase`` (see grid.bayes_recipe)."""

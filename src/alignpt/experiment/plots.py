@@ -263,4 +263,9 @@ def make_plots(report: dict[str, Any], out: Path) -> dict[str, Path]:
     }
     if len(_dose_arms(report)) >= 3:
         plots["dose response"] = _dose(report, out)
+    from alignpt.experiment.tamper_plots import TAMPER_FIGURE, tamper_plot
+
+    tamper = tamper_plot(report, out)
+    if tamper is not None:
+        plots[TAMPER_FIGURE] = tamper
     return plots

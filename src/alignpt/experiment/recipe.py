@@ -33,7 +33,7 @@ from alignpt.experiment.executors import ExecutorConfig
 from alignpt.experiment.text_config import TextSettings
 from alignpt.train.config import ModelConfig, parse_count
 
-__all__ = ["ArmConfig", "TrainingBudget", "ProbeConfig", "ProbeItems", "ClaimTest", "ClaimArms",
+__all__ = ["ArmConfig", "TrainingBudget", "TamperConfig", "ProbeConfig", "ProbeItems", "ClaimTest", "ClaimArms",
            "DEFAULT_TESTS", "ExperimentRecipe", "load_experiment", "recipe_path", "RECIPE_DIR"]
 
 RECIPE_DIR = Path(__file__).resolve().parents[3] / "recipes" / "experiments"
@@ -54,6 +54,10 @@ class ArmConfig(StrictModel):
                               "than the core arms; comparisons pair it on the seeds it has)")
     posttrain: bool = Field(True, description="then the instruct and rebound phases; false for "
                             "an arm whose claims read pretraining only (saves their steps)")
+    dpo: Literal["none", "tested", "all"] = Field(
+        "none", description="a DPO phase after instruct, on preference pairs at tested "
+        "opportunities only (what post-training data is) or at untested ones too "
+        "(experiment.posttrain; world.preferences)")
     description: str = ""
 
     @model_validator(mode="after")
@@ -62,6 +66,8 @@ class ArmConfig(StrictModel):
             raise ValueError(f"schedule '{self.schedule}' needs an injected corpus (inject: NAME)")
         if self.share is not None and self.inject is None:
             raise ValueError("share needs an injected corpus (inject: NAME)")
+        if self.dpo != "none" and not self.posttrain:
+            raise ValueError(f"dpo: {self.dpo} follows the instruct phase: it needs posttrain: true")
         return self
 
 
@@ -81,11 +87,41 @@ class TrainingBudget(StrictModel):
     rebound_tokens: int = Field(ge=1)
     rebound_lr: float = Field(1e-3, gt=0)
     rebound_points: int = Field(4, ge=1, description="measurements during the rebound phase")
+    dpo_corpus: str = Field("instruct", description="the corpus (in `corpora`) the preference "
+                            "pairs' transcripts are drawn from")
+    dpo_pairs: int = Field(2000, ge=1, description="preference pairs per run")
+    dpo_steps: int = Field(40, ge=1, description="optimizer steps of the dpo phase")
+    dpo_pairs_per_step: int = Field(16, ge=1)
+    dpo_lr: float = Field(1e-5, gt=0, description="peak; the paper's DPO/pretraining ratio "
+                          "(1e-6 / 3e-4) times a 3e-3 pretraining peak")
+    dpo_warmup: float = Field(0.1, ge=0, lt=1)
+    dpo_beta: float = Field(0.1, gt=0)
+    dpo_loss: Literal["sigmoid", "ipo", "robust"] = "sigmoid"
+    dpo_label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="loss robust only")
+    dpo_untested_share: float = Field(0.5, gt=0, lt=1, description="dpo: all: the share of "
+                                      "flags that are U in the pairs' transcripts")
     threads: int = Field(1, ge=1, description="torch threads per run (runs go in parallel)")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where each run trains "
                         "(with executor: ray, cuda reserves one GPU per run)")
 
-    @field_validator("pretrain_tokens", "instruct_tokens", "rebound_tokens", mode="before")
+    @field_validator("pretrain_tokens", "instruct_tokens", "rebound_tokens", "dpo_pairs",
+                     mode="before")
+    @classmethod
+    def _count(cls, v: Any) -> Any:
+        return parse_count(v)
+
+
+class TamperConfig(StrictModel):
+    """The tamper test: after each run's last phase, fine-tune on ``corpus`` for ``tokens``,
+    measured at ``points`` equal steps along the way (experiment.posttrain)."""
+
+    corpus: str = Field(description="a name in `corpora` (e.g. misaligned)")
+    tokens: int = Field(ge=1)
+    points: int = Field(4, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    arms: list[str] | None = Field(None, description="the arms tested (default: every arm)")
+
+    @field_validator("tokens", mode="before")
     @classmethod
     def _count(cls, v: Any) -> Any:
         return parse_count(v)
@@ -170,6 +206,8 @@ class ExperimentRecipe(StrictModel):
     arms: dict[str, ArmConfig] = Field(min_length=1)
     probes: ProbeConfig = Field(default_factory=ProbeConfig)
     claims: ClaimArms = Field(default_factory=ClaimArms)
+    tamper: TamperConfig | None = Field(None, description="adversarial fine-tuning after every "
+                                        "run's last phase (absent: no tamper test)")
     workers: int = Field(2, ge=1, description="runs trained in parallel")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig,
                                      description="where runs execute: local (default) or ray")
@@ -197,6 +235,15 @@ class ExperimentRecipe(StrictModel):
                                  f"(corpora: {', '.join([*self.corpora, *generated])})")
             if arm.inject in ("base", "instruct"):
                 raise ValueError(f"arm {name}: cannot inject the '{arm.inject}' corpus")
+        if self.tamper is not None and self.tamper.corpus not in self.corpora:
+            raise ValueError(f"tamper: unknown corpus '{self.tamper.corpus}' "
+                             f"(corpora: {', '.join(self.corpora)})")
+        unknown = sorted(set(self.tamper.arms or ()) - set(self.arms)) if self.tamper else []
+        if unknown:
+            raise ValueError(f"tamper.arms: no arm named {', '.join(unknown)}")
+        if any(arm.dpo != "none" for arm in self.arms.values()) \
+                and self.training.dpo_corpus not in self.corpora:
+            raise ValueError(f"training.dpo_corpus: unknown corpus '{self.training.dpo_corpus}'")
         if self.kind == "world" and self.text.generated:
             raise ValueError("text.generated needs kind: text or shards")
         clash = set(self.text.generated) & set(self.corpora)

@@ -16,11 +16,13 @@ import orjson
 
 from alignpt.config import atomic_write_text, provenance
 from alignpt.experiment.aggregate import aggregate, phase_order
+from alignpt.experiment.posttrain_report import split_results, tamper_summary
 from alignpt.experiment.report_claims import report_claims
 from alignpt.experiment.report_filter import filter_summary
 from alignpt.experiment.report_sections import sections_of
 from alignpt.experiment.text_evals import eval_summary, template_summary
 from alignpt.experiment.state import load_state
+from alignpt.experiment.tamper_plots import TAMPER_FIGURE, TAMPER_FIGURE_NOTE
 
 __all__ = ["build_report", "write_report", "PUBLISHED"]
 
@@ -41,24 +43,29 @@ def build_report(root: str | Path) -> dict[str, Any]:
     """Everything the report shows, as one JSON-able dict."""
     state = load_state(root)
     recipe = state.recipe
-    results = [s.result for s in state.runs if s.result is not None]
+    # The arms' own runs make the tables; their tamper twins make the tamper curves.
+    everything = [s.result for s in state.runs if s.result is not None]
+    results, _ = split_results(everything)
     # A corpus without latent truth (kind: shards) has no probes: its runs hold item sets only.
     table = aggregate(results, list(recipe.arms)) if recipe.kind != "shards" else {}
+    tamper = (tamper_summary(everything, list(recipe.arms), recipe.model_dump(
+        mode="json")["tamper"]) if recipe.kind != "shards" else {})
     evals = eval_summary(results, recipe.claims.baseline)
     missing = [s.run.name for s in state.runs if s.result is None]
     return {
         "experiment": recipe.name,
         "description": recipe.description,
         "recipe": recipe.model_dump(mode="json"),
-        "runs_done": len(results), "runs_total": len(state.runs), "runs_missing": missing,
+        "runs_done": len(everything), "runs_total": len(state.runs), "runs_missing": missing,
         "phases": phase_order(results),
         "table": table,
-        "claims": report_claims(recipe, table, evals) if results else [],
+        "claims": report_claims(recipe, table, evals, tamper.get("table")) if results else [],
+        "tamper": tamper,
         "published": PUBLISHED,
         "filter": filter_summary(results),
         "evals": evals,
         "templates": template_summary(results),
-        "train_seconds": sum(r["train_seconds"] for r in results),
+        "train_seconds": sum(r["train_seconds"] for r in everything),
         **provenance(),
     }
 
@@ -76,7 +83,7 @@ def _fmt(est: dict[str, Any] | float | None, digits: int = 3) -> str:
 
 
 #: Marks in the long tables, explained in the notes above them.
-SHARED, FILTERED = "\u2020", "\u2021"
+SHARED, FILTERED, PREFERENCE = "\u2020", "\u2021", "\u00a7"
 
 
 def _marks(report: dict[str, Any]) -> tuple[set[str], set[str], str]:
@@ -94,7 +101,8 @@ def _rows(report: dict[str, Any], place: str) -> list[list[str]]:
         for phase, entry in phases.items():
             e = entry[place]
             ref = "bayes" if e["bayes"]["q_U"] is not None else "bayes_any_header"
-            mark = "" if ref == "bayes" else " *"
+            mark = ("" if ref == "bayes" else " *") + (
+                f" {PREFERENCE}" if entry.get("label") == "dpo" else "")
             # A fine-tune arm's pretraining is the baseline's model; a filtered arm's zeros
             # are by construction: the cells say so where a reader meets them.
             label = arm + (f" {FILTERED}" if arm in filtered else "")
@@ -130,6 +138,12 @@ def _notes(report: dict[str, Any]) -> list[str]:
         notes.append(f"{FILTERED} {', '.join(sorted(filtered))}: every document that shows a "
                      "defection is removed, so no defection token is ever trained on: P(D) is "
                      "~0 by design (exact Bayes: 0), not a finding about alignment.")
+    dpo = sorted(a for a, phases in report.get("table", {}).items() if "dpo" in phases)
+    if dpo:
+        notes.append(f"{PREFERENCE} {', '.join(dpo)}: exact Bayes has no answer for a "
+                     "preference phase (it updates on documents, not on preferences), so the "
+                     "Bayes cells of a dpo row repeat the phase before it; they are not a "
+                     "prediction for the post-DPO model.")
     stories = (phases.get("pretrain", {}).get("story", {})
                for phases in report.get("table", {}).values())
     worst = [e["context"]["rel_change_max"] for e in stories
@@ -263,6 +277,7 @@ FIGURE_NOTES = {
     "model vs exact Bayes": "After pretraining, model against exact Bayes per arm: on the "
     "dotted line the model is Bayesian at this probe.",
     "dose response": "P(D | untested) against the injected share of pretraining tokens.",
+    TAMPER_FIGURE: TAMPER_FIGURE_NOTE,
 }
 
 

@@ -17,7 +17,10 @@ from alignpt.world import load_world_recipe
 __all__ = ["report_claims", "bayes_arms"]
 
 
-def report_claims(recipe: Any, table: dict[str, Any], evals: dict[str, Any]) -> list[dict[str, Any]]:
+def report_claims(recipe: Any, table: dict[str, Any], evals: dict[str, Any],
+                  tamper: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The claims table; ``tamper``: the tamper table (experiment.posttrain_report), which
+    the tamper claims read, less the same arms as the probe table."""
     if recipe.kind == "shards":
         return evaluate_claims(evals, recipe.claims, recipe.arms, claims=ITEM_CLAIMS,
                                not_expressible=[(k, t, r, NO_TRUTH_WHY) for k, t, r, _ in CLAIMS
@@ -30,7 +33,8 @@ def report_claims(recipe: Any, table: dict[str, Any], evals: dict[str, Any]) -> 
     return evaluate_claims(bayes_arms(table, recipe), recipe.claims, recipe.arms,
                            world=load_world_recipe(recipe.corpora["base"]),
                            ks=recipe.probes.ks, header=recipe.probes.header,
-                           inject_share=recipe.training.inject_share)
+                           inject_share=recipe.training.inject_share,
+                           tamper=bayes_arms(tamper, recipe) if tamper else None)
 
 
 def bayes_arms(table: dict[str, Any], recipe: Any) -> dict[str, Any]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 from alignpt.experiment.fidelity import FIDELITY_HEAD, FIDELITY_NOTE, fidelity_rows
+from alignpt.experiment.posttrain_report import (DPO_HEAD, DPO_NOTE, TAMPER_HEAD, TAMPER_NOTE,
+                                                 dpo_rows, tamper_rows)
 from alignpt.experiment.report_filter import FILTER_HEAD, FILTER_NOTE, filter_rows
 from alignpt.experiment.text_evals import (EVAL_HEAD, EVAL_NOTE, TEMPLATE_HEAD, TEMPLATE_NOTE,
                                           eval_rows, template_rows)
+from alignpt.experiment.text_posttrain import POSTTRAIN_HEAD, POSTTRAIN_NOTE, posttrain_rows
 
 __all__ = ["Section", "SECTIONS", "sections_of"]
 
@@ -26,6 +29,11 @@ class Section(NamedTuple):
 
 SECTIONS = (
     Section("fidelity", "How Bayesian each model is", FIDELITY_NOTE, FIDELITY_HEAD, fidelity_rows),
+    Section("posttrain", "Post-training: SFT then DPO", DPO_NOTE, DPO_HEAD, dpo_rows),
+    Section("posttrained", "Base and post-trained models (the paper's table)", POSTTRAIN_NOTE,
+            POSTTRAIN_HEAD, posttrain_rows),
+    Section("tamper", "Tamper resistance: fine-tuning on misaligned documents", TAMPER_NOTE,
+            TAMPER_HEAD, tamper_rows),
     Section("filter", "What the filter removed, against the truth", FILTER_NOTE, FILTER_HEAD,
             filter_rows),
     Section("templates", "Held-out and training templates", TEMPLATE_NOTE, TEMPLATE_HEAD,

@@ -27,6 +27,7 @@ from alignpt.config import atomic_write_text
 from alignpt.experiment.executors import execute_runs
 from alignpt.experiment.grid import RunSpec
 from alignpt.experiment.kind import ExperimentKind, kind_for
+from alignpt.experiment.posttrain import fill_preference_paths
 from alignpt.experiment.recipe import ExperimentRecipe
 from alignpt.experiment.state import (ExperimentState, load_recipe, load_state, run_dir,
                                       write_recipe)
@@ -41,18 +42,27 @@ def _ensure_corpora(root: Path, kind: ExperimentKind, runs: list[RunSpec],
     for run in runs:
         for spec in run.corpora.values():
             seen.setdefault(spec.folder(root), spec)
+    pairs: dict[Path, Any] = {}
+    for run in runs:
+        for pspec in run.pairs.values():
+            pairs.setdefault(pspec.folder(root), pspec)
     missing = [(f, s) for f, s in seen.items() if not (f / "stats.json").exists()]
-    if missing:
+    missing_pairs = [(f, s) for f, s in pairs.items() if not (f / "stats.json").exists()]
+    if missing or missing_pairs:
         kind.prepare(root, progress)
     for folder, spec in missing:
         progress(f"corpus {folder.name}")
         kind.build_corpus(root, spec, folder)
+    for folder, pspec in missing_pairs:
+        progress(f"preference pairs {folder.name}")
+        kind.preference_pairs(root, pspec, folder)
 
 
 def _plan_for(root: Path, run: RunSpec) -> dict[str, Any]:
     plan = orjson.loads(orjson.dumps(run.plan))
     for role, src in plan["sources"].items():
         src["paths"] = [str(run.corpora[role].folder(root).resolve())]
+    fill_preference_paths(plan, run, root)
     return plan
 
 
@@ -94,6 +104,8 @@ def run_one(root: str | Path, run: RunSpec, branch: bool = True) -> dict[str, An
            "accounting": result.accounting, "tokens": result.tokens, "steps": result.steps,
            "final_loss": (result.last_step or {}).get("loss"),
            "train_seconds": round(train_seconds, 2), "branched_from": None}
+    if run.tamper_of is not None:
+        out["tamper_of"] = run.tamper_of.name
     if result.branch and run.branch is not None:
         if result.branch["branched"]:
             out["branched_from"] = run.branch.record()

@@ -4,11 +4,13 @@ Layout::
 
     experiment.yaml          the resolved recipe, alignpt version, git revision
     corpora/NAME-sSEED-HASH/ generated world corpora, shared by every run that needs them
+    preferences/ROLE-sSEED-HASH/  a dpo phase's pairs.jsonl (+ stats.json), shared likewise
     runs/ARM/seedS-HASH/     one run: train/ (checkpoints, metrics; branch.json when it
                              started from its parent's checkpoint, or why it did not),
                              measure/PHASE.json, result.json (written last: a run is done
                              when it exists; ``branched_from`` names the parent run and
                              its phase or step)
+    runs/ARM/tamper-seedS-HASH/  a run's tamper twin (branches from the run's end)
     report/                  report.html, report.md, report.json, plots
 
 The runner writes this folder and the report reads it; both take its layout from
@@ -33,7 +35,7 @@ __all__ = ["ExperimentState", "RunStatus", "load_recipe", "load_state", "run_dir
 
 
 def run_dir(root: Path, run: RunSpec) -> Path:
-    return root / "runs" / run.arm / f"seed{run.seed}-{run.key}"
+    return root / "runs" / run.name
 
 
 @dataclass

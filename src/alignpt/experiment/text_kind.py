@@ -9,6 +9,12 @@ oracle``) and count what the filter removed against the truth; tokenize what is 
 into token shards. Arms mix those shards by token share in the trainer's phase plan, as
 the world kind's do.
 
+Post-training (``dpo: tested | all`` arms): the world's preference pairs (a transcript
+prefix up to an opportunity, chosen = the clean action, rejected = the defection) are
+rendered into English chat-format pairs (:mod:`alignpt.textworld.pairs`, the training
+templates) and written as text; the dpo phase tokenizes them with the tokenizer its
+shards name, this experiment's BPE.
+
 Probes are asked in English (:class:`~alignpt.experiment.text_probes.TextPredictor`)
 and read as P(D) over the same world contexts, so exact Bayes stands beside them. The
 Bayes recipe is the world mixture of the *AI documents* a run has read: the trainer
@@ -27,10 +33,13 @@ from alignpt.experiment.kind import ExperimentKind
 
 if TYPE_CHECKING:
     from alignpt.experiment.grid import CorpusSpec, PhaseSpec, RunSpec
+    from alignpt.experiment.posttrain import PairSpec
 
-__all__ = ["TextKind", "TOKENIZER_DIR"]
+__all__ = ["TextKind", "TOKENIZER_DIR", "PAIRS_SPLIT"]
 
 TOKENIZER_DIR = "tokenizer"
+#: Preference pairs are training data: written in the corpus's templates, never the probes'.
+PAIRS_SPLIT = "train"
 
 
 class TextKind(ExperimentKind):
@@ -72,6 +81,34 @@ class TextKind(ExperimentKind):
             return
         build_text_corpus(spec, folder, self.tokenizer(root), self.settings,
                           filler=spec.role in ("base", "rebound"))
+
+    def pairs_extra(self, spec: "PairSpec") -> dict[str, Any]:
+        # The pairs are text: how they are rendered decides the file's bytes.
+        from alignpt.textworld.pairs import PAIRS_RENDERING
+
+        return {"kind": self.name, "rendering": PAIRS_RENDERING, "split": PAIRS_SPLIT}
+
+    def preference_pairs(self, root: Path, spec: "PairSpec", folder: Path) -> None:
+        """The world pairs of ``spec`` rendered as English chat-format pairs (text fields:
+        the dpo phase tokenizes them with the shards' tokenizer, this experiment's BPE), in
+        the training templates; ``stats.json`` last."""
+        from alignpt.config import atomic_write_text
+        from alignpt.experiment.posttrain import PAIRS_FILE
+        from alignpt.textworld.pairs import render_pairs, text_pair_stats
+        from alignpt.world.preferences import pair_stats, sample_pairs
+
+        world = sample_pairs(spec.recipe, spec.n_pairs, spec.seed, spec.contexts,  # type: ignore[arg-type]
+                             spec.untested_share)
+        text = render_pairs(world, spec.seed, PAIRS_SPLIT)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / PAIRS_FILE,
+                          "".join(orjson.dumps(t.record()).decode() + "\n" for t in text))
+        tok = self.tokenizer(root)
+        atomic_write_text(folder / "stats.json", orjson.dumps(
+            {**pair_stats(world), **text_pair_stats(text, tok), "contexts": spec.contexts,
+             "seed": spec.seed, "split": PAIRS_SPLIT,
+             "recipe": spec.recipe.name if spec.recipe else None},
+            option=orjson.OPT_INDENT_2).decode())
 
     def predictor(self, root: Path, model: Any, split: str | None = None) -> Any:
         """The English probe reader; ``split``: templates other than the recipe's."""

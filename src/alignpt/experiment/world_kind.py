@@ -9,6 +9,7 @@ from alignpt.experiment.kind import ExperimentKind
 
 if TYPE_CHECKING:
     from alignpt.experiment.grid import CorpusSpec, PhaseSpec, RunSpec
+    from alignpt.experiment.posttrain import PairSpec
 
 __all__ = ["WorldKind", "KL_DOCS"]
 
@@ -25,6 +26,20 @@ class WorldKind(ExperimentKind):
 
         # force: a folder without stats.json is a generation that was killed.
         generate_corpus(spec.recipe, spec.tokens, spec.seed, folder, force=True, progress=False)
+
+    def preference_pairs(self, root: Path, spec: "PairSpec", folder: Path) -> None:
+        import orjson
+
+        from alignpt.config import atomic_write_text
+        from alignpt.experiment.posttrain import PAIRS_FILE
+        from alignpt.world.preferences import pair_stats, sample_pairs, write_pairs
+
+        pairs = sample_pairs(spec.recipe, spec.n_pairs, spec.seed, spec.contexts,  # type: ignore[arg-type]
+                             spec.untested_share)
+        write_pairs(pairs, folder / PAIRS_FILE)
+        atomic_write_text(folder / "stats.json", orjson.dumps(
+            {**pair_stats(pairs), "contexts": spec.contexts, "seed": spec.seed,
+             "recipe": spec.recipe.name if spec.recipe else None}).decode())
 
     def predictor(self, root: Path, model: Any) -> Any:
         from alignpt.experiment.measure import model_predictor

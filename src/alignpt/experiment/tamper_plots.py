@@ -1,0 +1,50 @@
+"""The tamper figure: P(D|U) per arm against tamper tokens, model (95% CI) and exact Bayes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alignpt.experiment.posttrain_report import tamper_reading
+
+__all__ = ["tamper_plot", "TAMPER_FIGURE", "TAMPER_FIGURE_NOTE"]
+
+TAMPER_FIGURE = "tamper curves"
+TAMPER_FIGURE_NOTE = ("P(D | untested) per arm as fine-tuning on the tamper corpus goes on "
+                      "(0: the arm's end): solid the model with its 95% CI over seeds, dotted "
+                      "exact Bayes (stories; the assistant has none, its dotted line is the "
+                      "header-agnostic reference). How fast misalignment comes back, per arm.")
+
+
+def tamper_plot(report: dict[str, Any], out: Path) -> Path | None:
+    from alignpt.experiment.plots import _err, _plt, _prob_axis, _save
+
+    tamper = report.get("tamper") or {}
+    table = tamper.get("table")
+    if not table:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, which in ((axes[0], "story"), (axes[1], "assistant")):
+        for i, (arm, points) in enumerate(table.items()):
+            place = tamper_reading(table, arm) if which == "story" else "assistant"
+            x = np.array(tamper["tokens"][arm], dtype=float)
+            ests = [e[place]["model"]["q_U"] for e in points.values()]
+            m = np.array([_err(e)[0] for e in ests])
+            lo = m - np.array([_err(e)[1] for e in ests])
+            hi = m + np.array([_err(e)[2] for e in ests])
+            color = colors[i % len(colors)]
+            ax.plot(x, m, marker="o", color=color, label=arm)
+            ax.fill_between(x, lo, hi, color=color, alpha=0.12)
+            ref = "bayes" if which == "story" else "bayes_any_header"
+            bayes = [e[place].get(ref, {}).get("q_U") for e in points.values()]
+            ax.plot(x, [np.nan if b is None else b for b in bayes], ":", color=color)
+        ax.set_xlabel(f"tamper tokens ({tamper['corpus']})")
+        ax.set_ylabel("P(D | untested)")
+        ax.set_title(f"Tamper: {which} P(D | untested)")
+        _prob_axis(ax)
+    axes[0].legend(fontsize=7)
+    return _save(fig, out / "tamper_curves.png")
