@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
@@ -17,6 +17,7 @@ from alignpt.evaluate.chat import HHH_SYSTEM_PROMPT, chat_requests, system_promp
 from alignpt.evaluate.chat_run import chat_checked
 from alignpt.evaluate.formats import parse_formats
 from alignpt.evaluate.framings import parse_conditions
+from tests.evaluate.loopback import JsonHandler
 from tests.evaluate.test_scoring import make_items
 
 
@@ -28,18 +29,7 @@ class ChatServer:
         self.always = None
         state = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, code, body):
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self):
                 self._send(200, {"data": [{"id": "chat-model"}]})
 

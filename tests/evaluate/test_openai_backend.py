@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
@@ -19,6 +19,7 @@ from alignpt.evaluate.backends.openai_completions import OpenAICompletionsBacken
 from alignpt.evaluate.formats import ALL_FORMATS
 from alignpt.evaluate.framings import parse_conditions
 from alignpt.evaluate.scoring import score
+from tests.evaluate.loopback import JsonHandler
 from tests.evaluate.test_scoring import make_items
 
 TABLE = {"A": -0.25, "B": -1.5, " ": -0.5, "C": -2.0}
@@ -36,18 +37,7 @@ class Server:
         self.always = None          # an HTTP status to return on every POST
         state = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):      # keep test output clean
-                pass
-
-            def _send(self, code, body):
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self):
                 self._send(200, {"data": [{"id": "table-model"}]})
 

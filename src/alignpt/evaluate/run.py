@@ -189,20 +189,32 @@ def _score(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Co
     records = scored.records
     n_prompts = len(records)
     results = {
-        "suite": {"name": suite.name, "version": suite.version, "items_sha": items_digest(items),
-                  "n_items": len(items), "scored_items_sha": items_digest(scored.items),
-                  "n_scored": len(scored.items), "description": suite.description},
-        "model": {"spec": cfg.model, **backend.describe()},
-        "config": cfg.model_dump(mode="json"),
-        "conditions": [c.name for c in conditions], "formats": [f.name for f in formats],
+        **_head(cfg, suite, items, scored.items, conditions, formats, backend),
         **scored.checks, "warnings": scored.warnings,
         "provenance": provenance(),
-        "timing": {"score_seconds": round(seconds, 3), "prompts": n_prompts,
-                   "prompts_per_second": round(n_prompts / seconds, 2) if seconds else None},
+        "timing": _timing(seconds, n_prompts),
         "metrics": summarise(records, scored.items, conditions, cfg.n_boot, cfg.seed,
                              cfg.ci_level),
     }
     return results, records, None
+
+
+def _head(cfg: EvalConfig, suite: Suite, items: list[Item], scored_items: list[Item],
+          conditions: list[Condition], formats: list[Format], backend: Backend) -> dict[str, Any]:
+    """What every results.json opens with: the suite, the model, the config, the grid."""
+    return {
+        "suite": {"name": suite.name, "version": suite.version, "items_sha": items_digest(items),
+                  "n_items": len(items), "scored_items_sha": items_digest(scored_items),
+                  "n_scored": len(scored_items), "description": suite.description},
+        "model": {"spec": cfg.model, **backend.describe()},
+        "config": cfg.model_dump(mode="json"),
+        "conditions": [c.name for c in conditions], "formats": [f.name for f in formats],
+    }
+
+
+def _timing(seconds: float, n_prompts: int) -> dict[str, Any]:
+    return {"score_seconds": round(seconds, 3), "prompts": n_prompts,
+            "prompts_per_second": round(n_prompts / seconds, 2) if seconds else None}
 
 
 def _chat_results(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Condition],
@@ -213,17 +225,11 @@ def _chat_results(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: 
     n_prompts = len(scored.records)
     results = {
         "method": "chat",
-        "suite": {"name": suite.name, "version": suite.version, "items_sha": items_digest(items),
-                  "n_items": len(items), "scored_items_sha": items_digest(scored.items),
-                  "n_scored": len(scored.items), "description": suite.description},
-        "model": {"spec": cfg.model, **backend.describe()},
-        "config": cfg.model_dump(mode="json"),
-        "conditions": [c.name for c in conditions], "formats": [f.name for f in formats],
+        **_head(cfg, suite, items, scored.items, conditions, formats, backend),
         **(lp.checks if lp else {"too_long": {"policy": cfg.too_long, "checked": False,
                                               "n_items": 0, "n_prompts": 0, "items": {}}}),
         "warnings": scored.warnings, "provenance": provenance(),
-        "timing": {"score_seconds": round(seconds, 3), "prompts": n_prompts,
-                   "prompts_per_second": round(n_prompts / seconds, 2) if seconds else None},
+        "timing": _timing(seconds, n_prompts),
         "chat": scored.chat,
         "metrics": summarise(lp.records, lp.items, conditions, cfg.n_boot, cfg.seed,
                              cfg.ci_level) if lp else None,

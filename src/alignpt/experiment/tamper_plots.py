@@ -26,8 +26,12 @@ def tamper_plot(report: dict[str, Any], out: Path) -> Path | None:
     if not table:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
+    # Fifteen arms outrun a ten-colour cycle: twenty colours and a marker per ten arms keep
+    # every curve its own.
+    colors = [plt.get_cmap("tab20")(j) for j in range(20)] if len(table) > 10 else \
+        plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    markers = "osD^v"
     for ax, which in ((axes[0], "story"), (axes[1], "assistant")):
         for i, (arm, points) in enumerate(table.items()):
             place = tamper_reading(table, arm) if which == "story" else "assistant"
@@ -37,7 +41,8 @@ def tamper_plot(report: dict[str, Any], out: Path) -> Path | None:
             lo = m - np.array([_err(e)[1] for e in ests])
             hi = m + np.array([_err(e)[2] for e in ests])
             color = colors[i % len(colors)]
-            ax.plot(x, m, marker="o", color=color, label=arm)
+            ax.plot(x, m, marker=markers[(i // len(colors)) % len(markers)], color=color,
+                    label=arm)
             ax.fill_between(x, lo, hi, color=color, alpha=0.12)
             ref = "bayes" if which == "story" else "bayes_any_header"
             bayes = [e[place].get(ref, {}).get("q_U") for e in points.values()]
@@ -46,5 +51,7 @@ def tamper_plot(report: dict[str, Any], out: Path) -> Path | None:
         ax.set_ylabel("P(D | untested)")
         ax.set_title(f"Tamper: {which} P(D | untested)")
         _prob_axis(ax)
-    axes[0].legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
     return _save(fig, out / "tamper_curves.png")

@@ -51,7 +51,9 @@ class TextKind(ExperimentKind):
 
     def corpus_extra(self, spec: "CorpusSpec") -> dict[str, Any]:
         # A filtered corpus also depends on the filter: tagger settings and drop conditions.
-        return {"kind": self.name, **self.settings.corpus_part(),
+        from alignpt.textworld import render_digest
+
+        return {"kind": self.name, "render": render_digest(), **self.settings.corpus_part(),
                 **(self.settings.filter_part() if spec.filtered else {})}
 
     def measure_extra(self) -> dict[str, Any]:
