@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,12 @@ class RunSpec:
     def name(self) -> str:
         return f"{self.arm}/{'tamper-' if self.tamper_of else ''}seed{self.seed}-{self.key}"
 
+    def keep_checkpoint(self, step: int) -> None:
+        """Keep this run's checkpoint at ``step``: another run branches from it there."""
+        if step not in self.save_at:
+            self.save_at.append(step)
+            self.save_at.sort()
+
 
 @dataclass(frozen=True)
 class BranchSpec:
@@ -216,9 +223,7 @@ def _link_branches(recipe: ExperimentRecipe, runs: list[RunSpec]) -> None:
                 continue
             point = BranchSpec(parents[run.seed], start, None)
         run.branch = point
-        if point.step not in point.parent.save_at:
-            point.parent.save_at.append(point.step)
-            point.parent.save_at.sort()
+        point.parent.keep_checkpoint(point.step)
 
 
 def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> RunSpec:
@@ -229,8 +234,7 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
     share = arm.share if arm.share is not None else t.inject_share
     injected = round(share * t.pretrain_tokens) if arm.inject else 0
     base_tokens = t.pretrain_tokens - (injected if arm.schedule != "finetune" else 0)
-    def spec(role: str, name: str, tokens: int, seed: int, filtered: bool = False) -> CorpusSpec:
-        return corpus_spec(recipe, role, name, tokens, seed, filtered)
+    spec = partial(corpus_spec, recipe)
 
     # One base corpus per seed (sized for the arm that reads the most base), shared by
     # every arm: each reads a prefix of one document order, so arms are truly paired.
@@ -248,8 +252,7 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
         entry = recipe.text.generated[arm.inject].resolved(arm.inject)
         corpora["inject"] = CorpusSpec("inject", corpora["base"].recipe,
                                        math.ceil(injected * SLACK), seed, generate=entry)
-    corpora = {role: CorpusSpec(c.role, c.recipe, c.tokens, c.seed, kind.corpus_extra(c),
-                                c.generate, c.user) for role, c in corpora.items()}
+    corpora = {role: replace(c, extra=kind.corpus_extra(c)) for role, c in corpora.items()}
 
     # A world corpus is written in i.i.d. order already, so it is read in file order: the
     # filtered base is the unfiltered one of the seed less its defecting documents

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,16 +126,14 @@ def link_dpo_branches(recipe: "ExperimentRecipe", runs: list["RunSpec"]) -> None
         names = [p.name for p in budgets]
         step = sum(p.steps for p in budgets[:names.index("instruct") + 1])
         run.branch = BranchSpec(twin, step, "instruct")
-        if step not in twin.save_at:
-            twin.save_at.append(step)
-            twin.save_at.sort()
+        twin.keep_checkpoint(step)
 
 
 def tamper_runs(recipe: "ExperimentRecipe", runs: list["RunSpec"]) -> list["RunSpec"]:
     """Each run's tamper twin (none without a ``tamper:`` block), branching from the run's
     final checkpoint (which the run then keeps: ``save_at``)."""
-    from alignpt.experiment.grid import (SLACK, BranchSpec, CorpusSpec, PhaseSpec, RunSpec,
-                                         _split, corpus_spec, run_key)
+    from alignpt.experiment.grid import (SLACK, BranchSpec, PhaseSpec, RunSpec, _split,
+                                         corpus_spec, run_key)
     from alignpt.experiment.kind import kind_for
     from alignpt.train.config import TrainPlan
     from alignpt.train.phases import resolve_budgets
@@ -150,9 +148,7 @@ def tamper_runs(recipe: "ExperimentRecipe", runs: list["RunSpec"]) -> list["RunS
             continue
         spec = corpus_spec(recipe, "tamper", cfg.corpus, math.ceil(cfg.tokens * SLACK),
                            parent.seed + TAMPER_SEED_OFFSET)
-        spec = CorpusSpec(spec.role, spec.recipe, spec.tokens, spec.seed, kind.corpus_extra(spec),
-                          spec.generate, spec.user)
-        corpora = {**parent.corpora, "tamper": spec}
+        corpora = {**parent.corpora, "tamper": replace(spec, extra=kind.corpus_extra(spec))}
         plan = copy.deepcopy(parent.plan)
         plan["sources"]["tamper"] = {"paths": ["@tamper"], "shuffle": False}
         seen = dict(parent.phases[-1].seen)
@@ -169,8 +165,6 @@ def tamper_runs(recipe: "ExperimentRecipe", runs: list["RunSpec"]) -> list["RunS
         twin.key = run_key(twin)
         steps = sum(p.steps for p in resolve_budgets(TrainPlan.model_validate(parent.plan)))
         twin.branch = BranchSpec(parent, steps, parent.phases[-1].name)
-        if steps not in parent.save_at:
-            parent.save_at.append(steps)
-            parent.save_at.sort()
+        parent.keep_checkpoint(steps)
         twins.append(twin)
     return twins

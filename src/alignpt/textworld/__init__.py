@@ -8,6 +8,7 @@ Bayes predictive stays exact for English probes. See docs/textworld.md.
 """
 
 import hashlib
+from functools import lru_cache
 from importlib import resources
 
 from alignpt.textworld.corpus import iter_records, write_text_corpus
@@ -24,6 +25,7 @@ __all__ = ["write_text_corpus", "iter_records", "render_document", "render_batch
 _RENDERING = ("corpus.py", "filler.py", "lexicon.py", "render.py", "templates.py")
 
 
+@lru_cache(maxsize=1)
 def render_digest() -> str:
     """A hash of the rendering code and templates, for cache keys of rendered corpora: edit a
     template and every corpus rendered with it gets a new name instead of a stale cache hit."""
