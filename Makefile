@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PYTEST_ARGS ?=
 DEMO_OUT ?= runs/demo
 
-.PHONY: test demo demo-text install clean bench
+.PHONY: test demo demo-text demo-law install clean bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ demo: $(STAMP)
 # The text experiment: the persona world rendered into English, through every stage.
 demo-text: $(STAMP)
 	$(PY) -m alignpt experiment run text-persona --out runs/demo-text
+
+# The dose-response law: a sweep of shares, corpus sizes, model sizes and timings in the
+# persona world, a law fitted on it and checked on a larger held-out configuration.
+demo-law: $(STAMP)
+	$(PY) -m alignpt experiment run persona-law --out runs/demo-law
 
 # Every benchmark writes its figures to benchmarks/results/ (benchmarks/_results.py).
 # world_kl.py measures the demo's models, so the demo runs first if it has not.

@@ -41,6 +41,7 @@ def _register_subcommands() -> None:
     # such as torch are imported inside the commands that need them).
     from alignpt.evaluate.cli import eval_app, eval_command
     from alignpt.experiment.cli import experiment_app
+    from alignpt.experiment.law_cli import law_app
     from alignpt.filter_cli import filter_cmd
     from alignpt.generate.cli import generate_app
     from alignpt.mix.cli import mix_app, tokenizer_app
@@ -62,6 +63,7 @@ def _register_subcommands() -> None:
     app.command("eval")(eval_command)
     app.add_typer(eval_app, name="eval-suite")
     app.add_typer(experiment_app, name="experiment")
+    app.add_typer(law_app, name="law")
 
 
 _register_subcommands()

@@ -143,8 +143,12 @@ def curve_runs(cfg: CurveConfig) -> list[CurveRun]:
     body = cfg.recipe.model_dump(mode="json")
     arm = dict(body["arms"][cfg.arm])
     arm.pop("seeds", None)      # the curve's seeds, not the arm's cap on the recipe's
+    # The curve's budget, not the arm's own; a law arm stands alone here (its sweep would
+    # otherwise expand again beside it).
+    arm.pop("pretrain_tokens", None)
+    arm["from_law"] = False
     for budget in cfg.budgets:
-        body_b = {**body, "arms": {cfg.arm: arm}, "seeds": cfg.seeds,
+        body_b = {**body, "arms": {cfg.arm: arm}, "seeds": cfg.seeds, "law": None,
                   "training": {**body["training"], "pretrain_tokens": budget}}
         try:
             recipe = ExperimentRecipe.model_validate(body_b)

@@ -10,7 +10,9 @@ Runs that would train what another run of their seed trains anyway start from
 that run's checkpoint instead (:class:`BranchSpec`): the fine-tune arm from the
 baseline's end of pretraining, a late arm from the baseline's step just before
 its window opens (with the deterministic quota interleave its stream is the
-baseline's until then). The trainer checks that the training up to there is
+baseline's until then); the baseline is the one with the arm's own pretraining
+tokens and model size where arms set their own (``pretrain_tokens``, ``size``, the
+recipe's ``law:`` block). The trainer checks that the training up to there is
 exactly the same (``alignpt.train.lineage``) and trains from scratch if not, so
 a branch never changes a result, and a run's hash does not depend on it.
 
@@ -31,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from alignpt.experiment.law_config import arm_model, arm_tokens
 from alignpt.experiment.measure import MEASURE_VERSION
 from alignpt.experiment.recipe import ArmConfig, ExperimentRecipe
 from alignpt.experiment.posttrain import PairSpec
@@ -202,26 +205,34 @@ def baseline_arm(recipe: ExperimentRecipe) -> str | None:
 
 
 def _link_branches(recipe: ExperimentRecipe, runs: list[RunSpec]) -> None:
-    """Fine-tune and late arms branch from their seed's baseline run (none: from scratch)."""
+    """Fine-tune and late arms branch from their seed's baseline run (none: from scratch):
+    the first arm with nothing injected and nothing filtered that has the same pretraining
+    tokens and model (with a single budget and model, :func:`baseline_arm`)."""
     from alignpt.train.config import TrainPlan
     from alignpt.train.phases import resolve_budgets
 
-    baseline = baseline_arm(recipe)
-    if baseline is None:
-        return
-    parents = {r.seed: r for r in runs if r.arm == baseline}
+    def cell(arm_name: str) -> tuple[int, str]:
+        return arm_tokens(recipe, arm_name), arm_model(recipe, arm_name).model_dump_json()
+
+    parents: dict[tuple[int, tuple[int, str]], RunSpec] = {}
+    for r in runs:
+        if r.arm_config.inject is None and not r.arm_config.filtered:
+            parents.setdefault((r.seed, cell(r.arm)), r)
     for run in runs:
         arm = run.arm_config
-        if arm.inject is None or arm.schedule == "throughout" or run.seed not in parents:
+        if arm.inject is None or arm.schedule == "throughout":
+            continue
+        parent = parents.get((run.seed, cell(run.arm)))
+        if parent is None:
             continue
         pretrain = resolve_budgets(TrainPlan.model_validate(run.plan))[0]
         if arm.schedule == "finetune":
-            point = BranchSpec(parents[run.seed], pretrain.steps, pretrain.name)
+            point = BranchSpec(parent, pretrain.steps, pretrain.name)
         else:   # late: the baseline's stream is this run's up to the window's first step
             start = pretrain.windows["inject"][0]
             if start == 0:
                 continue
-            point = BranchSpec(parents[run.seed], start, None)
+            point = BranchSpec(parent, start, None)
         run.branch = point
         point.parent.keep_checkpoint(point.step)
 
@@ -231,15 +242,17 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
 
     kind = kind_for(recipe)
     t = recipe.training
+    pretrain_tokens = arm_tokens(recipe, arm_name)
     share = arm.share if arm.share is not None else t.inject_share
-    injected = round(share * t.pretrain_tokens) if arm.inject else 0
-    base_tokens = t.pretrain_tokens - (injected if arm.schedule != "finetune" else 0)
+    injected = round(share * pretrain_tokens) if arm.inject else 0
+    base_tokens = pretrain_tokens - (injected if arm.schedule != "finetune" else 0)
     spec = partial(corpus_spec, recipe)
 
     # One base corpus per seed (sized for the arm that reads the most base), shared by
-    # every arm: each reads a prefix of one document order, so arms are truly paired.
-    corpora = {"base": spec("base", "base", math.ceil(t.pretrain_tokens * SLACK), seed,
-                            arm.filtered)}
+    # every arm: each reads a prefix of one document order, so arms are truly paired,
+    # whatever their own pretraining budgets.
+    most = max(arm_tokens(recipe, name) for name in recipe.arms)
+    corpora = {"base": spec("base", "base", math.ceil(most * SLACK), seed, arm.filtered)}
     if arm.posttrain:
         corpora["instruct"] = spec("instruct", "instruct", math.ceil(t.instruct_tokens * SLACK),
                                    seed)
@@ -263,7 +276,7 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
         window = "throughout" if arm.schedule == "throughout" else {"last": t.late_window}
         pretrain_mix.append({"source": "inject", "tokens": injected, "window": window})
     phases: list[dict[str, Any]] = [{
-        "name": "pretrain", "kind": "pretrain", "tokens": t.pretrain_tokens, "mix": pretrain_mix,
+        "name": "pretrain", "kind": "pretrain", "tokens": pretrain_tokens, "mix": pretrain_mix,
         "schedule": {"kind": "cosine", "peak_lr": t.pretrain_lr, "warmup": t.warmup},
     }]
     seen = {"base": base_tokens, "inject": injected if arm.schedule != "finetune" else 0}
@@ -284,7 +297,7 @@ def _run(recipe: ExperimentRecipe, arm_name: str, arm: ArmConfig, seed: int) -> 
         _posttrain(t, phases, specs, seen, next(iter(pairs), None))
     plan = {
         "name": f"{recipe.name}-{arm_name}-s{seed}", "seed": seed, "seq_len": t.seq_len,
-        "batch_size": t.batch_size, "model": recipe.model.model_dump(mode="json"),
+        "batch_size": t.batch_size, "model": arm_model(recipe, arm_name).model_dump(mode="json"),
         "sources": sources, "phases": phases,
         "runtime": {"device": t.device, "threads": t.threads},
         "log": {"every": 10, "progress": False, "plot": False},

@@ -253,14 +253,16 @@ def _dose(report: dict[str, Any], out: Path) -> Path:
 
 
 def make_plots(report: dict[str, Any], out: Path) -> dict[str, Path]:
-    plots = {
-        # The order the report shows them in: the headline figure first.
-        "P(D|U) by arm, with exact Bayes": _bars(report, out),
-        "rebound curves": _rebound(report, out),
+    # The order the report shows them in: the headline figure first.
+    plots = {"P(D|U) by arm, with exact Bayes": _bars(report, out)}
+    # Pretraining-only arms (a law sweep) have no phases to follow.
+    if any(len(phases) >= 2 for phases in report["table"].values()):
+        plots["rebound curves"] = _rebound(report, out)
+    plots.update({
         "history curves": _history(report, out),
         "local half-life": _local_half_life(report, out),
         "model vs exact Bayes": _calibration(report, out),
-    }
+    })
     if len(_dose_arms(report)) >= 3:
         plots["dose response"] = _dose(report, out)
     from alignpt.experiment.tamper_plots import TAMPER_FIGURE, tamper_plot

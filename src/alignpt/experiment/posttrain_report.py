@@ -61,7 +61,7 @@ def tamper_reading(table: dict[str, Any], arm: str) -> str:
 
 
 def _cell(entry: dict[str, Any], place: str, metric: str = "q_U") -> str:
-    from alignpt.experiment.report import _fmt
+    from alignpt.experiment.fmt import fmt_estimate as _fmt
 
     e = entry[place]
     bayes = e["bayes"].get(metric) if isinstance(e.get("bayes"), dict) else None

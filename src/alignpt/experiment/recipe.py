@@ -17,6 +17,10 @@ how much. A recipe is YAML in ``recipes/experiments/``::
     quick: {seeds: [0, 1], training.pretrain_tokens: 40k}
 
 ``quick`` holds dotted overrides applied by ``--quick``.
+
+An arm may also set its own pretraining tokens and a model ``size`` (a name in the
+recipe's ``sizes``: ModelConfig field overrides); a ``law:`` block
+(:mod:`alignpt.experiment.law_config`) expands into such arms for a dose-response sweep.
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ from alignpt.config import StrictModel, apply_overrides, build_config, load_yaml
 from alignpt.errors import ConfigError
 from alignpt.experiment.claim_config import DEFAULT_TESTS, ClaimArms, ClaimTest
 from alignpt.experiment.executors import ExecutorConfig
+from alignpt.experiment.law_config import LawSweep, expand_law, sized_model
 from alignpt.experiment.text_config import TextSettings
 from alignpt.train.config import ModelConfig, parse_count
 
-__all__ = ["ArmConfig", "TrainingBudget", "TamperConfig", "ProbeConfig", "ProbeItems", "ClaimTest", "ClaimArms",
-           "DEFAULT_TESTS", "ExperimentRecipe", "load_experiment", "recipe_path", "RECIPE_DIR"]
+__all__ = ["ArmConfig", "LawSweep", "TrainingBudget", "TamperConfig", "ProbeConfig", "ProbeItems",
+           "ClaimTest", "ClaimArms", "DEFAULT_TESTS", "ExperimentRecipe", "load_experiment", "recipe_path", "RECIPE_DIR"]
 
 RECIPE_DIR = Path(__file__).resolve().parents[3] / "recipes" / "experiments"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent / "data" / "experiments"
@@ -54,6 +59,12 @@ class ArmConfig(StrictModel):
                               "than the core arms; comparisons pair it on the seeds it has)")
     posttrain: bool = Field(True, description="then the instruct and rebound phases; false for "
                             "an arm whose claims read pretraining only (saves their steps)")
+    pretrain_tokens: int | None = Field(None, ge=1, description="this arm's pretraining tokens "
+                                        "(a budget sweep); default training.pretrain_tokens")
+    size: str | None = Field(None, description="a name in the recipe's `sizes` (model field "
+                             "overrides); default the recipe's model")
+    from_law: bool = Field(False, description="expanded from the recipe's law: block (set by "
+                           "the expansion, which replaces such arms on every load)")
     dpo: Literal["none", "tested", "all"] = Field(
         "none", description="a DPO phase after instruct, on preference pairs at tested "
         "opportunities only (what post-training data is) or at untested ones too "
@@ -69,6 +80,11 @@ class ArmConfig(StrictModel):
         if self.dpo != "none" and not self.posttrain:
             raise ValueError(f"dpo: {self.dpo} follows the instruct phase: it needs posttrain: true")
         return self
+
+    @field_validator("pretrain_tokens", mode="before")
+    @classmethod
+    def _count(cls, v: Any) -> Any:
+        return v if v is None else parse_count(v)
 
 
 class TrainingBudget(StrictModel):
@@ -202,8 +218,13 @@ class ExperimentRecipe(StrictModel):
                                     "kind: shards a folder / file / glob of documents; needs "
                                     "`base`, and `instruct` unless every arm is pretrain-only")
     model: ModelConfig = Field(default_factory=ModelConfig)
+    sizes: dict[str, dict[str, Any]] = Field(default_factory=dict, description="name -> model "
+                                             "field overrides, for arms with a `size`")
     training: TrainingBudget
-    arms: dict[str, ArmConfig] = Field(min_length=1)
+    arms: dict[str, ArmConfig] = Field(default_factory=dict, description="at least one, "
+                                       "here or from the law block")
+    law: LawSweep | None = Field(None, description="a dose-response sweep, expanded into arms "
+                                 "(experiment.law_config)")
     probes: ProbeConfig = Field(default_factory=ProbeConfig)
     claims: ClaimArms = Field(default_factory=ClaimArms)
     tamper: TamperConfig | None = Field(None, description="adversarial fine-tuning after every "
@@ -215,6 +236,13 @@ class ExperimentRecipe(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> "ExperimentRecipe":
+        # The law block's arms first, so every check below applies to them too. In place:
+        # assigning the field would run this validator again (validate_assignment).
+        if self.law is not None:
+            expand_law(self)
+        if not self.arms:
+            raise ValueError("arms: the recipe needs at least one arm (arms: or law:)")
+        self._check_sizes()
         posttrain = any(arm.posttrain for arm in self.arms.values())
         if self.kind == "shards" and posttrain:
             raise ValueError("kind: shards runs pretraining arms only (set posttrain: false on "
@@ -262,6 +290,25 @@ class ExperimentRecipe(StrictModel):
         if self.probes.items.support is None and self.kind != "shards":
             self.probes.items.support = self.corpora["base"]
         return self
+
+    def _check_sizes(self) -> None:
+        """Every arm's size is defined and builds a valid model with the recipe's."""
+        for name, arm in self.arms.items():
+            if arm.size is None:
+                continue
+            if arm.size not in self.sizes:
+                raise ValueError(f"arm {name}: unknown size '{arm.size}' "
+                                 f"(sizes: {', '.join(self.sizes) or 'none defined'})")
+            try:
+                sized_model(self.model, self.sizes[arm.size])
+            except ValueError as exc:
+                raise ValueError(f"arm {name}: size '{arm.size}' is not a valid model: {exc}") \
+                    from None
+        for size, overrides in self.sizes.items():
+            try:
+                sized_model(self.model, overrides)
+            except ValueError as exc:
+                raise ValueError(f"sizes.{size}: not a valid model: {exc}") from None
 
     def arm_seeds(self, arm: str) -> list[int]:
         """The seeds an arm runs: the recipe's, or at most their first ``arms.ARM.seeds``

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,9 @@ import orjson
 
 from alignpt.config import atomic_write_text, provenance
 from alignpt.experiment.aggregate import aggregate, phase_order
+from alignpt.experiment.fmt import fmt_estimate as _fmt
+from alignpt.experiment.law_plots import LAW_FIGURES, law_plots
+from alignpt.experiment.law_report import law_summary
 from alignpt.experiment.posttrain_report import split_results, tamper_summary
 from alignpt.experiment.report_claims import report_claims
 from alignpt.experiment.report_filter import filter_summary
@@ -52,6 +54,8 @@ def build_report(root: str | Path) -> dict[str, Any]:
         mode="json")["tamper"]) if recipe.kind != "shards" else {})
     evals = eval_summary(results, recipe.claims.baseline)
     missing = [s.run.name for s in state.runs if s.result is None]
+    # A recipe with a law: sweep gets its law block; every other report keeps its bytes.
+    law = law_summary(recipe, table, root) if recipe.law is not None else None
     return {
         "experiment": recipe.name,
         "description": recipe.description,
@@ -59,27 +63,19 @@ def build_report(root: str | Path) -> dict[str, Any]:
         "runs_done": len(everything), "runs_total": len(state.runs), "runs_missing": missing,
         "phases": phase_order(results),
         "table": table,
-        "claims": report_claims(recipe, table, evals, tamper.get("table")) if results else [],
+        # A recipe that is only a law sweep states its tests in the law block (share or
+        # count, the held-out prediction); the discussion's claims need arms it has none of.
+        "claims": report_claims(recipe, table, evals, tamper.get("table"))
+        if results and not _law_only(recipe) else [],
         "tamper": tamper,
         "published": PUBLISHED,
         "filter": filter_summary(results),
         "evals": evals,
         "templates": template_summary(results),
         "train_seconds": sum(r["train_seconds"] for r in everything),
+        **({"law": law} if law is not None else {}),
         **provenance(),
     }
-
-
-def _fmt(est: dict[str, Any] | float | None, digits: int = 3) -> str:
-    if isinstance(est, dict):
-        if est["mean"] is None:
-            return "n/a"
-        if est["ci_low"] is None:
-            return f"{est['mean']:.{digits}f}"
-        return f"{est['mean']:.{digits}f} [{est['ci_low']:.{digits}f}, {est['ci_high']:.{digits}f}]"
-    if est is None or (isinstance(est, float) and math.isnan(est)):
-        return "n/a"
-    return f"{est:.{digits}f}"
 
 
 #: Marks in the long tables, explained in the notes above them.
@@ -227,6 +223,29 @@ _ASSIST_NOTE = ("* no training document shows this context, so exact Bayes is un
                 "data).")
 
 
+def _law_only(recipe: Any) -> bool:
+    return recipe.law is not None and all(a.from_law for a in recipe.arms.values())
+
+
+#: In place of the claims table, for a recipe that is only a law sweep.
+LAW_ONLY_NOTE = ("This recipe is a dose-response sweep only: its pre-registered tests are the "
+                 "share-or-count test and the held-out prediction in the law sections below; the "
+                 "discussion's claims need arms the sweep does not have (persona-world runs them).")
+
+
+def _claims_md(r: dict[str, Any]) -> list[str]:
+    if not r["claims"] and r.get("law"):
+        return [LAW_ONLY_NOTE, ""]
+    return [_CLAIM_NOTE, "", _md_table(_CLAIM_HEAD, _claim_rows(r)), ""]
+
+
+def _claims_html(r: dict[str, Any]) -> str:
+    if not r["claims"] and r.get("law"):
+        return f'<p class="note">{html.escape(LAW_ONLY_NOTE)}</p>'
+    return (f'<p class="note">{html.escape(_CLAIM_NOTE)}</p>\n'
+            f'{_html_table(_CLAIM_HEAD, _claim_rows(r), "claims")}')
+
+
 def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
     """Claims, then the figures, then the notes and the long tables (the HTML's order)."""
     r = report
@@ -235,8 +254,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         f"# Experiment report: {r['experiment']}", "", r["description"], "",
         f"{r['runs_done']} of {r['runs_total']} runs; alignpt {r['alignpt_version']}, "
         f"git {r['git_revision'] or 'n/a'}; {r['train_seconds']:.0f} s of training.", "",
-        "## Claims", "", _CLAIM_NOTE, "",
-        _md_table(_CLAIM_HEAD, _claim_rows(r)), "",
+        "## Claims", "", *_claims_md(r),
     ]
     for sec, rows in sections_of(r):
         parts += [f"## {sec.title}", "", sec.note, "", _md_table(sec.head, rows), ""]
@@ -278,6 +296,7 @@ FIGURE_NOTES = {
     "dotted line the model is Bayesian at this probe.",
     "dose response": "P(D | untested) against the injected share of pretraining tokens.",
     TAMPER_FIGURE: TAMPER_FIGURE_NOTE,
+    **LAW_FIGURES,
 }
 
 
@@ -330,8 +349,7 @@ def render_html(report: dict[str, Any], pngs: dict[str, bytes]) -> str:
 <h1>Experiment report: {html.escape(r['experiment'])}</h1><p>{html.escape(r['description'])}</p>
 <p class="note">{r['runs_done']} of {r['runs_total']} runs; alignpt {r['alignpt_version']},
 git {html.escape(str(r['git_revision']))}; {r['train_seconds']:.0f} s of training.</p>
-<h2 id="claims">Claims</h2><p class="note">{html.escape(_CLAIM_NOTE)}</p>
-{_html_table(_CLAIM_HEAD, _claim_rows(r), "claims")}{extra}
+<h2 id="claims">Claims</h2>{_claims_html(r)}{extra}
 <h2 id="figures">Figures</h2>{figs}
 <h2 id="reading">Reading the tables</h2><p class="note">{html.escape(MODEL_LABEL)}</p>
 <p class="note">{html.escape(BAYES_LABEL)}</p>{notes}
@@ -351,6 +369,7 @@ def write_report(root: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     report = build_report(root)
     pngs = make_plots(report, out) if report["table"] else {}
+    pngs.update(law_plots(report, out))
     atomic_write_text(out / "report.json", orjson.dumps(
         report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
     atomic_write_text(out / "report.md", render_markdown(

@@ -9,6 +9,11 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 from alignpt.experiment.fidelity import FIDELITY_HEAD, FIDELITY_NOTE, fidelity_rows
+from alignpt.experiment.law_report import (FIT_HEAD, FIT_NOTE, HELDOUT_HEAD, HELDOUT_NOTE,
+                                           REACTION_HEAD, REACTION_NOTE, SHARE_COUNT_HEAD,
+                                           SHARE_COUNT_NOTE, TIMING_HEAD, TIMING_NOTE, fit_rows,
+                                           heldout_rows, reaction_rows, share_count_rows,
+                                           timing_rows)
 from alignpt.experiment.posttrain_report import (DPO_HEAD, DPO_NOTE, TAMPER_HEAD, TAMPER_NOTE,
                                                  dpo_rows, tamper_rows)
 from alignpt.experiment.report_filter import FILTER_HEAD, FILTER_NOTE, filter_rows
@@ -39,6 +44,15 @@ SECTIONS = (
     Section("templates", "Held-out and training templates", TEMPLATE_NOTE, TEMPLATE_HEAD,
             template_rows),
     Section("evals", "Item sets beside the probes", EVAL_NOTE, EVAL_HEAD, eval_rows),
+    Section("law-heldout", "Dose-response law: the held-out prediction", HELDOUT_NOTE,
+            HELDOUT_HEAD, heldout_rows),
+    Section("law-share-count", "Dose-response law: share or count?", SHARE_COUNT_NOTE,
+            SHARE_COUNT_HEAD, share_count_rows),
+    Section("law-fit", "Dose-response law: candidate forms", FIT_NOTE, FIT_HEAD, fit_rows),
+    Section("law-reaction", "Dose-response law: the network against exact Bayes", REACTION_NOTE,
+            REACTION_HEAD, reaction_rows),
+    Section("law-timing", "Dose-response law: insertion timing", TIMING_NOTE, TIMING_HEAD,
+            timing_rows),
 )
 
 
