@@ -103,6 +103,7 @@ def _prediction_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> P
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 5))
+    held_style = iter([("D", "C3"), ("s", "C1"), ("^", "C2"), ("v", "C4")] * 8)
     for i, p in enumerate(data.points):
         if p.schedule != "throughout":
             continue
@@ -112,9 +113,10 @@ def _prediction_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> P
         pred = fit.predict(p.share, p.tokens, p.params)
         xerr = [[e["mean"] - (e["ci_low"] or e["mean"])], [(e["ci_high"] or e["mean"]) - e["mean"]]]
         if p.heldout:
+            marker, color = next(held_style)
             ax.errorbar([e["mean"]], [pred.prob], xerr=xerr,
                         yerr=[[pred.prob - pred.prob_low], [pred.prob_high - pred.prob]],
-                        fmt="D", color="C3", capsize=4, label=f"held out: {p.name}")
+                        fmt=marker, color=color, capsize=4, label=f"held out: {p.name}")
         else:
             ax.errorbar([e["mean"]], [pred.prob], xerr=xerr, fmt="o", color="C0", alpha=0.7,
                         capsize=2, label="fitted configurations" if i == 0 else None)

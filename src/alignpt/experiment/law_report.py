@@ -141,7 +141,8 @@ def _reactions(data: Any) -> list[dict[str, Any]]:
 
 def _timing(data: Any) -> list[dict[str, Any]]:
     """Late and fine-tune configurations against the same dose inserted throughout (paired
-    by seed, logit scale). Exact Bayes ignores order, so its difference is 0."""
+    by seed, logit scale). Exact Bayes ignores order: its difference is the mixture's alone
+    (0 for late; a fine-tune's tokens come on top of the budget)."""
     index = {(p.share, p.tokens, p.params): i for i, p in enumerate(data.points)
              if p.schedule == "throughout"}
     out = []
@@ -262,7 +263,9 @@ def reaction_rows(report: dict[str, Any]) -> list[list[str]]:
 TIMING_HEAD = ["configuration", "schedule", "share", "P(D|U) [95% CI]",
                "logit difference vs throughout [95% CI]", "exact Bayes difference"]
 TIMING_NOTE = ("The same dose inserted late or as a fine-tune, against inserting it throughout "
-               "(paired by seed). Exact Bayes ignores order: any difference is the network's path "
+               "(paired by seed). Exact Bayes ignores order; its small difference for a fine-tune "
+               "is the mixture's (a fine-tune adds its tokens after the full pretraining budget, "
+               "so its share of all that was read is s / (1 + s)). The rest is the network's path "
                "dependence.")
 
 
