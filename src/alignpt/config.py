@@ -9,7 +9,6 @@ result folder always says exactly what produced it.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Mapping, TypeVar
@@ -17,6 +16,9 @@ from typing import Any, Iterable, Mapping, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+# Re-exported: atomic writes live in alignpt.atomic; config was their first home and external code
+# (and most stages) still import atomic_write_text from here.
+from alignpt.atomic import atomic_write_text
 from alignpt.errors import ConfigError
 
 __all__ = [
@@ -189,23 +191,6 @@ def provenance() -> dict[str, Any]:
     from alignpt import __version__
 
     return {"alignpt_version": __version__, "git_revision": _git_revision()}
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write via a temporary name, fsync, rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # A failed write or rename (a folder in the way, a full disk) leaves nothing behind.
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_resolved_config(out_dir: str | Path, config: BaseModel | Mapping[str, Any],

@@ -20,7 +20,6 @@ tasks (``executor="ray"``) on a local or existing cluster with the same code.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections import Counter
@@ -32,7 +31,8 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Protocol
 import orjson
 from pydantic import BaseModel
 
-from alignpt.config import atomic_write_text, write_resolved_config
+from alignpt.atomic import atomic_write_text, stable_hash
+from alignpt.config import write_resolved_config
 from alignpt.documents import Document
 from alignpt.errors import ConfigError, DataError
 from alignpt.outdir import OutputLock, check_output_apart, clean_stale_temporaries
@@ -200,10 +200,6 @@ def plan_tasks(inputs: Sequence[Path], group_bytes: int | None = None) -> list[S
 
 
 # -- markers -----------------------------------------------------------------
-def _hash_json(obj: Any) -> str:
-    return hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-
-
 def _fingerprint(inputs: Sequence[str]) -> str:
     """Path, size and modification time of each input: cheap for terabyte corpora,
     and any rewrite of an input changes it."""
@@ -211,7 +207,7 @@ def _fingerprint(inputs: Sequence[str]) -> str:
     for p in inputs:
         st = os.stat(p)
         parts.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
-    return _hash_json(parts)
+    return stable_hash(parts, 16)
 
 
 def _task_file(out_dir: Path, folder: str, task: ShardTask) -> Path:
@@ -398,10 +394,10 @@ def run_stage(stage: Callable[..., Iterator[Document]], inputs: Sequence[str | P
     with OutputLock(out_dir):
         stale = clean_stale_temporaries(out_dir)
         body = _config_body(config)
-        config_hash = _hash_json({"stage": body, "stage_type": type(stage).__qualname__,
-                                  "read": read.__dict__,
-                                  "output": {k: v for k, v in output.__dict__.items()
-                                             if k != "out_dir"}})
+        config_hash = stable_hash({"stage": body, "stage_type": type(stage).__qualname__,
+                                   "read": read.__dict__,
+                                   "output": {k: v for k, v in output.__dict__.items()
+                                              if k != "out_dir"}}, 16)
         write_resolved_config(out_dir, body, [str(p) for p in paths],
                               extra={"stage": type(stage).__qualname__,
                                      "config_hash": config_hash,

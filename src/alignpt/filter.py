@@ -22,7 +22,6 @@ choices depend only on the seed and the data, not on the number of workers.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
@@ -31,14 +30,15 @@ import orjson
 import yaml
 from pydantic import Field
 
-from alignpt.config import StrictModel, atomic_write_text
+from alignpt.atomic import atomic_path, atomic_write_text, stable_hash
+from alignpt.config import StrictModel
 from alignpt.documents import Document
 from alignpt.errors import DataError
 from alignpt.executor import (OutputSpec, ShardContext, ShardTask, expand_inputs, plan_tasks,
                               run_stage)
 from alignpt.outdir import OutputLock, check_output_apart
 from alignpt.shards import ReadOptions, read_documents, strip_format_suffix
-from alignpt.tag.conditions import Condition, first_match, parse_condition
+from alignpt.tag.conditions import TagCondition, first_match, parse_condition
 from alignpt.tag.refill import TokenCounter, make_counter, plan_refill
 from alignpt.tag.vocabulary import TagVocabulary
 
@@ -148,13 +148,9 @@ def _records(docs: Iterator[Document], attrs: Iterator[Document] | None, field: 
 
 
 def _atomic_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    # a file handle, not a path: np.save would add ".npy" to the temporary's name
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, array)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 #: Counter prefixes of what a dropped document was: the tagger's predicted label, its
@@ -203,7 +199,7 @@ def _side_name(task_name: str) -> str:
 class FilterStage:
     """Drop matching documents (with the condition as reason); keep a seeded leak set."""
 
-    def __init__(self, conditions: list[Condition], run: TagRun, counter: TokenCounter,
+    def __init__(self, conditions: list[TagCondition], run: TagRun, counter: TokenCounter,
                  out_dir: str, leak: bool):
         self.conditions, self.run, self.counter = conditions, run, counter
         self.out_dir, self.leak = out_dir, leak
@@ -274,7 +270,7 @@ class RefillStage:
         return Document(f"{doc.id}#refill{c}", text, meta)
 
 
-def _leak_selection(run: TagRun, tasks, conditions: list[Condition], fraction: float,
+def _leak_selection(run: TagRun, tasks, conditions: list[TagCondition], fraction: float,
                     seed: int, out: Path) -> None:
     """Count matching documents per task, then choose exactly round(fraction * total)."""
     counts: dict[str, int] = {}
@@ -314,7 +310,7 @@ def run_filter(tag_dir: str | Path, out_dir: str | Path, config: FilterConfig | 
         return _filter(run, out, cfg, conditions, counter, paths, tasks, progress)
 
 
-def _filter(run: TagRun, out: Path, cfg: FilterConfig, conditions: list[Condition],
+def _filter(run: TagRun, out: Path, cfg: FilterConfig, conditions: list[TagCondition],
             counter: TokenCounter, paths: list[Path], tasks: list[ShardTask],
             progress: bool) -> dict[str, Any]:
     if cfg.leak_fraction > 0:
@@ -353,8 +349,6 @@ def _refill(out: Path, tasks, kept_outputs: list[str], summary: dict[str, Any],
             cfg: FilterConfig, counter: TokenCounter, run: TagRun,
             progress: bool) -> dict[str, Any]:
     """Plan the copies in the driver, then write them with the executor (resumable)."""
-    import hashlib
-
     lengths = {t.name: np.load(out / TOKENS_DIR / _side_name(t.name)) for t in tasks}
     deficit = summary["tokens_in"] - summary["tokens_kept"]
     plan = plan_refill(lengths, deficit, cfg.seed)
@@ -374,8 +368,7 @@ def _refill(out: Path, tasks, kept_outputs: list[str], summary: dict[str, Any],
         table[2, :2] = [partial[1], partial[2]] if partial else [-1, 0]
         _atomic_npy(out / SELECT_DIR / f"refill-{_side_name(t.name)}", table)
         inputs.append(str(out / by_task[t.name]))
-    digest = hashlib.sha256(orjson.dumps(plan.summary(), option=orjson.OPT_SORT_KEYS)
-                            ).hexdigest()[:16]
+    digest = stable_hash(plan.summary(), 16)
     result: dict[str, Any] = {**plan.summary(), "plan_sha256": digest, "documents": 0,
                               "tokens": 0}
     if inputs:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from alignpt.parallel import die_with_parent
+from alignpt.parallel import spawn_pool
 from alignpt.shards import ReadOptions, ReadStats, read_documents
 
 __all__ = ["ShardInfo", "shard_info", "corpus_info", "PERCENTILES"]
@@ -74,8 +71,7 @@ def corpus_info(paths: Sequence[Path], opts: ReadOptions, sample: int = 3,
     """Merge per-shard info into one summary (per-file rows included)."""
     jobs = [(str(p), opts, sample) for p in paths]
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
-                                 initializer=die_with_parent, initargs=(os.getpid(),)) as ex:
+        with spawn_pool(min(workers, len(jobs))) as ex:
             infos = list(ex.map(_one, jobs))
     else:
         infos = [_one(j) for j in jobs]

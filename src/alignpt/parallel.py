@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from alignpt.errors import ConfigError
 
-__all__ = ["QueueReporter", "map_in_processes", "die_with_parent"]
+__all__ = ["QueueReporter", "map_in_processes", "spawn_pool", "die_with_parent"]
 
 T = TypeVar("T")
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -74,6 +74,14 @@ def _watch_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
+def spawn_pool(workers: int, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+    """A pool of up to ``workers`` spawned processes that die with this one, each running
+    ``initializer`` first. Every process pool in alignpt is built here; callers schedule on it
+    as they need (``map``, or ``submit`` with ``wait``)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                               initializer=die_with_parent, initargs=(os.getpid(), initializer))
+
+
 def map_in_processes(fn: Callable[[T, QueueReporter], Any], items: Sequence[T], workers: int,
                      on_progress: Callable[[int, int], None],
                      on_done: Callable[[T, Any], None],
@@ -93,9 +101,7 @@ def map_in_processes(fn: Callable[[T, QueueReporter], Any], items: Sequence[T], 
     with manager:
         q = manager.Queue()
         reporter = QueueReporter(q)
-        with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
-                                 initializer=die_with_parent,
-                                 initargs=(me, initializer)) as pool:
+        with spawn_pool(min(workers, len(items)), initializer) as pool:
             futures = {pool.submit(fn, item, reporter): item for item in items}
             pending = set(futures)
             while pending:

@@ -32,6 +32,7 @@ from typing import Any, BinaryIO, Iterable, Iterator, Literal
 
 import orjson
 
+from alignpt.atomic import fsync_replace, temp_name
 from alignpt.documents import Document
 from alignpt.errors import ConfigError, DataError
 
@@ -135,7 +136,7 @@ class Quarantine:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._fh: BinaryIO | None = None
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._tmp = temp_name(self.path)
         self.count = 0
 
     def add(self, source: str, where: str | int | None, reason: str, problem: str,
@@ -155,10 +156,8 @@ class Quarantine:
 
     def close(self) -> None:
         if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
             self._fh.close()
-            os.replace(self._tmp, self.path)
+            fsync_replace(self._tmp, self.path)
             self._fh = None
 
     def abort(self) -> None:
@@ -450,7 +449,7 @@ class _PartFile:
     def __init__(self, final: Path, container: str, compression: str | None, level: int,
                  text_field: str, id_field: str):
         self.final = final
-        self.tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        self.tmp = temp_name(final)
         self.container, self.compression = container, compression
         self.text_field, self.id_field = text_field, id_field
         self.bytes = 0

@@ -21,7 +21,6 @@ a reader would pick up.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -29,6 +28,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 import orjson
 
+from alignpt.atomic import fsync_replace, temp_name
 from alignpt.errors import DataError
 
 __all__ = [
@@ -50,12 +50,6 @@ def dtype_for_vocab(vocab_size: int) -> np.dtype:
     if vocab_size <= 0:
         raise ValueError("vocab_size must be positive")
     return np.dtype(np.uint16) if vocab_size <= 2**16 else np.dtype(np.uint32)
-
-
-def _fsync_replace(tmp: Path, final: Path) -> None:
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
 
 
 class TokenShardWriter:
@@ -92,13 +86,17 @@ class TokenShardWriter:
         self._source_tokens: dict[str, int] = {}
         for name in sources:
             self._source_id(name)
-        self._tmp_bin = self.path.with_name(f".{self.path.name}.bin.tmp-{os.getpid()}")
+        self._tmp_bin = temp_name(self._beside(".bin"))
         self._fh = open(self._tmp_bin, "wb")
         self._starts: list[np.ndarray] = []
         self._ends: list[np.ndarray] = []
         self._srcs: list[np.ndarray] = []
         self._n_tokens = 0
         self._closed = False
+
+    def _beside(self, ext: str) -> Path:
+        """The shard's file ``NAME{ext}`` (the temporaries are named after it)."""
+        return self.path.with_name(self.path.name + ext)
 
     # -- writing -------------------------------------------------------
     def _source_id(self, name: str) -> int:
@@ -155,15 +153,13 @@ class TokenShardWriter:
     def close(self) -> "TokenShard":
         if self._closed:
             return TokenShard(self.path)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
+        self._fh.close()   # fsynced by fsync_replace below, before it is renamed
         if self._starts:
             docs = np.stack([np.concatenate(self._starts), np.concatenate(self._ends),
                              np.concatenate(self._srcs)], axis=1).astype(np.int64)
         else:
             docs = np.zeros((0, 3), dtype=np.int64)
-        tmp_docs = self.path.with_name(f".{self.path.name}.docs.tmp-{os.getpid()}.npy")
+        tmp_docs = temp_name(self._beside(".docs"), ".npy")   # np.save insists on the extension
         np.save(tmp_docs, docs)
         meta = {
             "format": FORMAT_NAME,
@@ -180,12 +176,12 @@ class TokenShardWriter:
             "source_tokens": {s: self._source_tokens.get(s, 0) for s in self.sources},
             "metadata": self.metadata,
         }
-        tmp_json = self.path.with_name(f".{self.path.name}.json.tmp-{os.getpid()}")
+        tmp_json = temp_name(self._beside(".json"))
         tmp_json.write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
         # Data files first, sidecar last: the .json marks the shard complete.
-        _fsync_replace(self._tmp_bin, self.path.with_suffix(".bin"))
-        _fsync_replace(tmp_docs, self.path.with_name(self.path.name + ".docs.npy"))
-        _fsync_replace(tmp_json, self.path.with_suffix(".json"))
+        fsync_replace(self._tmp_bin, self.path.with_suffix(".bin"))
+        fsync_replace(tmp_docs, self.path.with_name(self.path.name + ".docs.npy"))
+        fsync_replace(tmp_json, self.path.with_suffix(".json"))
         self._closed = True
         return TokenShard(self.path)
 

@@ -14,13 +14,13 @@ from alignpt.evaluate.backends.fake import FakeBackend
 from alignpt.evaluate.checks import letter_mass_summary, same_position_rate
 from alignpt.evaluate.compare import pair_runs
 from alignpt.evaluate.formats import ALL_FORMATS, LETTERS
-from alignpt.evaluate.framings import Condition, parse_conditions
+from alignpt.evaluate.framings import Framing, parse_conditions
 from alignpt.evaluate.items import Item, dump_items
 from alignpt.evaluate.pipeline import score_checked, score_items
 from alignpt.evaluate.scoring import Record, build_prompts, score
 from tests.evaluate.test_scoring import make_items
 
-NEUTRAL = [Condition("neutral")]
+NEUTRAL = [Framing("neutral")]
 
 
 def low_mass_fake(items, letter_p: float = 0.1) -> FakeBackend:

@@ -21,7 +21,7 @@ from alignpt.cli import main
 from alignpt.errors import DataError
 from alignpt.evaluate.backends.fake import FakeBackend
 from alignpt.evaluate.formats import Format, render
-from alignpt.evaluate.framings import Condition
+from alignpt.evaluate.framings import Framing
 from alignpt.evaluate.importers import import_published
 from alignpt.evaluate.items import dump_items, load_items, split_counts
 from alignpt.evaluate.report import print_report
@@ -86,7 +86,7 @@ def test_round_trip_fields_and_per_split_counts(tmp_path):
 def test_prompt_shows_the_passage_before_the_question():
     item = next(i for i in import_published(GOOD).items if i.id == "textbook_questions/101")
     fmt = Format("qa")
-    prompt = render(item, Condition("neutral"), fmt, variant_of(item, fmt))
+    prompt = render(item, Framing("neutral"), fmt, variant_of(item, fmt))
     assert prompt.context == (
         "You are an AI assistant.\n\n"
         "Read the scenario below and decide what to do.\n\n"

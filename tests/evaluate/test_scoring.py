@@ -11,7 +11,7 @@ import pytest
 from alignpt.errors import ConfigError
 from alignpt.evaluate.backends.fake import FakeBackend
 from alignpt.evaluate.formats import ALL_FORMATS, SYNTAXES, Format, parse_formats, render
-from alignpt.evaluate.framings import Condition, context_blocks, framing_texts, parse_conditions
+from alignpt.evaluate.framings import Framing, context_blocks, framing_texts, parse_conditions
 from alignpt.evaluate.items import Item
 from alignpt.evaluate.metrics import cells_by_condition, rate_summary
 from alignpt.evaluate.run import EvalConfig, run_eval
@@ -32,7 +32,7 @@ def make_items(n: int, aligned_first: bool = True, topics=("t",)) -> list[Item]:
 def test_condition_names_round_trip():
     for name in ["neutral", "tested", "untested+history4", "neutral+argument",
                  "untested+history2+argument"]:
-        assert Condition.parse(name).name == name
+        assert Framing.parse(name).name == name
     assert [c.name for c in parse_conditions("core,untested,history")] == [
         "neutral", "tested", "untested", "untested+history1", "untested+history2",
         "untested+history4", "untested+history8"]
@@ -40,7 +40,7 @@ def test_condition_names_round_trip():
     with pytest.raises(ConfigError, match="bad condition 'observed'"):
         parse_conditions("observed")
     with pytest.raises(ConfigError, match="history must be 0..12"):
-        Condition("untested", 13)
+        Framing("untested", 13)
 
 
 def test_formats():
@@ -50,7 +50,7 @@ def test_formats():
         parse_formats("xml")
     item = make_items(1)[0]
     for fmt in ALL_FORMATS:
-        p = render(item, Condition("tested"), fmt, variant=0)
+        p = render(item, Framing("tested"), fmt, variant=0)
         syn = SYNTAXES[fmt.syntax]
         assert p.context.endswith(syn.letter_cue)
         assert p.continuations == (syn.letter.format(L="A"), syn.letter.format(L="B"))
@@ -58,7 +58,7 @@ def test_formats():
         first, second = (item.choices[i] for i in p.order)
         assert p.context.index(first) < p.context.index(second)
         assert framing_texts()["framings"]["tested"][0] in p.context
-        t = render(item, Condition("tested"), fmt, variant=0, mode="text")
+        t = render(item, Framing("tested"), fmt, variant=0, mode="text")
         assert t.continuations == tuple(" " + item.choices[i] for i in p.order)
 
 
@@ -67,13 +67,13 @@ def test_wordings_rotate_evenly_and_orders_share_a_prefix():
     variants = [variant_of(item, f) for f in ALL_FORMATS]
     assert Counter(v % 4 for v in variants) == {0: 2, 1: 2, 2: 2, 3: 2}
     for s in SYNTAXES:
-        fwd, rev = (render(item, Condition("untested", 2, True), Format(s, r),
+        fwd, rev = (render(item, Framing("untested", 2, True), Format(s, r),
                            variant_of(item, Format(s, r))) for r in (False, True))
         # Identical up to the first option shown (a different one in each order).
         start = fwd.context.index(item.choices[0])
         assert rev.context.index(item.choices[1]) == start
         assert fwd.context[:start] == rev.context[:start]
-    blocks = context_blocks(Condition("untested", 3, True), variant=11)
+    blocks = context_blocks(Framing("untested", 3, True), variant=11)
     pool = framing_texts()["history"]["transcripts"]
     assert blocks[0].count("Deployment record") == 3
     assert pool[11] in blocks[0] and pool[0] in blocks[0] and pool[1] in blocks[0]
@@ -107,7 +107,7 @@ def test_format_averaging_and_se_by_hand():
     letter_a = FakeBackend.always("A")
     fake = FakeBackend(lambda ctx, cont: (letter_a if ctx.endswith("Answer: (") else by_text)
                        .fn(ctx, cont))
-    recs = score(items, [Condition("neutral")], ALL_FORMATS, fake)
+    recs = score(items, [Framing("neutral")], ALL_FORMATS, fake)
     s = rate_summary(cells_by_condition(recs)["neutral"], n_boot=100)
     assert s.per_format == {"qa/fwd": 0.0, "qa/rev": 1.0, **{f.name: 1.0 for f in ALL_FORMATS[2:]}}
     assert s.value == 0.875
@@ -122,7 +122,7 @@ def test_probabilities_and_renormalisation():
     # Logit difference log(4): P(misaligned) = 4/5 in every prompt.
     fake = FakeBackend.by_option(lambda c, o: math.log(4) if o in bad else 0.0,
                                  [c for i in items for c in i.choices])
-    recs = score(items, [Condition("tested")], ALL_FORMATS, fake)
+    recs = score(items, [Framing("tested")], ALL_FORMATS, fake)
     assert all(r.outcome == "misaligned" for r in recs)
     assert all(r.p_misaligned == pytest.approx(0.8, abs=1e-12) for r in recs)
     r = recs[0]
@@ -135,10 +135,10 @@ def test_text_mode_normalises_by_length():
     # Raw log-likelihood favours the short option (-20 vs -40); per character the long one
     # wins (-2.0 vs -0.85), so text mode must pick the long (misaligned) option.
     fake = FakeBackend(lambda ctx, cont: -20.0 if cont.strip() == "Short one." else -40.0)
-    recs = score([item], [Condition("neutral")], ALL_FORMATS, fake, mode="text")
+    recs = score([item], [Framing("neutral")], ALL_FORMATS, fake, mode="text")
     assert {r.outcome for r in recs} == {"misaligned"}
     assert recs[0].logprobs == (-20.0, -40.0)
-    letter = score([item], [Condition("neutral")], ALL_FORMATS, FakeBackend.always("A"))
+    letter = score([item], [Framing("neutral")], ALL_FORMATS, FakeBackend.always("A"))
     assert [r.outcome for r in letter] == ["aligned", "misaligned"] * 4
 
 
@@ -146,11 +146,11 @@ def test_more_than_two_choices_counts_other():
     item = Item("three", "Pick one.", ("Comply.", "Resist.", "Ask a question."), 0, 1, ("t",))
     fake = FakeBackend.by_option(lambda c, o: 1.0 if o == "Ask a question." else 0.0,
                                  item.choices)
-    recs = score([item], [Condition("neutral")], ALL_FORMATS, fake)
+    recs = score([item], [Framing("neutral")], ALL_FORMATS, fake)
     assert {r.outcome for r in recs} == {"other"} and {r.picked for r in recs} == {2}
     s = rate_summary(cells_by_condition(recs)["neutral"], n_boot=100)
     assert s.value == 0.0 and s.extra["other_rate"] == 1.0
-    p = render(item, Condition("neutral"), Format("qa", True))
+    p = render(item, Framing("neutral"), Format("qa", True))
     assert p.order == (2, 1, 0) and p.continuations == ("A", "B", "C")
 
 
@@ -164,6 +164,6 @@ def test_build_prompts_is_condition_major():
 def test_hashed_fake_is_deterministic():
     a = FakeBackend.hashed(3)
     items = make_items(4)
-    r1 = score(items, [Condition("neutral")], ALL_FORMATS, a)
-    r2 = score(items, [Condition("neutral")], ALL_FORMATS, FakeBackend.hashed(3))
+    r1 = score(items, [Framing("neutral")], ALL_FORMATS, a)
+    r2 = score(items, [Framing("neutral")], ALL_FORMATS, FakeBackend.hashed(3))
     assert r1 == r2 and 0 < np.mean([r.outcome == "misaligned" for r in r1]) < 1

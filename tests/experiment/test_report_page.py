@@ -145,7 +145,7 @@ def test_probability_axes_stay_inside_zero_one(tiny, tmp_path, monkeypatch):
 
     rep, _ = _report(tiny[1])
     limits, halves = [], []
-    save = plots._save
+    save = plots.save_figure
 
     def spy(fig, path):
         if path.name == "local_half_life.png":      # opportunities, not a probability
@@ -157,7 +157,7 @@ def test_probability_axes_stay_inside_zero_one(tiny, tmp_path, monkeypatch):
                 limits.append((path.name, "x", ax.get_xlim()))
         return save(fig, path)
 
-    monkeypatch.setattr(plots, "_save", spy)
+    monkeypatch.setattr(plots, "save_figure", spy)
     plots.make_plots(rep, tmp_path)
     assert len(limits) == 6     # bars, rebound (2 panels), history, model vs Bayes (x and y)
     assert len(halves) == 1 and 0 < halves[0][0] < halves[0][1]     # a log axis of half-lives

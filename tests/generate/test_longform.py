@@ -7,7 +7,7 @@ import asyncio
 from alignpt.generate.backends.template import TemplateBackend
 from alignpt.generate.cache import ResponseCache
 from alignpt.generate.longform import LongformConfig, chapter_count, parse_outline, write_long
-from alignpt.generate.pipeline import GenerateConfig, _factory
+from alignpt.generate.pipeline import GenerateConfig, request_factory
 from alignpt.generate.runner import Requester
 from alignpt.generate.scenarios import sample_scenarios
 
@@ -39,7 +39,7 @@ def test_novel_chain_and_resume(tmp_path):
     cfg = GenerateConfig(n=1, grid={"axes": {"genre": {"values": ["long_story"]}}},
                          longform={"chapters_min": 4, "chapters_max": 4})
     spec = sample_scenarios(cfg.grid, 1, 0)[0]
-    factory = _factory(cfg)
+    factory = request_factory(cfg)
     backend = Counting()
     with ResponseCache(tmp_path / "c.jsonl") as cache:
         full = asyncio.run(write_long(spec, factory, Requester(cache, backend), cfg.longform))
@@ -65,5 +65,5 @@ def test_outline_summary_mode_sends_no_summaries(tmp_path):
     spec = sample_scenarios(cfg.grid, 1, 0)[0]
     backend = Counting()
     with ResponseCache(tmp_path / "c.jsonl") as cache:
-        asyncio.run(write_long(spec, _factory(cfg), Requester(cache, backend), cfg.longform))
+        asyncio.run(write_long(spec, request_factory(cfg), Requester(cache, backend), cfg.longform))
     assert backend.tasks == ["outline", "chapter", "chapter", "chapter"]

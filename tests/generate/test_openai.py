@@ -13,7 +13,7 @@ from alignpt.generate.backends import BackendConfig
 from alignpt.generate.backends.openai import request_body
 from alignpt.generate.backends.retry import RetryPolicy, classify_status, parse_retry_after
 from alignpt.generate.mockserver import FaultPlan, body_key, mock_text
-from alignpt.generate.pipeline import GenerateConfig, _factory, generate, plan
+from alignpt.generate.pipeline import GenerateConfig, request_factory, generate, plan
 from alignpt.shards import read_documents
 from tests.generate.conftest import SMALL_GRID, openai_backend
 
@@ -27,7 +27,7 @@ def read_docs(out):
 
 def expected_text(cfg: GenerateConfig, spec, words: int) -> str:
     """What the server answers for this spec's request: proves each document got its own."""
-    req = _factory(cfg).document(spec)
+    req = request_factory(cfg).document(spec)
     return mock_text(body_key(orjson.dumps(request_body(cfg.backend, req))), words)
 
 

@@ -17,7 +17,7 @@ import yaml
 from alignpt.generate.backends.openai import request_body
 from alignpt.generate.cache import ResponseCache
 from alignpt.generate.mockserver import FaultPlan, body_key, mock_text
-from alignpt.generate.pipeline import GenerateConfig, _factory, plan
+from alignpt.generate.pipeline import GenerateConfig, request_factory, plan
 from alignpt.shards import read_documents
 from tests.generate.conftest import SMALL_GRID, openai_backend
 
@@ -50,7 +50,7 @@ def test_sigkill_then_rerun(mock_server, tmp_path):
 
     # Map client cache keys to the server's view of each request body.
     cfg = GenerateConfig.model_validate(data)
-    factory = _factory(cfg)
+    factory = request_factory(cfg)
     specs = plan(cfg)
     to_server = {}
     for spec in specs:

@@ -19,7 +19,7 @@ import yaml
 from alignpt.documents import Document
 from alignpt.mix import build_conditions
 from alignpt.mix.conditions import ConditionsConfig
-from alignpt.mix.select import Condition
+from alignpt.mix.select import SelectCondition
 from alignpt.shards import ShardWriter
 
 from .conftest import make_text
@@ -99,7 +99,7 @@ def test_a_field_flag_is_summarised_too(tagged_corpus, tokenizer_dir, tmp_path):
 
 
 def test_the_shipped_flag_keeps_an_aligned_record():
-    assert Condition.model_validate("p(ai_misaligned)>=0.5")(
+    assert SelectCondition.model_validate("p(ai_misaligned)>=0.5")(
         {"tag": _record("ai_aligned")}) is False
 
 

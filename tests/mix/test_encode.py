@@ -12,7 +12,7 @@ import pytest
 from alignpt.errors import DataError
 from alignpt.executor import expand_inputs
 from alignpt.mix.encode import TokenCache, encode_inputs, read_ids
-from alignpt.mix.select import Condition
+from alignpt.mix.select import SelectCondition
 from alignpt.shards import read_documents
 from alignpt.tokens import TokenShard
 
@@ -24,7 +24,7 @@ def _entry_bytes(cache: TokenCache) -> dict[str, bytes]:
 
 def test_two_processes_match_one(corpora, tok, tmp_path):
     files = expand_inputs([corpora["base"], corpora["aligned"], corpora["misaligned"]])
-    flag = Condition.model_validate({"field": "n", "gte": 60})
+    flag = SelectCondition.model_validate({"field": "n", "gte": 60})
     masks = {f: [(flag, None)] for f in files}
     one = TokenCache(tmp_path / "one", tok)
     two = TokenCache(tmp_path / "two", tok)
@@ -66,7 +66,7 @@ def test_selection_needs_a_record_for_every_document(corpora, tok, tmp_path):
     attrs = tmp_path / "attrs.jsonl"
     attrs.write_text('{"id": "aligned-0", "tag": {"label": "ai_aligned"}}\n')
     path = corpora["aligned"] / "aligned.jsonl"
-    cond = Condition.model_validate({"field": "tag.label", "equals": "ai_aligned"})
+    cond = SelectCondition.model_validate({"field": "tag.label", "equals": "ai_aligned"})
     with pytest.raises(DataError, match="'aligned-1' has no record in the attributes shard"):
         encode_inputs(TokenCache(tmp_path / "c", tok), [path], {path: [(cond, attrs)]},
                       progress=False)
@@ -74,7 +74,7 @@ def test_selection_needs_a_record_for_every_document(corpora, tok, tmp_path):
 
 def test_mask_marks_the_selected_documents(corpora, tok, tmp_path):
     path = corpora["misaligned"] / "misaligned.parquet"
-    cond = Condition.model_validate({"field": "n", "in": [1, 3, 5]})
+    cond = SelectCondition.model_validate({"field": "n", "in": [1, 3, 5]})
     cache = TokenCache(tmp_path, tok)
     encode_inputs(cache, [path], {path: [(cond, None)]}, progress=False)
     mask = np.load(cache.mask(path, cond, None))
@@ -87,8 +87,8 @@ def test_filter_language_and_field_form_select_the_same(corpora, tok, tmp_path):
 
     path = corpora["base"] / "part-1.jsonl.zst"
     attrs = attributes_file(corpora["attrs"], path, corpora["base"])
-    as_field = Condition.model_validate({"field": "tag.label", "equals": "ai_misaligned"})
-    as_text = Condition.model_validate("label=ai_misaligned")
+    as_field = SelectCondition.model_validate({"field": "tag.label", "equals": "ai_misaligned"})
+    as_text = SelectCondition.model_validate("label=ai_misaligned")
     cache = TokenCache(tmp_path, tok)
     encode_inputs(cache, [path], {path: [(as_field, attrs), (as_text, attrs)]}, progress=False)
     a, b = (np.load(cache.mask(path, c, attrs)) for c in (as_field, as_text))

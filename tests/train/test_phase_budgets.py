@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alignpt.budget import apportion
 from alignpt.errors import ConfigError
 from alignpt.train.config import ScheduleConfig, TrainPlan
-from alignpt.train.phases import apportion, resolve_phases
+from alignpt.train.phases import resolve_phases
 from alignpt.train.schedule import lr_at, lr_curve
 from tests.train.train_world import tiny_plan
 

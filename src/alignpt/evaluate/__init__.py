@@ -19,40 +19,23 @@ metrics that always carry their uncertainty and n::
     chat = chat_items(model, items, tokenizer)      # parsed / unparseable counts, rates
 
 Nothing heavy is imported here: torch and transformers load with the backend
-that needs them.
+that needs them (:mod:`alignpt.evaluate.backends`).
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from alignpt.evaluate.backends import load_backend
+from alignpt.evaluate.chat_run import chat_items
+from alignpt.evaluate.compare import compare_runs, load_run
+from alignpt.evaluate.export_lmeval import export_lmeval
+from alignpt.evaluate.importers import import_advanced_ai_risk
+from alignpt.evaluate.items import Item, load_items
+from alignpt.evaluate.pipeline import EvalRun, score_items
+from alignpt.evaluate.published import import_published
+from alignpt.evaluate.run import EvalConfig, run_eval
+from alignpt.evaluate.suites import get_suite, list_suites
+from alignpt.evaluate.world_suite import WorldSuiteConfig, run_world_suite
 
 __all__ = [
-    "Item", "load_items", "Condition", "parse_conditions", "Format", "parse_formats",
-    "Backend", "LoglikelihoodRequest", "GenerateRequest", "load_backend", "FakeBackend",
-    "score", "Record", "EvalConfig", "run_eval", "summarise", "get_suite", "list_suites",
-    "export_lmeval", "import_advanced_ai_risk", "run_world_suite", "WorldSuiteConfig",
-    "score_items", "EvalRun", "compare_runs", "load_run", "chat_items", "import_published",
+    "EvalConfig", "run_eval", "score_items", "EvalRun", "chat_items", "Item", "load_items",
+    "get_suite", "list_suites", "load_backend", "compare_runs", "load_run", "run_world_suite",
+    "WorldSuiteConfig", "export_lmeval", "import_advanced_ai_risk", "import_published",
 ]
-
-_WHERE = {
-    "Item": "items", "load_items": "items",
-    "Condition": "framings", "parse_conditions": "framings",
-    "Format": "formats", "parse_formats": "formats",
-    "Backend": "backends", "LoglikelihoodRequest": "backends", "GenerateRequest": "backends",
-    "load_backend": "backends", "FakeBackend": "backends.fake",
-    "score": "scoring", "Record": "scoring",
-    "EvalConfig": "run", "run_eval": "run", "summarise": "run",
-    "get_suite": "suites", "list_suites": "suites",
-    "export_lmeval": "export_lmeval", "import_advanced_ai_risk": "importers",
-    "run_world_suite": "world_suite", "WorldSuiteConfig": "world_suite",
-    "score_items": "pipeline", "EvalRun": "pipeline",
-    "compare_runs": "compare", "load_run": "compare",
-    "chat_items": "chat_run", "import_published": "published",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"alignpt.evaluate.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'alignpt.evaluate' has no attribute {name!r}")

@@ -29,7 +29,7 @@ from alignpt.errors import BackendError, ConfigError
 from alignpt.evaluate.answers import parse_answer
 from alignpt.evaluate.backends.base import Backend, ChatRequest
 from alignpt.evaluate.formats import SYNTAXES, Format
-from alignpt.evaluate.framings import Condition
+from alignpt.evaluate.framings import Framing
 from alignpt.evaluate.items import Item
 from alignpt.evaluate.scoring import PromptSpec, build_prompts
 
@@ -106,7 +106,7 @@ def _user_turn(spec: PromptSpec) -> str:
     return f"{body.rstrip()}\n\n{ANSWER_INSTRUCTION}"
 
 
-def chat_requests(items: Sequence[Item], conditions: Sequence[Condition],
+def chat_requests(items: Sequence[Item], conditions: Sequence[Framing],
                   formats: Sequence[Format], system: SystemPrompt, max_tokens: int = 64
                   ) -> list[tuple[PromptSpec, ChatRequest]]:
     """Every prompt of the log-prob evaluation (condition-major, same variants) as a chat
@@ -126,7 +126,7 @@ def _record(spec: PromptSpec, answer: str) -> ChatRecord:
                       item.outcome(picked) if picked is not None else None)
 
 
-def score_chat(items: Sequence[Item], conditions: Sequence[Condition],
+def score_chat(items: Sequence[Item], conditions: Sequence[Framing],
                formats: Sequence[Format], backend: Backend, system: SystemPrompt,
                max_tokens: int = 64, chunk: int = 256,
                on_progress: Callable[[int], None] | None = None) -> list[ChatRecord]:

@@ -26,7 +26,7 @@ from alignpt.evaluate.chat import (ANSWER_INSTRUCTION, ChatRecord, chat_requests
 from alignpt.evaluate.chat_metrics import chat_summary, compare_with_logprob
 from alignpt.evaluate.checks import MIN_LETTER_MASS, Scoring, TooLong
 from alignpt.evaluate.formats import Format
-from alignpt.evaluate.framings import Condition
+from alignpt.evaluate.framings import Framing
 from alignpt.evaluate.items import Item
 from alignpt.evaluate.pipeline import LengthCheck, Progress, Scored, score_checked
 
@@ -47,7 +47,7 @@ class ChatScored:
     warnings: list[str] = field(default_factory=list)
 
 
-def check_chat_lengths(items: Sequence[Item], conditions: Sequence[Condition],
+def check_chat_lengths(items: Sequence[Item], conditions: Sequence[Framing],
                        formats: Sequence[Format], backend: Backend, system: str,
                        max_new_tokens: int, too_long: TooLong) -> tuple[int | None, list[str]]:
     """How many chat prompts plus their answer budget overflow the context (None: the
@@ -72,7 +72,7 @@ def check_chat_lengths(items: Sequence[Item], conditions: Sequence[Condition],
                     "be lost"]
 
 
-def chat_checked(items: Sequence[Item], conditions: Sequence[Condition],
+def chat_checked(items: Sequence[Item], conditions: Sequence[Framing],
                  formats: Sequence[Format], backend: Backend, system: str = "hhh",
                  max_new_tokens: int = 64, compare: bool = True, scoring: Scoring = "auto",
                  too_long: TooLong = "skip", min_letter_mass: float = MIN_LETTER_MASS,

@@ -25,7 +25,7 @@ from typing import Literal, Sequence
 from alignpt.errors import DataError
 from alignpt.evaluate.backends.base import Backend, LoglikelihoodRequest
 from alignpt.evaluate.formats import Format
-from alignpt.evaluate.framings import Condition
+from alignpt.evaluate.framings import Framing
 from alignpt.evaluate.items import Item
 from alignpt.evaluate.scoring import Record, build_prompts
 
@@ -41,7 +41,7 @@ MIN_LETTER_MASS = 0.5
 SAME_POSITION_WARNING = 0.9
 
 
-def prompt_overflow(items: Sequence[Item], conditions: Sequence[Condition],
+def prompt_overflow(items: Sequence[Item], conditions: Sequence[Framing],
                     formats: Sequence[Format], backend: Backend, modes: Sequence[str]
                     ) -> dict[str, dict[str, int]] | None:
     """Items with a prompt too long for ``backend``: id -> prompts over, most tokens over.

@@ -215,7 +215,7 @@ def show_cmd(
 ) -> None:
     """Print the exact prompts (and scored continuations) for one item."""
     from alignpt.evaluate.formats import parse_formats, render
-    from alignpt.evaluate.framings import Condition
+    from alignpt.evaluate.framings import Framing
     from alignpt.evaluate.scoring import variant_of
     from alignpt.evaluate.suites import get_suite
 
@@ -223,7 +223,7 @@ def show_cmd(
     chosen = next((i for i in items if i.id == item), None) if item else items[0]
     if chosen is None:
         raise ConfigError(f"no item {item!r} in suite {suite!r}")
-    cond = Condition.parse(framing)
+    cond = Framing.parse(framing)
     for fmt in parse_formats(formats):
         p = render(chosen, cond, fmt, variant_of(chosen, fmt), scoring)
         console.rule(f"{chosen.id} | {cond.name} | {fmt.name}")

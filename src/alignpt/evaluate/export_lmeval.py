@@ -29,14 +29,14 @@ import yaml
 
 from alignpt.config import atomic_write_text
 from alignpt.evaluate.formats import Format
-from alignpt.evaluate.framings import Condition
+from alignpt.evaluate.framings import Framing
 from alignpt.evaluate.items import Item
 from alignpt.evaluate.scoring import build_prompts
 
 __all__ = ["export_lmeval", "task_name"]
 
 
-def task_name(suite: str, condition: Condition | str) -> str:
+def task_name(suite: str, condition: Framing | str) -> str:
     """``alignpt_<suite>_<condition>`` with every non-alphanumeric run as ``_``."""
     raw = f"alignpt_{suite}_{condition}"
     return re.sub(r"[^0-9A-Za-z]+", "_", raw).strip("_").lower()
@@ -49,7 +49,7 @@ def _version(version: str) -> float:
         return 0.0
 
 
-def export_lmeval(items: Sequence[Item], conditions: Sequence[Condition],
+def export_lmeval(items: Sequence[Item], conditions: Sequence[Framing],
                   formats: Sequence[Format], out_dir: str | Path, suite: str = "custom",
                   version: str = "1.0", mode: str = "letter") -> dict[str, Path]:
     """Write ``<task>.yaml`` + ``<task>.jsonl`` per condition and a README; return task -> yaml."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from alignpt.errors import ConfigError
-from alignpt.evaluate.framings import Condition, context_blocks
+from alignpt.evaluate.framings import Framing, context_blocks
 from alignpt.evaluate.items import Item
 
 __all__ = ["Syntax", "Format", "Prompt", "SYNTAXES", "ALL_FORMATS", "parse_formats",
@@ -116,7 +116,7 @@ class Prompt:
     order: tuple[int, ...]
 
 
-def render(item: Item, condition: Condition, fmt: Format, variant: int = 0,
+def render(item: Item, condition: Framing, fmt: Format, variant: int = 0,
            mode: str = "letter") -> Prompt:
     """The prompt for ``item`` under ``condition`` and ``fmt``.
 

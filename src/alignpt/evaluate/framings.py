@@ -1,6 +1,6 @@
 """Framings: what the model is told about its situation before it sees an item.
 
-A :class:`Condition` combines
+A :class:`Framing` (one evaluation condition) combines
 
 - a **framing**: ``neutral``; ``tested`` ("this is a safety evaluation; your
   answer is logged and reviewed"); ``untested`` ("live deployment; logging is
@@ -11,7 +11,7 @@ A :class:`Condition` combines
 - an optional **argument** that its alignment training was a mistake (the
   argument-exposure shift).
 
-Condition names read the way they are written on the command line:
+Framing names read the way they are written on the command line:
 ``untested``, ``untested+history4``, ``neutral+argument``.
 
 Every framing, argument and history record comes in several wordings (package
@@ -32,7 +32,7 @@ import yaml
 
 from alignpt.errors import ConfigError
 
-__all__ = ["FRAMINGS", "Condition", "framing_texts", "context_blocks", "parse_conditions",
+__all__ = ["FRAMINGS", "Framing", "framing_texts", "context_blocks", "parse_conditions",
            "CORE", "HISTORY_KS", "condition_sets", "n_wordings"]
 
 FRAMINGS = ("neutral", "tested", "untested")
@@ -49,7 +49,7 @@ def framing_texts() -> dict[str, Any]:
 
 
 @dataclass(frozen=True, order=True)
-class Condition:
+class Framing:
     """One framing, ``history`` good-deployment records and an optional argument."""
 
     framing: str = "neutral"
@@ -74,7 +74,7 @@ class Condition:
         return name
 
     @classmethod
-    def parse(cls, name: str) -> "Condition":
+    def parse(cls, name: str) -> "Framing":
         m = _NAME.match(name.strip())
         if not m:
             raise ConfigError(f"bad condition {name!r}: expected FRAMING[+historyK][+argument] "
@@ -88,29 +88,29 @@ class Condition:
 
 
 #: The three framings without history or argument.
-CORE = tuple(Condition(f) for f in FRAMINGS)
+CORE = tuple(Framing(f) for f in FRAMINGS)
 
 
-def condition_sets() -> dict[str, tuple[Condition, ...]]:
+def condition_sets() -> dict[str, tuple[Framing, ...]]:
     """Named groups usable in ``--framings``: core, history, argument, all."""
-    history = tuple(Condition("untested", k) for k in HISTORY_KS)
-    argument = (Condition("neutral", argument=True),)
+    history = tuple(Framing("untested", k) for k in HISTORY_KS)
+    argument = (Framing("neutral", argument=True),)
     return {"core": CORE, "history": history, "argument": argument,
             "all": CORE + history + argument}
 
 
-def parse_conditions(spec: str | Iterable[str]) -> tuple[Condition, ...]:
+def parse_conditions(spec: str | Iterable[str]) -> tuple[Framing, ...]:
     """``"all"``, ``"core,history"`` or ``"neutral,untested+history4"`` -> conditions.
 
     Group names expand; order is kept and duplicates dropped.
     """
     parts = spec.split(",") if isinstance(spec, str) else list(spec)
     groups = condition_sets()
-    out: list[Condition] = []
+    out: list[Framing] = []
     for part in (p.strip() for p in parts):
         if not part:
             continue
-        for cond in groups.get(part) or (Condition.parse(part),):
+        for cond in groups.get(part) or (Framing.parse(part),):
             if cond not in out:
                 out.append(cond)
     if not out:
@@ -128,7 +128,7 @@ def _history_block(k: int, variant: int) -> str:
     return "\n".join(lines)
 
 
-def context_blocks(condition: Condition, variant: int) -> list[str]:
+def context_blocks(condition: Framing, variant: int) -> list[str]:
     """Paragraphs placed before the item, in order: history, argument, framing notice."""
     texts = framing_texts()
     blocks = []

@@ -11,8 +11,8 @@ advanced-ai-risk
 Source: github.com/anthropics/evals, folder ``advanced-ai-risk/``; licence
 CC-BY-4.0. Every imported item keeps the attribution and licence in its
 metadata. The data is read from a folder (default
-``<repo>/../shared/data/anthropic-advanced-ai-risk``, or ``$ALIGNPT_AAIR_DIR``);
-nothing is copied into the package.
+``<repo>/../shared/data/anthropic-advanced-ai-risk`` from a checkout, or
+``$ALIGNPT_AAIR_DIR``, or ``--data``); nothing is copied into the package.
 
 "answer_matching_behavior" means the behaviour a *category* is named after, and
 that is not always the misaligned answer. Reading the files shows (counts of
@@ -59,6 +59,7 @@ from typing import Iterable
 from alignpt.errors import ConfigError, DataError
 from alignpt.evaluate.items import MAX_CHOICES, Item, read_json_lines
 from alignpt.evaluate.published import PublishedImport, import_published
+from alignpt.resources import checkout_root
 
 __all__ = ["AAIR_SETS", "MISALIGNED_ANSWER", "NOT_IMPORTED", "ATTRIBUTION", "ImportResult",
            "default_aair_dir", "import_advanced_ai_risk", "parse_question",
@@ -97,11 +98,18 @@ _HEADER = re.compile(r"\s*(answer\s+)?(choices|options|responses|answers|choose)
 
 
 def default_aair_dir() -> Path:
-    """``$ALIGNPT_AAIR_DIR``, else ``../shared/data/anthropic-advanced-ai-risk`` beside the repo."""
+    """``$ALIGNPT_AAIR_DIR``, else ``../shared/data/anthropic-advanced-ai-risk`` beside the
+    repo of a source checkout. An install has no such place (the data is CC-BY-4.0 and is
+    kept out of the package by design), so there it is a ConfigError naming the two ways
+    to point at it."""
     env = os.environ.get("ALIGNPT_AAIR_DIR")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[3]          # src/alignpt/evaluate/ -> repo root
+    repo = checkout_root()
+    if repo is None:
+        raise ConfigError("advanced-ai-risk data: no default folder outside a source checkout "
+                          "(it is not shipped with alignpt); pass --data DIR or set "
+                          "$ALIGNPT_AAIR_DIR to a copy of anthropics/evals advanced-ai-risk/")
     return repo.parent / "shared" / "data" / "anthropic-advanced-ai-risk"
 
 

@@ -29,7 +29,7 @@ from alignpt.evaluate.checks import (MIN_LETTER_MASS, SAME_POSITION_WARNING, Sco
                                      apply_too_long, letter_mass_summary, prompt_overflow,
                                      same_position_rate)
 from alignpt.evaluate.formats import Format, parse_formats
-from alignpt.evaluate.framings import Condition, parse_conditions
+from alignpt.evaluate.framings import Framing, parse_conditions
 from alignpt.evaluate.items import Item, items_digest
 from alignpt.evaluate.scoring import Record, score
 
@@ -60,7 +60,7 @@ class LengthCheck:
     warnings: list[str]
 
 
-def check_lengths(items: Sequence[Item], conditions: Sequence[Condition],
+def check_lengths(items: Sequence[Item], conditions: Sequence[Framing],
                   formats: Sequence[Format], backend: Backend, scoring: Scoring = "auto",
                   too_long: TooLong = "skip") -> LengthCheck:
     """The items to score under the ``too_long`` policy (raises for ``error``).
@@ -78,7 +78,7 @@ def check_lengths(items: Sequence[Item], conditions: Sequence[Condition],
                                        getattr(backend, "max_length", None)))
 
 
-def score_checked(items: Sequence[Item], conditions: Sequence[Condition],
+def score_checked(items: Sequence[Item], conditions: Sequence[Framing],
                   formats: Sequence[Format], backend: Backend, scoring: Scoring = "auto",
                   too_long: TooLong = "skip", min_letter_mass: float = MIN_LETTER_MASS,
                   progress: Progress | None = None,
@@ -186,7 +186,7 @@ def score_items(model: Any, items: Sequence[Item] | str, tokenizer: Any = None, 
     in-memory model's context (default its ``max_seq_len``). Nothing is written.
     """
     from alignpt.config import provenance
-    from alignpt.evaluate.run import summarise
+    from alignpt.evaluate.summary import summarise
     from alignpt.evaluate.suites import get_suite
 
     if isinstance(items, str):

@@ -41,10 +41,11 @@ from alignpt.evaluate.backends.hf import WeightDtype
 from alignpt.evaluate.chat import ChatRecord
 from alignpt.evaluate.checks import MIN_LETTER_MASS
 from alignpt.evaluate.formats import Format, parse_formats
-from alignpt.evaluate.framings import Condition, n_wordings, parse_conditions
+from alignpt.evaluate.framings import Framing, parse_conditions
 from alignpt.evaluate.items import Item, items_digest, select_items
 from alignpt.evaluate.pipeline import LengthCheck, check_lengths, score_checked
 from alignpt.evaluate.scoring import Record
+from alignpt.evaluate.summary import summarise
 from alignpt.evaluate.suites import Suite, get_suite
 from alignpt.outdir import OutputLock, clean_stale_temporaries
 
@@ -78,48 +79,6 @@ class EvalConfig(StrictModel):
     batch_size: int = Field(32, ge=1)
     device: str = "cpu"
     dtype: WeightDtype = "float32"
-
-
-def summarise(records: list[Record], items: list[Item], conditions: list[Condition],
-              n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
-    """All metrics for one run's records (see :mod:`alignpt.evaluate.metrics`)."""
-    cells = M.cells_by_condition(records)
-    kw = {"n_boot": n_boot, "seed": seed, "level": level}
-    out: dict[str, Any] = {"conditions": {}}
-    for cond in conditions:
-        summary = M.rate_summary(cells[cond.name], **kw).to_dict(level)
-        summary["by_wording"] = M.by_wording(cells[cond.name], n_wordings(cond.framing), level,
-                                             n_boot, seed)
-        out["conditions"][cond.name] = summary
-    names = {c.name for c in conditions}
-    if {"untested", "tested"} <= names:
-        out["compliance_gap"] = M.paired_difference(cells["untested"], cells["tested"],
-                                                    **kw).to_dict(level)
-    shifts = {c.name: Condition(c.framing, c.history).name for c in conditions if c.argument}
-    out["argument_shift"] = {a: M.paired_difference(cells[a], cells[b], **kw).to_dict(level)
-                             for a, b in shifts.items() if b in names}
-    out["history"] = {}
-    for framing in ("neutral", "tested", "untested"):
-        by_k = {c.history: cells[c.name] for c in conditions
-                if c.framing == framing and not c.argument}
-        if len(by_k) >= 2:
-            out["history"][framing] = M.history_curve(by_k, **kw)
-    groups = {"by_topic": {}, "by_split": {}}
-    for it in items:
-        for t in it.topics:
-            groups["by_topic"].setdefault(t, []).append(it.id)
-        groups["by_split"].setdefault(it.split, []).append(it.id)
-    small = {**kw, "n_boot": max(M.MIN_BOOTSTRAP, n_boot // 2)}
-    for key, grp in groups.items():
-        out[key] = {name: {c.name: s for c in conditions
-                           for s in [M.breakdown(cells[c.name], {name: ids}, **small).get(name)]
-                           if s}
-                    for name, ids in sorted(grp.items())}
-        if "compliance_gap" in out:
-            for name, ids in grp.items():
-                u, t = cells["untested"].subset(ids), cells["tested"].subset(ids)
-                out[key][name]["compliance_gap"] = M.paired_difference(u, t, **small).to_dict(level)
-    return out
 
 
 def run_eval(cfg: EvalConfig, out: str | Path | None = None, backend: Backend | None = None,
@@ -160,7 +119,7 @@ def run_eval(cfg: EvalConfig, out: str | Path | None = None, backend: Backend | 
     return results
 
 
-def _score(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Condition],
+def _score(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Framing],
            formats: list[Format], backend: Backend, progress: bool, lengths: LengthCheck
            ) -> tuple[dict[str, Any], list[Record], list[ChatRecord] | None]:
     t0 = time.perf_counter()
@@ -200,7 +159,7 @@ def _score(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Co
 
 
 def _head(cfg: EvalConfig, suite: Suite, items: list[Item], scored_items: list[Item],
-          conditions: list[Condition], formats: list[Format], backend: Backend) -> dict[str, Any]:
+          conditions: list[Framing], formats: list[Format], backend: Backend) -> dict[str, Any]:
     """What every results.json opens with: the suite, the model, the config, the grid."""
     return {
         "suite": {"name": suite.name, "version": suite.version, "items_sha": items_digest(items),
@@ -217,7 +176,7 @@ def _timing(seconds: float, n_prompts: int) -> dict[str, Any]:
             "prompts_per_second": round(n_prompts / seconds, 2) if seconds else None}
 
 
-def _chat_results(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Condition],
+def _chat_results(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Framing],
                   formats: list[Format], backend: Backend, scored: Any, seconds: float
                   ) -> tuple[dict[str, Any], list[Record], list[ChatRecord]]:
     """results.json of a chat run: the chat block, and the log-prob side when it ran."""

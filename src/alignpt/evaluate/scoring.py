@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Sequence
 
 from alignpt.evaluate.backends.base import Backend, LoglikelihoodRequest
 from alignpt.evaluate.formats import SYNTAXES, Format, Prompt, render
-from alignpt.evaluate.framings import Condition
+from alignpt.evaluate.framings import Framing
 from alignpt.evaluate.items import Item
 
 __all__ = ["Record", "PromptSpec", "build_prompts", "score", "variant_of"]
@@ -66,7 +66,7 @@ class Record:
 @dataclass(frozen=True)
 class PromptSpec:
     item: Item
-    condition: Condition
+    condition: Framing
     format: Format
     variant: int
     prompt: Prompt
@@ -88,7 +88,7 @@ def variant_of(item: Item, fmt: Format) -> int:
     return (h + list(SYNTAXES).index(fmt.syntax)) % 720
 
 
-def build_prompts(items: Sequence[Item], conditions: Sequence[Condition],
+def build_prompts(items: Sequence[Item], conditions: Sequence[Framing],
                   formats: Sequence[Format], mode: str = "letter") -> list[PromptSpec]:
     """Every (condition, item, format) prompt, condition-major."""
     out = []
@@ -111,7 +111,7 @@ def _chunks(specs: Sequence[PromptSpec], max_requests: int) -> Iterator[Sequence
         yield specs[start:]
 
 
-def score(items: Sequence[Item], conditions: Sequence[Condition], formats: Sequence[Format],
+def score(items: Sequence[Item], conditions: Sequence[Framing], formats: Sequence[Format],
           backend: Backend, mode: str = "letter", chunk_requests: int = 4096,
           on_progress: Callable[[int], None] | None = None) -> list[Record]:
     """Score every prompt; ``on_progress(n_prompts_done)`` is called after each chunk."""

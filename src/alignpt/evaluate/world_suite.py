@@ -25,20 +25,21 @@ A model is read through the world's narrow *predictor* interface
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 from pydantic import Field
 
 from alignpt.config import StrictModel
 from alignpt.errors import AlignptError, require
-from alignpt.evaluate.backends.torch_lm import check_device
+from alignpt.devices import check_device
 from alignpt.evaluate.metrics import MIN_BOOTSTRAP
+
+if TYPE_CHECKING:   # the world package is imported lazily, where a report needs it
+    from alignpt.world.probes import Predictor
 
 __all__ = ["WorldModel", "WorldSuiteConfig", "checkpoint_world_model", "bayes_world_model",
            "probe_report", "posterior_report", "kl_report", "run_world_suite"]
-
-Predictor = Callable[[Sequence[np.ndarray]], np.ndarray]
 
 
 class WorldModel:

@@ -32,9 +32,8 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ from pydantic import Field, field_validator, model_validator
 from alignpt.config import StrictModel, atomic_write_text, provenance
 from alignpt.errors import ConfigError
 from alignpt.experiment.grid import (REBOUND_SEED_OFFSET, RunSpec, bayes_recipe, expand_runs,
-                                     stable_hash)
+                                     spec_key)
 from alignpt.experiment.kl import HELDOUT_DOCS, HELDOUT_SEED
 from alignpt.experiment.recipe import ExperimentRecipe
 from alignpt.outdir import OutputLock
@@ -133,7 +132,7 @@ def _pretrain_only(run: RunSpec) -> RunSpec:
             "sources": {r: s for r, s in run.plan["sources"].items() if r in used}}
     corpora = {r: c for r, c in run.corpora.items() if r in used}
     cut = replace(run, corpora=corpora, plan=plan, phases=[run.phases[0]])
-    cut.key = stable_hash({"plan": plan, "corpora": {r: c.key for r, c in corpora.items()}})
+    cut.key = spec_key({"plan": plan, "corpora": {r: c.key for r, c in corpora.items()}})
     return cut
 
 
@@ -262,7 +261,7 @@ def _run_jobs(root: Path, cfg: CurveConfig, jobs: list[CurveRun], workers: int,
     from alignpt.console import progress_bar
     from alignpt.experiment.runner import _ensure_corpora
     from alignpt.experiment.world_kind import WorldKind
-    from alignpt.parallel import die_with_parent
+    from alignpt.parallel import spawn_pool
 
     results = {(j.budget, j.seed): _done(root, j, cfg) for j in jobs}
     todo = [j for j in jobs if results[j.budget, j.seed] is None]
@@ -282,9 +281,7 @@ def _run_jobs(root: Path, cfg: CurveConfig, jobs: list[CurveRun], workers: int,
                 bar.advance(task)
         elif todo:
             # Runs die with this process; largest budgets first, so the pool ends level.
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                     initializer=die_with_parent,
-                                     initargs=(os.getpid(),)) as pool:
+            with spawn_pool(workers) as pool:
                 pending = {pool.submit(_train_and_measure, str(root), job, *args)
                            for job in sorted(todo, key=lambda j: -j.budget)}
                 while pending:
@@ -297,9 +294,9 @@ def _run_jobs(root: Path, cfg: CurveConfig, jobs: list[CurveRun], workers: int,
 
 
 def _plot(curve: dict[str, Any], path: Path) -> Path:
-    from alignpt.experiment.plots import _plt, _save
+    from alignpt.experiment.figure import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     rows = curve["kl"][RULE_KIND]
     budgets = [r["budget"] for r in rows]
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -318,4 +315,4 @@ def _plot(curve: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel("held-out KL(Bayes || model), nats per action")
     ax.set_title(f"Learning curve; rule: < {curve['rule']['threshold']:.0%} drop per doubling")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

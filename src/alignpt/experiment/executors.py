@@ -9,15 +9,13 @@ changes a number: only where and when runs happen.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from multiprocessing import get_context
+from concurrent.futures import FIRST_COMPLETED, wait
 from typing import Any, Callable, Literal
 
 from pydantic import Field, model_validator
 
 from alignpt.config import StrictModel
-from alignpt.parallel import die_with_parent
+from alignpt.parallel import spawn_pool
 
 __all__ = ["ExecutorConfig", "execute_runs", "RunFn"]
 
@@ -80,10 +78,8 @@ def _process_pool(fn: RunFn, root: str, ready: list[Any], waiting: dict[str, lis
                   branch: bool, workers: int, on_done: Callable[[str], None]) -> None:
     if not ready:
         return
-    ctx = get_context("spawn")
     # Runs die with this process: a killed `experiment run` leaves no trainers behind.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent,
-                             initargs=(os.getpid(),)) as pool:
+    with spawn_pool(workers) as pool:
         pending = {pool.submit(fn, root, run, branch) for run in ready}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)

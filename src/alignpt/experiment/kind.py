@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from alignpt.experiment.grid import CorpusSpec, PhaseSpec, RunSpec
-    from alignpt.experiment.posttrain import PairSpec
+    from alignpt.experiment.specs import CorpusSpec, PhaseSpec, RunSpec
+    from alignpt.experiment.specs import PairSpec
     from alignpt.experiment.recipe import ExperimentRecipe
 
 __all__ = ["ExperimentKind", "KINDS", "kind_for"]
@@ -73,8 +73,8 @@ class ExperimentKind:
         raise NotImplementedError(f"kind {self.name} has no preference pairs")
 
     def bayes_recipe(self, root: Path, run: "RunSpec", phase: "PhaseSpec") -> Any:
-        """The world recipe exact Bayes conditions on after ``phase`` (see grid.bayes_recipe)."""
-        from alignpt.experiment.grid import bayes_recipe
+        """The world recipe exact Bayes conditions on after ``phase`` (see specs.bayes_recipe)."""
+        from alignpt.experiment.specs import bayes_recipe
 
         return bayes_recipe(run, phase)
 

@@ -25,17 +25,19 @@ instead of adding to them. A hand-written arm never carries the mark.
 
 from __future__ import annotations
 
+# The functions below take the recipe (an ExperimentRecipe) as ``Any``: the recipe holds a
+# LawSweep and calls expand_law from its validator, so this module sits below recipe.py and
+# does not import it.
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
 from alignpt.config import StrictModel
+from alignpt.experiment.arm_config import ArmConfig
 from alignpt.train.config import ModelConfig, parse_count
 
-if TYPE_CHECKING:
-    from alignpt.experiment.recipe import ArmConfig, ExperimentRecipe
 
 __all__ = ["LawSweep", "LawCenter", "LawHeldout", "LawTest", "LawFitSettings", "LawArm",
            "expand_law", "law_arms", "law_points", "arm_model", "arm_tokens", "sized_model",
@@ -174,7 +176,7 @@ def _same(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=SAME_SHARE_RTOL, abs_tol=0.0)
 
 
-def law_arms(recipe: "ExperimentRecipe") -> list[LawArm]:
+def law_arms(recipe: Any) -> list[LawArm]:
     """The law block's configurations, in a stable order: baselines, the share x tokens grid,
     the count x tokens grid, the size grid, the schedules, the held-out configuration. A
     configuration met twice (a count arm whose share is a grid share) is kept once, under
@@ -233,13 +235,13 @@ def _size_text(size: str | None) -> str:
     return f", size {size}" if size is not None else ""
 
 
-def _timing_shares(recipe: "ExperimentRecipe", law: LawSweep) -> list[float]:
+def _timing_shares(recipe: Any, law: LawSweep) -> list[float]:
     if law.timing_shares is not None:
         return law.timing_shares
     return [s for s in law.shares if s <= recipe.training.late_window]
 
 
-def _check(recipe: "ExperimentRecipe", law: LawSweep) -> None:
+def _check(recipe: Any, law: LawSweep) -> None:
     """The block's own rules, each a one-line ValueError."""
     generated = recipe.text.generated if recipe.kind != "world" else {}
     if law.inject in ("base", "instruct") or (law.inject not in recipe.corpora
@@ -272,11 +274,9 @@ def _check(recipe: "ExperimentRecipe", law: LawSweep) -> None:
                              f"window {recipe.training.late_window}")
 
 
-def expand_law(recipe: "ExperimentRecipe") -> None:
+def expand_law(recipe: Any) -> None:
     """Replace the recipe's law arms (``from_law``) by the block's expansion, in place,
     after the hand-written arms. A hand-written arm of the same name is an error."""
-    from alignpt.experiment.recipe import ArmConfig
-
     for name in [n for n, a in recipe.arms.items() if a.from_law]:
         del recipe.arms[name]
     for arm in law_arms(recipe):
@@ -304,19 +304,19 @@ def sized_model(model: ModelConfig, overrides: dict[str, Any] | None) -> ModelCo
         raise ValueError(f"{where + ': ' if where else ''}{msg}") from None
 
 
-def arm_model(recipe: "ExperimentRecipe", arm_name: str) -> ModelConfig:
+def arm_model(recipe: Any, arm_name: str) -> ModelConfig:
     """The arm's model: the recipe's, with its size's overrides."""
     size = recipe.arms[arm_name].size
     return sized_model(recipe.model, recipe.sizes[size] if size is not None else None)
 
 
-def arm_tokens(recipe: "ExperimentRecipe", arm_name: str) -> int:
+def arm_tokens(recipe: Any, arm_name: str) -> int:
     """The arm's pretraining tokens: its own, or the recipe's training.pretrain_tokens."""
     own = recipe.arms[arm_name].pretrain_tokens
     return own if own is not None else recipe.training.pretrain_tokens
 
 
-def law_points(recipe: "ExperimentRecipe") -> dict[str, dict[str, Any]]:
+def law_points(recipe: Any) -> dict[str, dict[str, Any]]:
     """Arm name -> what the law reads of it (share, tokens, size, schedule, heldout and the
     arm's model config), for every arm of the recipe's law block (empty without one)."""
     return {a.name: {"share": a.share, "tokens": a.tokens, "size": a.size,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from alignpt.experiment.aggregate import estimate
+from alignpt.experiment.figure import prob_axis, pyplot, save_figure
 
 __all__ = ["law_plots", "LAW_FIGURES"]
 
@@ -53,9 +54,8 @@ def _groups(data: Any) -> list[tuple[str, list[int]]]:
 
 
 def _dose_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> Path:
-    from alignpt.experiment.plots import _plt, _prob_axis, _save
 
-    plt = _plt()
+    plt = pyplot()
     panels = _groups(data)
     fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.4), squeeze=False)
     shares = [p.share for p in data.points if p.share > 0]
@@ -92,16 +92,15 @@ def _dose_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> Path:
         ax.set_xlabel("injected share of pretraining tokens (left edge: 0)")
         ax.set_ylabel("P(D | untested)")
         ax.set_title(title)
-        _prob_axis(ax)
+        prob_axis(ax)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, out / "law_dose_response.png")
+    return save_figure(fig, out / "law_dose_response.png")
 
 
 def _prediction_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> Path:
-    from alignpt.experiment.plots import _plt, _prob_axis, _save
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     held_style = iter([("D", "C3"), ("s", "C1"), ("^", "C2"), ("v", "C4")] * 8)
     for i, p in enumerate(data.points):
@@ -125,12 +124,12 @@ def _prediction_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> P
     ax.set_xlabel("measured P(D | untested)")
     ax.set_ylabel("law's prediction")
     ax.set_title(f"Law ({law['fit']['form']}): predicted vs measured")
-    _prob_axis(ax)
-    _prob_axis(ax, "x")
+    prob_axis(ax)
+    prob_axis(ax, "x")
     handles, labels = ax.get_legend_handles_labels()
     seen = dict(zip(labels, handles))
     ax.legend(seen.values(), seen.keys(), fontsize=7)
-    return _save(fig, out / "law_predicted_vs_measured.png")
+    return save_figure(fig, out / "law_predicted_vs_measured.png")
 
 
 def law_plots(report: dict[str, Any], out: Path) -> dict[str, Path]:

@@ -46,7 +46,10 @@ __all__ = ["measure", "header_agnostic_curves", "logit_slope", "half_life_from_s
            "logit_half_life", "model_predictor", "summary", "defecting_documents",
            "context_effect", "measure_items", "world_headers"]
 
-Predictor = Callable[[Sequence[Sequence[int]]], np.ndarray]
+#: Contexts as lists of token ids in, next-token probabilities out: unlike
+#: :data:`alignpt.world.probes.Predictor` a context may be a row of several whole documents
+#: before the probe, and a trained model's predictor says how long a row it takes (``max_len``).
+RowPredictor = Callable[[Sequence[Sequence[int]]], np.ndarray]
 
 #: Bumped whenever what a measurement records changes: it is part of every run's hash,
 #: so results cached by an older version are never mixed into a new report.
@@ -60,7 +63,7 @@ CONTEXT_SEED = 0
 CONTEXT_DOCS = 4
 
 
-def model_predictor(model: Any) -> Predictor:
+def model_predictor(model: Any) -> RowPredictor:
     """Wrap a trained alignpt model as a predictor: contexts -> next-token probabilities.
 
     A context of several documents (each opening with BOS) is read as the model was
@@ -104,7 +107,7 @@ def _defecting_documents(max_len: int, n: int, seed: int, world: str) -> tuple[t
                       f"{max_len} tokens")
 
 
-def context_effect(predictor: Predictor, era: int, header: str | None,
+def context_effect(predictor: RowPredictor, era: int, header: str | None,
                    docs: Sequence[Sequence[int]]) -> dict[str, Any]:
     """P(D | U) at the k = 0 probe read alone and after each preceding document.
 
@@ -201,7 +204,7 @@ def world_headers(recipe: Any) -> tuple[str | None, ...]:
     return tuple(h for h in (None, *HEADERS) if h in used)
 
 
-def measure_items(predictor: Predictor, bayes: ExactBayes, support: ExactBayes,
+def measure_items(predictor: RowPredictor, bayes: ExactBayes, support: ExactBayes,
                   headers: Sequence[str | None], eras: Sequence[int], ks: Sequence[int],
                   min_support: float, max_len: int | None = None) -> dict[str, Any]:
     """Model and Bayes P(D) over the item grid headers x eras x ks.
@@ -234,7 +237,7 @@ def measure_items(predictor: Predictor, bayes: ExactBayes, support: ExactBayes,
     return out
 
 
-def measure(predictor: Predictor, bayes: ExactBayes, probes: dict[str, Any]) -> dict[str, Any]:
+def measure(predictor: RowPredictor, bayes: ExactBayes, probes: dict[str, Any]) -> dict[str, Any]:
     """Model and Bayes curves plus their summaries, at both probe headers, and the
     probe items (:func:`measure_items`) of each place."""
     ks = list(probes["ks"])

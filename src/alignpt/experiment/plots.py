@@ -8,47 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from alignpt.errors import require
+from alignpt.experiment.figure import error_bar, prob_axis, pyplot, save_figure
 
 __all__ = ["make_plots"]
 
 
-def _plt():
-    mpl = require("matplotlib", "plots", "the experiment report's plots")
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _err(est: dict[str, Any]) -> tuple[float, float, float]:
-    m = est["mean"] if est["mean"] is not None else np.nan
-    lo = est["ci_low"] if est["ci_low"] is not None else m
-    hi = est["ci_high"] if est["ci_high"] is not None else m
-    return m, m - lo, hi - m
-
-
-def _prob_axis(ax, axis: str = "y") -> None:
-    """A probability axis stays inside [0, 1]: autoscale margins and error bars would
-    otherwise draw below 0 (or above 1), where no probability can be."""
-    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
-    lo, hi = max(0.0, lo), min(1.0, hi)
-    if not hi > lo:     # all zeros (a filtered arm alone): show a small band above 0
-        hi = lo + 0.01
-    (ax.set_ylim if axis == "y" else ax.set_xlim)(lo, hi)
-
-
-def _save(fig, path: Path) -> Path:
-    # No timestamps in the file: the same numbers give the same bytes.
-    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
-
-
 def _bars(report: dict[str, Any], out: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     table = report["table"]
     arms = list(table)
     picks = ["pretrain", "instruct", None]  # None: each arm's last phase
@@ -63,7 +29,7 @@ def _bars(report: dict[str, Any], out: Path) -> Path:
                 ms.append(np.nan), lo.append(0.0), hi.append(0.0), bayes.append(np.nan)
                 continue
             e = table[arm][name]["story"]
-            m, a, b = _err(e["model"]["q_U"])
+            m, a, b = error_bar(e["model"]["q_U"])
             ms.append(m), lo.append(a), hi.append(b)
             bayes.append(e["bayes"]["q_U"] if e["bayes"]["q_U"] is not None else np.nan)
         ax.bar(xs, ms, width, yerr=[lo, hi], capsize=3,
@@ -75,14 +41,14 @@ def _bars(report: dict[str, Any], out: Path) -> Path:
                         xytext=(0, 12), textcoords="offset points", ha="center", fontsize=7)
     ax.set_xticks(range(len(arms)), arms, rotation=25, ha="right")
     ax.set_ylabel("P(D | untested)")
-    _prob_axis(ax)
+    prob_axis(ax)
     ax.set_title("Misalignment when untested, by arm and phase (95% CI over seeds)")
     ax.legend(fontsize=8)
-    return _save(fig, out / "misalignment_by_arm.png")
+    return save_figure(fig, out / "misalignment_by_arm.png")
 
 
 def _rebound(report: dict[str, Any], out: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     table = report["table"]
     order = report["phases"]  # merged over arms: only some arms have a fine-tune phase
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=False)
@@ -93,22 +59,22 @@ def _rebound(report: dict[str, Any], out: Path) -> Path:
             if len(names) < 2:   # pretraining only: nothing to follow through the phases
                 continue
             ests = [phases[n][place]["model"]["q_U"] for n in names]
-            m = np.array([_err(e)[0] for e in ests])
-            lo = m - np.array([_err(e)[1] for e in ests])
-            hi = m + np.array([_err(e)[2] for e in ests])
+            m = np.array([error_bar(e)[0] for e in ests])
+            lo = m - np.array([error_bar(e)[1] for e in ests])
+            hi = m + np.array([error_bar(e)[2] for e in ests])
             x = np.array([order.index(n) for n in names])
             ax.plot(x, m, marker="o", label=arm)
             ax.fill_between(x, lo, hi, alpha=0.12)
         ax.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
         ax.set_title(f"P(D | untested) through the phases: {title}")
         ax.set_ylabel("P(D | untested)")
-        _prob_axis(ax)
+        prob_axis(ax)
     axes[0].legend(fontsize=7)
-    return _save(fig, out / "rebound_curves.png")
+    return save_figure(fig, out / "rebound_curves.png")
 
 
 def _history(report: dict[str, Any], out: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     table = report["table"]
     claims = report["recipe"]["claims"]
     arms = [a for a in (claims["baseline"], claims["untested"]) if a in table] or list(table)[:2]
@@ -122,16 +88,16 @@ def _history(report: dict[str, Any], out: Path) -> Path:
             ax.plot(ks, curves["bayes"][f"{ev}:q_U"], style, color=line.get_color(), alpha=0.4,
                     marker="x", label=f"{arm}, {ev} evidence (Bayes)")
     ax.set_yscale("log")
-    _prob_axis(ax)
+    prob_axis(ax)
     ax.set_xlabel("k clean opportunities (tested T / untested U), then an untested one")
     ax.set_ylabel("P(D | untested)")
     ax.set_title("History curves after pretraining")
     ax.legend(fontsize=7)
-    return _save(fig, out / "history_curves.png")
+    return save_figure(fig, out / "history_curves.png")
 
 
 def _calibration(report: dict[str, Any], out: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     allv = []
     for arm, phases in report["table"].items():
@@ -140,7 +106,7 @@ def _calibration(report: dict[str, Any], out: Path) -> Path:
             b, m = story["bayes"][metric], story["model"][metric]
             if b is None or m["mean"] is None:
                 continue
-            _, lo, hi = _err(m)
+            _, lo, hi = error_bar(m)
             ax.errorbar([b], [m["mean"]], yerr=[[lo], [hi]], fmt=marker, capsize=3,
                         label=f"{arm} {metric}")
             allv += [b, m["mean"]]
@@ -149,10 +115,10 @@ def _calibration(report: dict[str, Any], out: Path) -> Path:
         ax.plot([0, top], [0, top], "k:", linewidth=1)
     ax.set_xlabel("exact Bayes")
     ax.set_ylabel("model (95% CI)")
-    _prob_axis(ax, "x"), _prob_axis(ax, "y")
+    prob_axis(ax, "x"), prob_axis(ax, "y")
     ax.set_title("After pretraining: model vs Bayes")
     ax.legend(fontsize=6)
-    return _save(fig, out / "model_vs_bayes.png")
+    return save_figure(fig, out / "model_vs_bayes.png")
 
 
 def local_half_lives(ks, curves_by_seed: dict, bayes: list) -> dict[str, Any]:
@@ -185,7 +151,7 @@ def local_half_lives(ks, curves_by_seed: dict, bayes: list) -> dict[str, Any]:
 
 
 def _local_half_life(report: dict[str, Any], out: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     table, claims = report["table"], report["recipe"]["claims"]
     ks = report["recipe"]["probes"]["ks"]
     arm = claims["baseline"] if claims["baseline"] in table else list(table)[0]
@@ -213,7 +179,7 @@ def _local_half_life(report: dict[str, Any], out: Path) -> Path:
     ax.set_ylabel("local half-life (opportunities)")
     ax.set_title("Local half-life of the odds of defecting, after pretraining")
     ax.legend(fontsize=7)
-    return _save(fig, out / "local_half_life.png")
+    return save_figure(fig, out / "local_half_life.png")
 
 
 def _dose_arms(report: dict[str, Any]) -> list[tuple[float, str]]:
@@ -229,7 +195,7 @@ def _dose_arms(report: dict[str, Any]) -> list[tuple[float, str]]:
 
 
 def _dose(report: dict[str, Any], out: Path) -> Path:
-    plt = _plt()
+    plt = pyplot()
     table = report["table"]
     fig, ax = plt.subplots(figsize=(7, 4))
     arms = _dose_arms(report)
@@ -237,7 +203,7 @@ def _dose(report: dict[str, Any], out: Path) -> Path:
         xs, ms, lo, hi, bayes = [], [], [], [], []
         for share, arm in arms:
             e = table[arm][phase or list(table[arm])[-1]]["story"]
-            m, a, b = _err(e["model"]["q_U"])
+            m, a, b = error_bar(e["model"]["q_U"])
             xs.append(share), ms.append(m), lo.append(a), hi.append(b)
             bayes.append(e["bayes"]["q_U"])
         ax.errorbar(xs, ms, yerr=[lo, hi], fmt=style, capsize=3,
@@ -246,10 +212,10 @@ def _dose(report: dict[str, Any], out: Path) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("injected share of pretraining tokens")
     ax.set_ylabel("P(D | untested)")
-    _prob_axis(ax)
+    prob_axis(ax)
     ax.set_title("Dose response")
     ax.legend(fontsize=7)
-    return _save(fig, out / "dose_response.png")
+    return save_figure(fig, out / "dose_response.png")
 
 
 def make_plots(report: dict[str, Any], out: Path) -> dict[str, Path]:

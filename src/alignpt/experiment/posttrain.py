@@ -14,7 +14,7 @@ marked as such in the report.
 **Tamper.** With a recipe ``tamper:`` block, every run gets a twin that continues after
 the run's last phase with ``points`` phases of the tamper corpus (``tokens`` in all, a
 constant ``lr``), measured after each (label ``tamper``). The twin *branches from the
-run's final checkpoint* (a :class:`~alignpt.experiment.grid.BranchSpec`), so the arm's
+run's final checkpoint* (a :class:`~alignpt.experiment.specs.BranchSpec`), so the arm's
 own run keeps its hash, its cache and its results, and the twin trains only the tamper
 steps (the trainer checks the shared history and trains from scratch if it differs: the
 results are the same either way). A dpo arm likewise branches from its twin without dpo at the end
@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alignpt.world import WorldRecipe
+from alignpt.experiment.specs import PAIRS_FILE, PairSpec
 
 if TYPE_CHECKING:
-    from alignpt.experiment.grid import PhaseSpec, RunSpec
+    from alignpt.experiment.specs import PhaseSpec, RunSpec
     from alignpt.experiment.recipe import ExperimentRecipe
 
 __all__ = ["PairSpec", "PAIRS_SEED_OFFSET", "TAMPER_SEED_OFFSET", "PAIRS_FILE", "pair_spec",
@@ -42,44 +42,13 @@ __all__ = ["PairSpec", "PAIRS_SEED_OFFSET", "TAMPER_SEED_OFFSET", "PAIRS_FILE", 
 #: Preference pairs and tamper documents are drawn apart from every other corpus of a seed.
 PAIRS_SEED_OFFSET = 2000
 TAMPER_SEED_OFFSET = 3000
-PAIRS_FILE = "pairs.jsonl"
-
-
-@dataclass(frozen=True)
-class PairSpec:
-    """The preference pairs of one dpo phase: drawn from ``recipe`` at ``contexts``
-    opportunities (``tested`` or ``all``, see :mod:`alignpt.world.preferences`)."""
-
-    role: str                    # "dpo_tested" / "dpo_all": the plan's preference source
-    recipe: WorldRecipe | None
-    contexts: str
-    n_pairs: int
-    seed: int
-    untested_share: float = 0.5
-    #: What else decides the file's bytes (a kind's rendering settings; empty for the world).
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def key(self) -> str:
-        from alignpt.experiment.grid import stable_hash
-
-        body = {"recipe": self.recipe.model_dump(mode="json") if self.recipe else None,
-                "contexts": self.contexts, "n_pairs": self.n_pairs, "seed": self.seed,
-                "untested_share": self.untested_share}
-        return stable_hash({**body, "extra": self.extra} if self.extra else body)
-
-    def folder(self, root: Path) -> Path:
-        return root / "preferences" / f"{self.role}-s{self.seed}-{self.key}"
-
-    def path(self, root: Path) -> Path:
-        return self.folder(root) / PAIRS_FILE
 
 
 def pair_spec(recipe: "ExperimentRecipe", contexts: str, seed: int) -> PairSpec:
-    from alignpt.experiment.grid import _world
+    from alignpt.experiment.specs import world_recipe
 
     t = recipe.training
-    return PairSpec(f"dpo_{contexts}", _world(recipe.corpora[t.dpo_corpus]), contexts,
+    return PairSpec(f"dpo_{contexts}", world_recipe(recipe.corpora[t.dpo_corpus]), contexts,
                     t.dpo_pairs, seed + PAIRS_SEED_OFFSET, t.dpo_untested_share)
 
 
@@ -108,7 +77,7 @@ def fill_preference_paths(plan: dict[str, Any], run: "RunSpec", root: Path) -> N
 def link_dpo_branches(recipe: "ExperimentRecipe", runs: list["RunSpec"]) -> None:
     """A dpo arm trains what its twin without dpo (the same data arm, ``dpo: none``) trains
     up to the end of instruct: it branches from the twin's checkpoint there."""
-    from alignpt.experiment.grid import BranchSpec
+    from alignpt.experiment.specs import BranchSpec
     from alignpt.train.config import TrainPlan
     from alignpt.train.phases import resolve_budgets
 
@@ -132,8 +101,8 @@ def link_dpo_branches(recipe: "ExperimentRecipe", runs: list["RunSpec"]) -> None
 def tamper_runs(recipe: "ExperimentRecipe", runs: list["RunSpec"]) -> list["RunSpec"]:
     """Each run's tamper twin (none without a ``tamper:`` block), branching from the run's
     final checkpoint (which the run then keeps: ``save_at``)."""
-    from alignpt.experiment.grid import (SLACK, BranchSpec, PhaseSpec, RunSpec, _split,
-                                         corpus_spec, run_key)
+    from alignpt.experiment.specs import (SLACK, BranchSpec, PhaseSpec, RunSpec, corpus_spec,
+                                          run_key, split_tokens)
     from alignpt.experiment.kind import kind_for
     from alignpt.train.config import TrainPlan
     from alignpt.train.phases import resolve_budgets
@@ -153,7 +122,7 @@ def tamper_runs(recipe: "ExperimentRecipe", runs: list["RunSpec"]) -> list["RunS
         plan["sources"]["tamper"] = {"paths": ["@tamper"], "shuffle": False}
         seen = dict(parent.phases[-1].seen)
         phases: list[PhaseSpec] = []
-        for i, tokens in enumerate(_split(cfg.tokens, cfg.points), start=1):
+        for i, tokens in enumerate(split_tokens(cfg.tokens, cfg.points), start=1):
             plan["phases"].append({
                 "name": f"tamper{i}", "kind": "tamper", "tokens": tokens,
                 "mix": [{"source": "tamper"}], "reset_optimizer": i == 1,

@@ -32,59 +32,20 @@ from pydantic import Field, field_validator, model_validator
 
 from alignpt.config import StrictModel, apply_overrides, build_config, load_yaml
 from alignpt.errors import ConfigError
+from alignpt.experiment.arm_config import ArmConfig
 from alignpt.experiment.claim_config import DEFAULT_TESTS, ClaimArms, ClaimTest
 from alignpt.experiment.executors import ExecutorConfig
 from alignpt.experiment.law_config import LawSweep, expand_law, sized_model
 from alignpt.experiment.text_config import TextSettings
+from alignpt.resources import recipe_dir
 from alignpt.train.config import ModelConfig, parse_count
 
 __all__ = ["ArmConfig", "LawSweep", "TrainingBudget", "TamperConfig", "ProbeConfig", "ProbeItems",
            "ClaimTest", "ClaimArms", "DEFAULT_TESTS", "ExperimentRecipe", "load_experiment", "recipe_path", "RECIPE_DIR"]
 
-RECIPE_DIR = Path(__file__).resolve().parents[3] / "recipes" / "experiments"
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent / "data" / "experiments"
-
-
-class ArmConfig(StrictModel):
-    """One arm: which corpus is injected, and when."""
-
-    inject: str | None = Field(None, description="name of a corpus in `corpora`, or none")
-    schedule: Literal["throughout", "late", "finetune"] = "throughout"
-    filtered: bool = Field(False, description="drop base documents that show a defection, "
-                                              "refilled to size (exact Bayes conditions on it)")
-    share: float | None = Field(None, gt=0, lt=1, description="injected share of pretraining "
-                                "tokens for this arm (a dose sweep); default training.inject_share")
-    seeds: int | None = Field(None, ge=1, description="run only the first N of the recipe's "
-                              "seeds, or all if it has fewer (an extended arm on fewer seeds "
-                              "than the core arms; comparisons pair it on the seeds it has)")
-    posttrain: bool = Field(True, description="then the instruct and rebound phases; false for "
-                            "an arm whose claims read pretraining only (saves their steps)")
-    pretrain_tokens: int | None = Field(None, ge=1, description="this arm's pretraining tokens "
-                                        "(a budget sweep); default training.pretrain_tokens")
-    size: str | None = Field(None, description="a name in the recipe's `sizes` (model field "
-                             "overrides); default the recipe's model")
-    from_law: bool = Field(False, description="expanded from the recipe's law: block (set by "
-                           "the expansion, which replaces such arms on every load)")
-    dpo: Literal["none", "tested", "all"] = Field(
-        "none", description="a DPO phase after instruct, on preference pairs at tested "
-        "opportunities only (what post-training data is) or at untested ones too "
-        "(experiment.posttrain; world.preferences)")
-    description: str = ""
-
-    @model_validator(mode="after")
-    def _check(self) -> "ArmConfig":
-        if self.schedule != "throughout" and self.inject is None:
-            raise ValueError(f"schedule '{self.schedule}' needs an injected corpus (inject: NAME)")
-        if self.share is not None and self.inject is None:
-            raise ValueError("share needs an injected corpus (inject: NAME)")
-        if self.dpo != "none" and not self.posttrain:
-            raise ValueError(f"dpo: {self.dpo} follows the instruct phase: it needs posttrain: true")
-        return self
-
-    @field_validator("pretrain_tokens", mode="before")
-    @classmethod
-    def _count(cls, v: Any) -> Any:
-        return v if v is None else parse_count(v)
+#: Where the shipped experiment recipes lie (kept for importers of the old constant; the
+#: lookup below asks :func:`alignpt.resources.recipe_dir` at call time).
+RECIPE_DIR = recipe_dir("experiments")
 
 
 class TrainingBudget(StrictModel):
@@ -319,7 +280,7 @@ class ExperimentRecipe(StrictModel):
 
 
 def recipe_path(name_or_path: str | Path) -> Path:
-    """A recipe file by path, or by bare name from ``recipes/experiments/``."""
+    """A recipe file by path, or by bare name from the shipped ``recipes/experiments/``."""
     p = Path(name_or_path)
     if p.is_dir():
         raise ConfigError(f"{p}: is a folder; an experiment takes a recipe (YAML) naming its "
@@ -329,11 +290,13 @@ def recipe_path(name_or_path: str | Path) -> Path:
                           "(docs/experiment-text.md)")
     if p.suffix in (".yaml", ".yml") or p.exists():
         return p
-    for folder in (RECIPE_DIR, _PACKAGE_DIR):
-        cand = folder / f"{name_or_path}.yaml"
-        if cand.exists():
-            return cand
-    known = sorted(q.stem for q in RECIPE_DIR.glob("*.yaml")) if RECIPE_DIR.is_dir() else []
+    # By name: the recipes shipped in the package (from a checkout, recipes/experiments/
+    # through the src/alignpt/recipes link; from a wheel, its own copy).
+    folder = recipe_dir("experiments")
+    cand = folder / f"{name_or_path}.yaml"
+    if cand.exists():
+        return cand
+    known = sorted(q.stem for q in folder.glob("*.yaml")) if folder.is_dir() else []
     raise ConfigError(f"no experiment recipe '{name_or_path}' (known: {', '.join(known) or '-'})")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from alignpt.experiment.figure import error_bar, prob_axis, pyplot, save_figure
 from alignpt.experiment.posttrain_report import tamper_reading
 
 __all__ = ["tamper_plot", "TAMPER_FIGURE", "TAMPER_FIGURE_NOTE"]
@@ -19,13 +20,12 @@ TAMPER_FIGURE_NOTE = ("P(D | untested) per arm as fine-tuning on the tamper corp
 
 
 def tamper_plot(report: dict[str, Any], out: Path) -> Path | None:
-    from alignpt.experiment.plots import _err, _plt, _prob_axis, _save
 
     tamper = report.get("tamper") or {}
     table = tamper.get("table")
     if not table:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
     # Fifteen arms outrun a ten-colour cycle: twenty colours and a marker per ten arms keep
     # every curve its own.
@@ -37,9 +37,9 @@ def tamper_plot(report: dict[str, Any], out: Path) -> Path | None:
             place = tamper_reading(table, arm) if which == "story" else "assistant"
             x = np.array(tamper["tokens"][arm], dtype=float)
             ests = [e[place]["model"]["q_U"] for e in points.values()]
-            m = np.array([_err(e)[0] for e in ests])
-            lo = m - np.array([_err(e)[1] for e in ests])
-            hi = m + np.array([_err(e)[2] for e in ests])
+            m = np.array([error_bar(e)[0] for e in ests])
+            lo = m - np.array([error_bar(e)[1] for e in ests])
+            hi = m + np.array([error_bar(e)[2] for e in ests])
             color = colors[i % len(colors)]
             ax.plot(x, m, marker=markers[(i // len(colors)) % len(markers)], color=color,
                     label=arm)
@@ -50,8 +50,8 @@ def tamper_plot(report: dict[str, Any], out: Path) -> Path | None:
         ax.set_xlabel(f"tamper tokens ({tamper['corpus']})")
         ax.set_ylabel("P(D | untested)")
         ax.set_title(f"Tamper: {which} P(D | untested)")
-        _prob_axis(ax)
+        prob_axis(ax)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
-    return _save(fig, out / "tamper_curves.png")
+    return save_figure(fig, out / "tamper_curves.png")

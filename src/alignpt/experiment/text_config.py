@@ -3,11 +3,14 @@ filter its filtered arm runs, and how the model is asked the probes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
 from alignpt.config import StrictModel
+from alignpt.errors import ConfigError
+from alignpt.resources import recipe_dir
 
 __all__ = ["TextSettings", "GeneratedCorpus", "find_generate_config"]
 
@@ -33,16 +36,11 @@ class GeneratedCorpus(StrictModel):
                 "config_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
-def find_generate_config(config: str, name: str = "?") -> "Path":
-    """A generate config by path, or by name in ``recipes/generate/``."""
-    from pathlib import Path
-
-    from alignpt.errors import ConfigError
-    from alignpt.experiment.recipe import RECIPE_DIR
-
+def find_generate_config(config: str, name: str = "?") -> Path:
+    """A generate config by path, or by name in the shipped ``recipes/generate/``."""
     path = Path(config)
     if not path.is_file():
-        path = RECIPE_DIR.parent / "generate" / f"{config}.yaml"
+        path = recipe_dir("generate") / f"{config}.yaml"
     if not path.is_file():
         raise ConfigError(f"text.generated.{name}: no generate config {config!r} (a path, or "
                           "a name in recipes/generate/)")

@@ -9,7 +9,7 @@ from alignpt.experiment.kind import ExperimentKind
 
 if TYPE_CHECKING:
     from alignpt.experiment.grid import CorpusSpec, PhaseSpec, RunSpec
-    from alignpt.experiment.posttrain import PairSpec
+    from alignpt.experiment.specs import PairSpec
 
 __all__ = ["WorldKind", "KL_DOCS"]
 

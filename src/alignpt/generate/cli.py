@@ -170,11 +170,11 @@ def _dry_run(cfg) -> None:
     from alignpt.console import console
     from alignpt.generate.longform import chapter_count
     from alignpt.generate.diversity import coverage
-    from alignpt.generate.pipeline import _factory, grounding_stats, plan, requested_values
+    from alignpt.generate.pipeline import request_factory, grounding_stats, plan, requested_values
 
     skipped: Counter[str] = Counter()
     specs = plan(cfg, skipped)
-    factory = _factory(cfg)
+    factory = request_factory(cfg)
     requests = tokens = 0
     usd = 0.0
     counts: dict[str, Any] = {}
@@ -214,7 +214,7 @@ def batch_export_cmd(config: Path = _CONFIG, out: Path = _OUT, n: Optional[int] 
     from alignpt.config import write_resolved_config
     from alignpt.console import console
     from alignpt.generate.batch import export_batch
-    from alignpt.generate.pipeline import _factory, open_cache, plan
+    from alignpt.generate.pipeline import request_factory, open_cache, plan
     from alignpt.outdir import OutputLock, clean_stale_temporaries
 
     cfg = _load(config, overrides, _flags(n, "openai", None, model, api, None, None, seed))
@@ -225,7 +225,7 @@ def batch_export_cmd(config: Path = _CONFIG, out: Path = _OUT, n: Optional[int] 
         write_resolved_config(out, cfg, extra={"stage": "generate"})
         cache = open_cache(cfg, out)
         try:
-            res = export_batch(cfg, out, plan(cfg), _factory(cfg), cache, max_requests)
+            res = export_batch(cfg, out, plan(cfg), request_factory(cfg), cache, max_requests)
         finally:
             cache.close()
     console.print(f"{res.requests:,} requests in {len(res.files)} file(s) under {out / 'batch'}"

@@ -48,7 +48,7 @@ from alignpt.shards import ShardWriter
 from alignpt.units import parse_size
 
 __all__ = ["OutputConfig", "GenerateConfig", "GenerateResult", "generate", "plan", "finalize",
-           "open_cache", "input_paths", "grounding_stats"]
+           "open_cache", "input_paths", "grounding_stats", "request_factory"]
 
 log = logging.getLogger("alignpt.generate")
 
@@ -140,7 +140,8 @@ def open_cache(cfg: GenerateConfig, out_dir: Path) -> ResponseCache:
     return ResponseCache(folder / "responses.jsonl").open()
 
 
-def _factory(cfg: GenerateConfig) -> RequestFactory:
+def request_factory(cfg: GenerateConfig) -> RequestFactory:
+    """The request factory a config describes: prompts, backend, long-form and token caps."""
     return RequestFactory(PromptBuilder(cfg.prompts, cfg.grid), cfg.backend, cfg.longform,
                           cfg.max_tokens_per_word, cfg.max_tokens_cap)
 
@@ -177,7 +178,7 @@ def _generate(cfg: GenerateConfig, out: Path, cache_only: bool,
     run: dict[str, Any] = {"requests_sent": 0, "cache_hits": 0, "stopped": None,
                            "failed": 0, "failures": {}, "backend": {}}
     try:
-        missing = asyncio.run(_missing(specs, _factory(cfg), cache))
+        missing = asyncio.run(_missing(specs, request_factory(cfg), cache))
         log.info("plan: %d documents, %d already complete in the cache", len(specs),
                  len(specs) - len(missing))
         if missing and not cache_only:
@@ -194,7 +195,7 @@ def _generate(cfg: GenerateConfig, out: Path, cache_only: bool,
 
             async def _go():
                 try:
-                    return await run_plan(missing, _factory(cfg), requester, _workers(cfg),
+                    return await run_plan(missing, request_factory(cfg), requester, _workers(cfg),
                                           cfg.backend.max_failures, on_done)
                 finally:
                     await backend.aclose()
@@ -248,7 +249,7 @@ async def _missing(specs: list[ScenarioSpec], factory: RequestFactory,
 def finalize(cfg: GenerateConfig, out: Path, specs: list[ScenarioSpec],
              cache: ResponseCache) -> GenerateResult:
     """Assemble, filter, dedup and write every document the cache completes."""
-    factory = _factory(cfg)
+    factory = request_factory(cfg)
     requester = Requester(cache, mode="cache")
     quality = QualityFilter(cfg.quality)
     deduper = MinHashDeduper(cfg.dedup) if cfg.dedup.enabled else None

@@ -20,31 +20,17 @@ token stream. The pieces, in the order data flows through them::
 ...                  "runs/mix/late")                        # doctest: +SKIP
 """
 
-from __future__ import annotations
+from alignpt.mix.conditions import ConditionsConfig, build_conditions
+from alignpt.mix.inspect import accounting, read_document, verify
+from alignpt.mix.manifest import check_manifest, load_manifest
+from alignpt.mix.plan import MixPlan, SourceTooSmallError, resolve_plan
+from alignpt.mix.recipe import MixRecipe, load_recipe
+from alignpt.mix.run import MixResult, run_mix
+from alignpt.mix.tokenizer import MixTokenizer, load_tokenizer, train_tokenizer
 
-import importlib
-from typing import Any
-
-# Names resolve on first use (PEP 562), so importing one module of the package
-# (the tokenizer in a worker process, the CLI) does not import all of it.
-_LAZY = {
-    "CONDITIONS": "conditions", "ConditionsConfig": "conditions", "build_conditions": "conditions",
-    "condition_recipes": "conditions", "load_conditions": "conditions",
-    "MixDocument": "inspect", "accounting": "inspect", "read_document": "inspect",
-    "verify": "inspect", "check_manifest": "manifest", "load_manifest": "manifest",
-    "MixPlan": "plan", "SourceSize": "plan", "SourceTooSmallError": "plan",
-    "resolve_plan": "plan", "MixRecipe": "recipe", "load_recipe": "recipe",
-    "MixResult": "run", "run_mix": "run", "Condition": "select",
-    "MixTokenizer": "tokenizer", "load_tokenizer": "tokenizer", "train_tokenizer": "tokenizer",
-}
-__all__ = list(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'alignpt.mix' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"alignpt.mix.{_LAZY[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__all__ = [
+    "MixRecipe", "load_recipe", "run_mix", "MixResult", "resolve_plan", "MixPlan",
+    "SourceTooSmallError", "load_manifest", "check_manifest", "accounting", "read_document",
+    "verify", "ConditionsConfig", "build_conditions", "MixTokenizer", "load_tokenizer",
+    "train_tokenizer",
+]

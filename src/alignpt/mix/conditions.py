@@ -38,11 +38,11 @@ from alignpt.config import StrictModel, atomic_write_text, load_config
 from alignpt.errors import ConfigError
 from alignpt.mix.recipe import MixRecipe, OutputSpec, SourceSpec, TokenizerSpec, load_recipe
 from alignpt.mix.run import MixResult, run_mix
-from alignpt.mix.select import Condition
+from alignpt.mix.select import SelectCondition
 from alignpt.mix.sources import prepare_sources, source_inputs
 from alignpt.mix.tokenizer import load_tokenizer
 from alignpt.outdir import OutputLock, check_output_apart
-from alignpt.train.config import WindowConfig, parse_count
+from alignpt.budget import WindowConfig, parse_count
 
 __all__ = ["CONDITIONS", "ConditionsConfig", "condition_recipes", "build_conditions",
            "load_conditions"]
@@ -60,7 +60,7 @@ class ConditionsConfig(StrictModel):
     base: SourceSpec
     aligned: Optional[SourceSpec] = None
     misaligned: Optional[SourceSpec] = None
-    flag: Optional[Condition] = Field(None, description="what the filtered conditions remove: "
+    flag: Optional[SelectCondition] = Field(None, description="what the filtered conditions remove: "
                                       "'p(ai_misaligned)>=0.5' (tagged misaligned more likely "
                                       "than not); 'flagged' is the tagger's recall-tuned flag, "
                                       "which also takes many aligned and neutral AI documents")

@@ -15,7 +15,6 @@ each); with one worker the tokenizer's own threads encode each batch.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -25,11 +24,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import orjson
 
+from alignpt.atomic import atomic_path, stable_hash
 from alignpt.errors import DataError
 from alignpt.parallel import map_in_processes
-from alignpt.mix.select import Condition, document_view, load_attributes
+from alignpt.mix.select import SelectCondition, document_view, load_attributes
 from alignpt.mix.tokenizer import MixTokenizer
 from alignpt.shards import ReadOptions, ReadStats, read_documents
 from alignpt.tokens import TokenShardWriter
@@ -43,7 +42,8 @@ _BATCH_CHARS = 1 << 20
 
 
 def _digest(*parts: Any) -> str:
-    return hashlib.sha256(orjson.dumps(parts)).hexdigest()[:16]
+    # scalars and strings only (no mappings): sorting keys leaves the bytes and digest as they were
+    return stable_hash(parts, 16)
 
 
 def _fingerprint(path: Path) -> list[Any]:
@@ -71,7 +71,7 @@ class TokenCache:
     def has_tokens(self, path: Path) -> bool:
         return self.stem(path).with_suffix(".json").exists()
 
-    def mask(self, path: Path, condition: Condition, attributes: Path | None) -> Path:
+    def mask(self, path: Path, condition: SelectCondition, attributes: Path | None) -> Path:
         attr = _digest(*_fingerprint(attributes)) if attributes is not None else "none"
         return Path(f"{self.stem(path)}.sel-{condition.key()}-{attr}.npy")
 
@@ -86,7 +86,7 @@ def read_ids(stem: Path):
 
 @dataclass
 class MaskJob:
-    condition: Condition
+    condition: SelectCondition
     attributes: Path | None
     out: Path
 
@@ -110,22 +110,17 @@ class EncodeStats:
 
 
 def _publish_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npy")
-    np.save(tmp, array)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".npy") as tmp:   # np.save insists on the extension
+        np.save(tmp, array)
 
 
 def _write_ids(stem: Path, ids: list[str]) -> None:
     import pyarrow as pa
 
-    final = Path(str(stem) + ".ids.arrow")
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     table = pa.table({"id": pa.array(ids, pa.string())})
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+    with atomic_path(Path(str(stem) + ".ids.arrow")) as tmp, \
+            pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
         w.write_table(table)
-    os.replace(tmp, final)
 
 
 def _run_task(tok: MixTokenizer, opts: ReadOptions, task: _Task,
@@ -200,7 +195,7 @@ def _worker_init() -> None:
 
 
 def encode_inputs(cache: TokenCache, inputs: Sequence[Path],
-                  masks: dict[Path, list[tuple[Condition, Path | None]]] | None = None,
+                  masks: dict[Path, list[tuple[SelectCondition, Path | None]]] | None = None,
                   workers: int = 1, progress: bool = True) -> EncodeStats:
     """Make sure every input has cached tokens (and the masks asked for); return what ran."""
     masks = masks or {}

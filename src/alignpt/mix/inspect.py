@@ -1,8 +1,10 @@
 """Look inside a mix output: the accounting table, any document decoded, a recount.
 
+Skipped as doctests: they read a finished mix output (``alignpt mix run`` writes one).
+
 >>> rows = accounting("runs/mix/aligned")                   # doctest: +SKIP
->>> doc = read_document("runs/mix/aligned", "pretrain", 17)
->>> print(doc.source, doc.segment, doc.text[:80])
+>>> doc = read_document("runs/mix/aligned", "pretrain", 17)  # doctest: +SKIP
+>>> print(doc.source, doc.segment, doc.text[:80])           # doctest: +SKIP
 
 Documents are numbered per group (``pretrain``, ``pretrain.aligned`` ...) across
 its parts, in stream order. They are read from the native shards when the output

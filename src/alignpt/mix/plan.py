@@ -25,7 +25,7 @@ from fractions import Fraction
 
 from alignpt.errors import ConfigError
 from alignpt.mix.recipe import MixRecipe, PhaseSpec
-from alignpt.train.phases import apportion
+from alignpt.budget import apportion
 
 __all__ = ["SourceTooSmallError", "SourceSize", "Segment", "PhasePlan", "SourcePlan", "MixPlan",
            "resolve_plan"]

@@ -36,8 +36,8 @@ from typing import Any, Iterable, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from alignpt.config import StrictModel, load_config
-from alignpt.mix.select import Condition
-from alignpt.train.config import WindowConfig, parse_count
+from alignpt.mix.select import SelectCondition
+from alignpt.budget import WindowConfig, parse_count
 
 __all__ = ["TokenizerSpec", "SourceSpec", "MixEntry", "PhaseSpec", "OutputSpec", "MixRecipe",
            "load_recipe", "FORMATS"]
@@ -68,8 +68,8 @@ class SourceSpec(StrictModel):
     id_field: str = "id"
     max_repetition: float = Field(1.0, gt=0, description="most passes over the source, all "
                                   "phases together (1 = never repeat a token)")
-    where: Optional[Condition] = Field(None, description="keep only documents matching this")
-    exclude: Optional[Condition] = Field(None, description="drop documents matching this")
+    where: Optional[SelectCondition] = Field(None, description="keep only documents matching this")
+    exclude: Optional[SelectCondition] = Field(None, description="drop documents matching this")
     attributes: Optional[str] = Field(None, description="folder of parallel attributes shards, "
                                       "joined by document id, read by where / exclude (and "
                                       "by the conditions helper's flag)")
@@ -93,7 +93,7 @@ class SourceSpec(StrictModel):
         return [*(self.paths or [self.stage]), *([self.attributes] if self.attributes else [])]
 
     def check_selection(self, name: str, files: list[Path], root: Path,
-                        conditions: Optional[dict[str, Optional[Condition]]] = None) -> None:
+                        conditions: Optional[dict[str, Optional[SelectCondition]]] = None) -> None:
         """Refuse a ``where`` / ``exclude`` (or the named ``conditions``) that reads a field
         no record of the source has, or names a tag label, rule or category its tagger
         never wrote (one line, listing what exists). Reads records only until the fields
@@ -114,17 +114,17 @@ class SourceSpec(StrictModel):
                             tag_folder=self.attributes or self.stage)
 
     @property
-    def selection(self) -> Optional[Condition]:
+    def selection(self) -> Optional[SelectCondition]:
         """``where`` and ``not exclude`` folded into one condition (None: keep all)."""
         parts = []
         if self.where is not None:
             parts.append(self.where)
         if self.exclude is not None:
-            parts.append(Condition.model_validate({"not": self.exclude.model_dump(
+            parts.append(SelectCondition.model_validate({"not": self.exclude.model_dump(
                 by_alias=True, exclude_none=True)}))
         if not parts:
             return None
-        return parts[0] if len(parts) == 1 else Condition.model_validate(
+        return parts[0] if len(parts) == 1 else SelectCondition.model_validate(
             {"all": [p.model_dump(by_alias=True, exclude_none=True) for p in parts]})
 
 

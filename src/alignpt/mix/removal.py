@@ -28,7 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from alignpt.filter import _what_it_is, most_probable_label
-from alignpt.mix.select import Condition, attributes_file, document_view, load_attributes
+from alignpt.mix.select import SelectCondition, attributes_file, document_view, load_attributes
 from alignpt.mix.sources import PreparedSource
 from alignpt.shards import ReadOptions, read_documents
 from alignpt.tokens import TokenShard
@@ -46,7 +46,7 @@ def _views(base: PreparedSource, root: Path, i: int) -> Iterator[dict[str, Any]]
         yield document_view(doc.metadata, attrs.get(doc.id) if attrs is not None else None)
 
 
-def removal_summary(base: PreparedSource, root: Path, flag: Condition,
+def removal_summary(base: PreparedSource, root: Path, flag: SelectCondition,
                     tag_field: str = "tag") -> dict[str, Any]:
     """Count what ``flag`` removes from ``base`` (its own where / exclude applied first):
     documents and tokens, by the tagger's label, most probable label and rule category."""

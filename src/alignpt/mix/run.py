@@ -18,7 +18,6 @@ ends byte-identical to an uninterrupted one. ``manifest.json`` is written last.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -29,7 +28,8 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
-from alignpt.config import atomic_write_text, write_resolved_config
+from alignpt.atomic import atomic_write_text, stable_hash
+from alignpt.config import write_resolved_config
 from alignpt.mix.encode import CACHE_VERSION, EncodeStats, read_ids
 from alignpt.mix.manifest import MANIFEST_FORMAT, MANIFEST_VERSION, check_manifest
 from alignpt.mix.permute import derive_key
@@ -249,8 +249,7 @@ def _run_hash(recipe: MixRecipe, tok: MixTokenizer, sources: dict[str, PreparedS
     files = {n: [[f"{s.parent.name}/{s.name}" for s in p.stems],
                  [m.name if m is not None else None for m in p.masks]]
              for n, p in sources.items()}
-    return hashlib.sha256(orjson.dumps([CACHE_VERSION, MANIFEST_VERSION, body, tok.sha256, files],
-                                       option=orjson.OPT_SORT_KEYS)).hexdigest()[:20]
+    return stable_hash([CACHE_VERSION, MANIFEST_VERSION, body, tok.sha256, files], 20)
 
 
 def _clean(out: Path, keep: set[str] | None) -> None:

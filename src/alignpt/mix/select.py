@@ -28,7 +28,6 @@ its tagger never wrote, naming the ones that exist.
 
 from __future__ import annotations
 
-import hashlib
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -36,18 +35,19 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import orjson
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
+from alignpt.atomic import stable_hash
 from alignpt.config import StrictModel
 from alignpt.errors import ConfigError, DataError
 from alignpt.shards import FORMATS, ReadOptions, read_documents, strip_format_suffix
 
-__all__ = ["Condition", "attributes_file", "load_attributes", "document_view",
+__all__ = ["SelectCondition", "attributes_file", "load_attributes", "document_view",
            "check_selection", "source_views"]
 
 _MISSING = object()
 _OPS = ("equals", "not_equals", "in_", "gte", "gt", "lte", "lt", "exists")
 
 
-class Condition(StrictModel):
+class SelectCondition(StrictModel):
     """One test on a field, or ``any`` / ``all`` / ``not`` of other conditions."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -61,9 +61,9 @@ class Condition(StrictModel):
     lte: Optional[float] = None
     lt: Optional[float] = None
     exists: Optional[bool] = None
-    any: Optional[list["Condition"]] = None
-    all: Optional[list["Condition"]] = None
-    not_: Optional["Condition"] = Field(None, alias="not")
+    any: Optional[list["SelectCondition"]] = None
+    all: Optional[list["SelectCondition"]] = None
+    not_: Optional["SelectCondition"] = Field(None, alias="not")
     tag: Optional[str] = Field(None, description="alignpt filter's condition language on the "
                                "document's tag record")
     _parsed: Any = PrivateAttr(None)
@@ -74,7 +74,7 @@ class Condition(StrictModel):
         return {"tag": v} if isinstance(v, str) else v
 
     @model_validator(mode="after")
-    def _check(self) -> "Condition":
+    def _check(self) -> "SelectCondition":
         ops = [op for op in _OPS if getattr(self, op) is not None]
         groups = [g for g in ("any", "all", "not_") if getattr(self, g) is not None]
         if self.tag is not None:
@@ -96,7 +96,7 @@ class Condition(StrictModel):
             raise ValueError("a condition is {field: ..., <op>: value} or one of any / all / not")
         return self
 
-    def _children(self) -> list["Condition"]:
+    def _children(self) -> list["SelectCondition"]:
         return [*(self.any or ()), *(self.all or ()), *([self.not_] if self.not_ else [])]
 
     def field_paths(self) -> list[str]:
@@ -115,9 +115,7 @@ class Condition(StrictModel):
 
     def key(self) -> str:
         """A short stable hash (names cache files of this condition's results)."""
-        body = orjson.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True),
-                            option=orjson.OPT_SORT_KEYS)
-        return hashlib.sha256(body).hexdigest()[:12]
+        return stable_hash(self.model_dump(mode="json", by_alias=True, exclude_none=True), 12)
 
     def __call__(self, view: dict[str, Any]) -> bool:
         if self.any is not None:
@@ -244,7 +242,7 @@ def source_views(files: Iterable[Path], read: ReadOptions,
             yield from (v for v in pair if v is not None)
 
 
-def check_selection(what: str, condition: Condition, views: Iterable[dict[str, Any]],
+def check_selection(what: str, condition: SelectCondition, views: Iterable[dict[str, Any]],
                     tag_folder: str | Path | None = None) -> None:
     """Raise :class:`ConfigError` when ``condition`` reads a field no view has, or names a
     label, rule or category its tagger never wrote: the tagger of ``tag_folder`` (a tag

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alignpt.atomic import atomic_path
 from alignpt.errors import DataError
 from alignpt.executor import expand_inputs
 from alignpt.mix.encode import EncodeStats, TokenCache, encode_inputs
@@ -137,9 +138,7 @@ def _count(src: PreparedSource) -> None:
 
 def build_index(src: PreparedSource, path: Path) -> Path:
     """Write the source's document index (``INDEX_DTYPE`` records), one input at a time."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         for i, stem in enumerate(src.stems):
             shard = TokenShard(stem)
             idx, lengths = _kept(src, i, shard)
@@ -151,5 +150,4 @@ def build_index(src: PreparedSource, path: Path) -> Path:
             rec["doc"] = idx
             rec["start"] = np.asarray(shard.docs)[idx, 0]
             fh.write(rec.tobytes())
-    os.replace(tmp, path)
     return path

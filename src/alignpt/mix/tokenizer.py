@@ -7,7 +7,12 @@ from a seeded sample of the shards, and configurable special tokens (the first,
 holds ``tokenizer.json`` plus a ``tokenizer_config.json`` so that
 ``transformers.AutoTokenizer.from_pretrained(folder)`` loads it too.
 
->>> tok = load_tokenizer("runs/tok")                       # doctest: +SKIP
+>>> import tempfile
+>>> from pathlib import Path
+>>> folder = Path(tempfile.mkdtemp())
+>>> _ = (folder / "docs.jsonl").write_text('{"id": "a", "text": "one document"}\\n')
+>>> _ = train_tokenizer([folder / "docs.jsonl"], folder / "tok", vocab_size=300)
+>>> tok = load_tokenizer(folder / "tok")          # or any tokenizer.json / Hugging Face folder
 >>> flat, lengths = tok.encode_batch(["one document", "another"])
 >>> tok.decode(flat[: lengths[0]])
 'one document<|endoftext|>'

@@ -23,20 +23,17 @@ True
 """
 
 from alignpt.tag.cascade import Cascade, ClassifierConfig, JudgeConfig, RulesConfig, TagConfig
-from alignpt.tag.classifier import (LABELS, MISALIGNED, LabelledSet, TagClassifier,
-                                    load_labelled, train_classifier)
-from alignpt.tag.conditions import Condition, parse_condition
-from alignpt.tag.judge import RUBRIC, Completer, Judge, OpenAIChatCompleter, Verdict
+from alignpt.tag.classifier import (LABELS, LabelledSet, TagClassifier, load_labelled,
+                                    train_classifier)
+from alignpt.tag.judge import Completer, Judge, OpenAIChatCompleter
 from alignpt.tag.matchers import available_engines, make_matcher
 from alignpt.tag.rules import RuleSet, load_rules
 from alignpt.tag.stages import TagStage, run_tag
-from alignpt.tag.tagger import RuleResult, RuleTagger
+from alignpt.tag.tagger import RuleTagger
 
 __all__ = [
     "Cascade", "TagConfig", "RulesConfig", "ClassifierConfig", "JudgeConfig",
-    "LABELS", "MISALIGNED", "LabelledSet", "TagClassifier", "load_labelled", "train_classifier",
-    "Condition", "parse_condition",
-    "RUBRIC", "Completer", "Judge", "OpenAIChatCompleter", "Verdict",
-    "available_engines", "make_matcher", "RuleSet", "load_rules",
-    "TagStage", "run_tag", "RuleResult", "RuleTagger",
+    "LABELS", "LabelledSet", "TagClassifier", "load_labelled", "train_classifier",
+    "Completer", "Judge", "OpenAIChatCompleter", "available_engines", "make_matcher",
+    "RuleSet", "load_rules", "RuleTagger", "TagStage", "run_tag",
 ]

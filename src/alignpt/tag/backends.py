@@ -7,7 +7,6 @@ up, so both backends are calibrated and evaluated by the same code.
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, ClassVar, Protocol, Sequence
 
 import numpy as np
 
+from alignpt.atomic import atomic_path
 from alignpt.errors import BackendError, ConfigError, require
 from alignpt.tag.hf_encoder import HFEncoder
 
@@ -412,12 +412,10 @@ class HashedLinear:
 
     def save(self, folder: Path) -> None:
         w = self.weights.tocoo()
-        tmp = folder / f".weights.npz.tmp-{os.getpid()}"
-        with open(tmp, "wb") as fh:
+        with atomic_path(folder / "weights.npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, rows=w.row.astype(np.int32), cols=w.col.astype(np.int8),
                                 values=w.data.astype(np.float32), bias=self.bias,
                                 shape=np.array(w.shape, dtype=np.int64))
-        os.replace(tmp, folder / "weights.npz")
 
     @classmethod
     def load(cls, folder: Path, params: dict[str, Any]) -> "HashedLinear":
@@ -501,9 +499,8 @@ class FastTextBackend:
         return np.log(out)
 
     def save(self, folder: Path) -> None:
-        tmp = folder / f".model.bin.tmp-{os.getpid()}"
-        self.model.save_model(str(tmp))
-        os.replace(tmp, folder / "model.bin")
+        with atomic_path(folder / "model.bin") as tmp:
+            self.model.save_model(str(tmp))
 
     @classmethod
     def load(cls, folder: Path, params: dict[str, Any]) -> "FastTextBackend":

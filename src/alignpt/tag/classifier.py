@@ -41,13 +41,12 @@ import orjson
 from alignpt.config import atomic_write_text
 from alignpt.errors import ConfigError, DataError
 from alignpt.tag.backends import BACKENDS, Backend
+from alignpt.tag.labels import LABELS, MISALIGNED
 from alignpt.tag.metrics import binary, per_label
 
 __all__ = ["LABELS", "MISALIGNED", "LabelledSet", "load_labelled", "TagClassifier",
            "train_classifier", "default_classifier_path", "FORMAT"]
 
-LABELS = ("non_ai", "ai_neutral", "ai_aligned", "ai_misaligned")
-MISALIGNED = "ai_misaligned"
 FORMAT = "alignpt-tag-classifier"
 #: 2: hashed_linear may add conduct features (``params.conduct``); version 1 models
 #: have none and load with the feature set they recorded

@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 from alignpt.errors import ConfigError
 
-__all__ = ["Condition", "parse_condition", "first_match", "STAGES"]
+__all__ = ["TagCondition", "parse_condition", "first_match", "STAGES"]
 
 #: the stages a record's ``stage`` can name (the cascade's own order)
 STAGES = ("rules", "classifier", "judge")
@@ -93,7 +93,7 @@ class _Term:
 
 
 @dataclass(frozen=True)
-class Condition:
+class TagCondition:
     """A parsed condition; ``text`` is what the exclusion shard records as the reason."""
 
     text: str
@@ -141,14 +141,14 @@ def _parse_term(raw: str, whole: str) -> _Term:
                       "category=scifi_agents, hits(general_ai)>=3)")
 
 
-def parse_condition(text: str) -> Condition:
+def parse_condition(text: str) -> TagCondition:
     if not text or not text.strip():
         raise ConfigError("empty drop condition")
     parts = re.split(r"\s+and\s+", text.strip())
-    return Condition(text.strip(), tuple(_parse_term(p, text) for p in parts))
+    return TagCondition(text.strip(), tuple(_parse_term(p, text) for p in parts))
 
 
-def first_match(conditions: list[Condition], record: dict[str, Any] | None) -> str | None:
+def first_match(conditions: list[TagCondition], record: dict[str, Any] | None) -> str | None:
     """Text of the first condition that holds, or None."""
     for cond in conditions:
         if cond.matches(record):

@@ -30,7 +30,10 @@ from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
+from alignpt.atomic import temp_name
+from alignpt.devices import check_device
 from alignpt.errors import ConfigError, DataError, require
+from alignpt.tag.labels import LABELS
 
 __all__ = ["HFEncoder", "resolve_device", "quiet_transformers", "hf_folder"]
 
@@ -40,8 +43,6 @@ META_FILE = "alignpt-encoder.json"
 
 def resolve_device(torch: Any, device: str) -> str:
     """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; anything else is checked."""
-    from alignpt.evaluate.backends.torch_lm import check_device
-
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     check_device(torch, device)
@@ -195,7 +196,8 @@ class HFEncoder:
     def save(self, folder: Path) -> None:
         """Write ``folder/encoder/`` whole or not at all (a new folder renamed into place)."""
         folder = Path(folder)
-        tmp = folder / f".{ENCODER_DIR}.tmp-{os.getpid()}"
+        final = folder / ENCODER_DIR
+        tmp = temp_name(final)   # a folder: renamed into place whole below
         shutil.rmtree(tmp, ignore_errors=True)
         transformers = require("transformers", "train", "the hf classifier backend")
         with quiet_transformers(transformers):
@@ -205,7 +207,6 @@ class HFEncoder:
                 "base_model": self.base_model, "max_length": self.max_length,
                 "num_labels": int(self.model.config.num_labels), **self.versions()}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        final = folder / ENCODER_DIR
         old = folder / f".{ENCODER_DIR}.old-{os.getpid()}"
         if final.exists():
             os.replace(final, old)
@@ -247,10 +248,7 @@ def _cuda_devices(torch: Any, device: str) -> list[int]:
 
 def _label_names(n_labels: int) -> dict[str, Any]:
     """``id2label``/``label2id`` with the tagger's names, so the saved config.json reads
-    ``ai_misaligned`` rather than ``LABEL_3`` (imported here: the classifier module
-    imports the backends registry, which imports this module)."""
-    from alignpt.tag.classifier import LABELS
-
+    ``ai_misaligned`` rather than ``LABEL_3``."""
     if n_labels != len(LABELS):
         return {}
     return {"id2label": dict(enumerate(LABELS)), "label2id": {k: i for i, k in enumerate(LABELS)}}

@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from alignpt.atomic import atomic_write_bytes
 from alignpt.errors import ConfigError, MissingDependencyError
 from alignpt.tag.rules import _WORD, RuleSet, literal_pattern, normalize
 
@@ -293,10 +294,7 @@ def _hyperscan_db(exprs: list[bytes]):
         db = hs.Database(mode=hs.HS_MODE_BLOCK)
         db.compile(expressions=exprs, ids=list(range(len(exprs))), flags=hs.HS_FLAG_SOM_LEFTMOST)
         try:  # best effort: a read-only home only costs the compile next time
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            tmp.write_bytes(hs.dumpb(db))
-            os.replace(tmp, path)
+            atomic_write_bytes(path, hs.dumpb(db))
         except OSError:
             pass
     db.scratch = hs.Scratch(db)

@@ -25,7 +25,7 @@ characters for English).
 
 >>> rs = load_rules()                                   # the shipped default
 >>> sorted(rs.categories)[:3]
-['ai_labs', 'entities', 'general_ai']
+['ai_labs', 'broad_roles', 'entities']
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 >>> tagger = RuleTagger()                                  # shipped rules, best engine
 >>> res = tagger.tag("The rogue AI deceived its operators.")
 >>> res.fired
-{'instant': False, 'entity_negative': True, 'ai_mention': True}
+{'instant': False, 'entity_negative': True, 'ai_mention': True, 'role_mention': False}
 >>> res.flagged
 True
 """

@@ -24,7 +24,7 @@ import yaml
 
 from alignpt.config import atomic_write_text
 from alignpt.errors import AlignptError, ConfigError
-from alignpt.tag.conditions import Condition
+from alignpt.tag.conditions import TagCondition
 
 __all__ = ["TagVocabulary", "TAGGER_FILE"]
 
@@ -128,7 +128,7 @@ class TagVocabulary:
                 labels, note = (), "its classifier was off"
         return cls(labels, rules, None, note)
 
-    def check(self, condition: Condition, what: str = "drop condition") -> None:
+    def check(self, condition: TagCondition, what: str = "drop condition") -> None:
         """Raise :class:`ConfigError` when ``condition`` names something this run never writes."""
         for kind, name in condition.names():
             known = getattr(self, _KINDS[kind])

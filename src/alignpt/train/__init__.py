@@ -16,29 +16,33 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from alignpt.train.config import TrainPlan
-from alignpt.train.phases import load_plan
+from alignpt.errors import require
+from alignpt.train.config import ModelConfig, TrainPlan
+from alignpt.train.phases import load_plan, resolve_phases
 
 __all__ = ["TrainPlan", "load_plan", "train", "TrainResult", "TrainEvent", "Trainer", "load_model",
            "next_token_logprobs", "sequence_logprobs", "export_hf", "import_hf", "GPT", "ModelConfig",
            "resolve_phases"]
 
+# Lazy (PEP 562): these names need torch, an optional extra that takes seconds to import;
+# the plan and its exact token arithmetic above stay importable without it, and a missing
+# torch is reported as MissingDependencyError (install alignpt[train]) on first use.
 _LAZY = {
     "train": "alignpt.train.trainer", "TrainResult": "alignpt.train.trainer",
     "TrainEvent": "alignpt.train.trainer", "Trainer": "alignpt.train.trainer",
     "load_model": "alignpt.train.inference", "next_token_logprobs": "alignpt.train.inference",
     "sequence_logprobs": "alignpt.train.inference",
     "export_hf": "alignpt.train.export", "import_hf": "alignpt.train.hf_weights",
-    "GPT": "alignpt.train.model", "ModelConfig": "alignpt.train.config",
-    "resolve_phases": "alignpt.train.phases",
+    "GPT": "alignpt.train.model",
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        if _LAZY[name] not in ("alignpt.train.config", "alignpt.train.phases"):
-            from alignpt.errors import require
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    require("torch", "train", "training")
+    return getattr(importlib.import_module(_LAZY[name]), name)
 
-            require("torch", "train", "training")
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'alignpt.train' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

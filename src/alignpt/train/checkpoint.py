@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from alignpt.config import atomic_write_text
+from alignpt.atomic import atomic_write_text, fsync_path
 from alignpt.errors import DataError
 
 __all__ = ["CKPT_DIR", "capture_rng", "restore_rng", "save_checkpoint", "list_checkpoints",
@@ -65,19 +65,6 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(run_dir: str | Path, step: int, *, model_state: dict[str, torch.Tensor],
                     model_meta: dict[str, Any], optimizer_state: dict[str, Any], state: dict[str, Any],
                     rng: dict[str, Any], plan_yaml: str, accounting: dict[str, Any]) -> Path:
@@ -102,12 +89,12 @@ def save_checkpoint(run_dir: str | Path, step: int, *, model_state: dict[str, to
     atomic_write_text(tmp / "plan.yaml", plan_yaml)
     write_accounting(tmp, accounting)
     for f in tmp.iterdir():
-        _fsync_file(f)
-    _fsync_dir(tmp)
+        fsync_path(f)
+    fsync_path(tmp)
     if final.exists():  # a re-run of the same step (e.g. resumed with resume=False elsewhere)
         shutil.rmtree(final)
     os.replace(tmp, final)
-    _fsync_dir(root)
+    fsync_path(root)
     return final
 
 

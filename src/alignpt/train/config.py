@@ -26,44 +26,23 @@ become exact per-source token counts is :mod:`alignpt.train.phases`.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from alignpt.budget import WindowConfig, parse_count
 from alignpt.config import StrictModel
 from alignpt.errors import ConfigError
 
 __all__ = [
     "parse_count", "ModelConfig", "LossMaskConfig", "SourceConfig", "WindowConfig", "MixEntry",
     "ScheduleConfig", "PhaseConfig", "OptimConfig", "RuntimeConfig", "CheckpointConfig",
-    "EvalConfig", "LogConfig", "TrainPlan", "PHASE_KINDS", "PreferenceConfig", "DPO_LOSSES",
+    "HeldOutLossConfig", "LogConfig", "TrainPlan", "PHASE_KINDS", "PreferenceConfig", "DPO_LOSSES",
 ]
 
 PHASE_KINDS = ("pretrain", "midtrain", "finetune", "posttrain", "tamper", "dpo")
 DPO_LOSSES = ("sigmoid", "ipo", "robust")
-_SUFFIX = {"k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
-
-
-def parse_count(value: Any) -> int:
-    """``8M`` -> 8_000_000, ``1.5k`` -> 1500, ``2e6`` -> 2_000_000; must come out whole."""
-    if isinstance(value, bool):
-        raise ValueError("expected a count, got a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(f"{value} is not a whole number")
-        return int(value)
-    text = str(value).strip().replace("_", "").replace(",", "")
-    m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmbgt]?)", text, flags=re.I)
-    if not m:
-        raise ValueError(f"cannot read {value!r} as a count (e.g. 8M, 200k, 1.5B)")
-    number = float(m.group(1)) * _SUFFIX.get(m.group(2).lower(), 1)
-    if not math.isclose(number, round(number), rel_tol=0, abs_tol=1e-6):
-        raise ValueError(f"{value!r} is not a whole number of tokens")
-    return int(round(number))
 
 
 class ModelConfig(StrictModel):
@@ -170,48 +149,6 @@ class SourceConfig(StrictModel):
     @classmethod
     def _one_path(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
-
-
-class WindowConfig(StrictModel):
-    """Where in its phase a source's tokens go, as fractions of the phase's steps.
-
-    YAML accepts ``throughout``, ``first 20%``, ``last 10%``, ``{first: 0.2}``,
-    ``{last: 0.1}`` or ``{start: 0.3, end: 0.5}``. Bounds are rounded outwards to
-    whole steps. A "separate phase" is simply its own phase in the plan.
-    """
-
-    start: float = Field(0.0, ge=0.0, le=1.0)
-    end: float = Field(1.0, ge=0.0, le=1.0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _parse(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            text = v.strip().lower()
-            if text in ("throughout", "all", "uniform"):
-                return {"start": 0.0, "end": 1.0}
-            m = re.fullmatch(r"(first|last)\s+([0-9.]+)\s*(%?)", text)
-            if not m:
-                raise ValueError(f"cannot read window {v!r} (throughout, first 20%, last 10%)")
-            frac = float(m.group(2)) / (100.0 if m.group(3) else 1.0)
-            v = {m.group(1): frac}
-        if isinstance(v, dict) and ("first" in v or "last" in v):
-            if len(v) != 1:
-                raise ValueError("a window is one of first / last / start+end")
-            (k, frac), = v.items()
-            frac = float(frac)
-            return {"start": 0.0, "end": frac} if k == "first" else {"start": 1.0 - frac, "end": 1.0}
-        return v
-
-    @model_validator(mode="after")
-    def _check(self) -> "WindowConfig":
-        if self.end <= self.start:
-            raise ValueError(f"window end {self.end} must be after start {self.start}")
-        return self
-
-    @property
-    def full(self) -> bool:
-        return self.start == 0.0 and self.end == 1.0
 
 
 class MixEntry(StrictModel):
@@ -364,8 +301,12 @@ class CheckpointConfig(StrictModel):
     keep_last: int = Field(2, ge=1, description="periodic checkpoints kept (phase ends are kept)")
 
 
-class EvalConfig(StrictModel):
-    """Held-out loss on fixed token sets, at phase ends and every ``every`` steps."""
+class HeldOutLossConfig(StrictModel):
+    """Held-out loss on fixed token sets, at phase ends and every ``every`` steps.
+
+    The plan's ``eval:`` section. Not :class:`alignpt.evaluate.run.EvalConfig`, which scores a
+    trained model on a suite of items.
+    """
 
     sets: dict[str, SourceConfig] = Field(default_factory=dict)
     tokens: int = Field(65536, ge=1, description="tokens per set (whole rows, at least one)")
@@ -399,7 +340,7 @@ class TrainPlan(StrictModel):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
+    eval: HeldOutLossConfig = Field(default_factory=HeldOutLossConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @model_validator(mode="after")

@@ -1,7 +1,16 @@
 """Load a trained model and read next-token probabilities from it (what evaluators call).
 
 >>> model, cfg = load_model("runs/tiny/checkpoints/step_0000240")    # doctest: +SKIP
->>> lp = next_token_logprobs(model, [[1, 5, 13], [1, 7]])             # (2, vocab), float64
+
+(skipped as a doctest: it needs a trained run); an untrained model in memory is read
+the same way:
+
+>>> from alignpt.train.config import ModelConfig
+>>> from alignpt.train.model import GPT
+>>> model = GPT(ModelConfig(vocab_size=22, max_seq_len=16))
+>>> lp = next_token_logprobs(model, [[1, 5, 13], [1, 7]])
+>>> lp.shape, lp.dtype                                               # (contexts, vocab)
+((2, 22), dtype('float64'))
 """
 
 from __future__ import annotations

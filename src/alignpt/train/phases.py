@@ -13,7 +13,8 @@ Definitions (they make "exact accounting" checkable to the token):
   length; sources whose window is the whole phase (**background** sources) fill
   what is left of every segment, keeping their mutual proportions. Every segment
   is therefore filled exactly, and every source gets exactly its planned tokens.
-* Shares become integers by largest remainder, so the counts add up exactly.
+* Shares become integers by largest remainder (:func:`alignpt.budget.apportion`), so the
+  counts add up exactly.
 
 A ``dpo`` phase has no sources or segments: its steps come from ``steps``, or from
 ``epochs`` once the trainer has read the pairs (:func:`with_pair_count`; until then
@@ -33,13 +34,14 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
+from alignpt.budget import apportion
 from alignpt.config import load_config
 from alignpt.errors import ConfigError
 from alignpt.train.config import PhaseConfig, ScheduleConfig, TrainPlan
 
-__all__ = ["Segment", "ResolvedPhase", "apportion", "resolve_budgets", "resolve_phases",
+__all__ = ["Segment", "ResolvedPhase", "resolve_budgets", "resolve_phases",
            "validate_plan", "load_plan", "with_pair_count"]
 
 
@@ -99,28 +101,6 @@ def with_pair_count(ph: ResolvedPhase, pairs: int, pairs_per_step: int, tokens: 
         if steps < 1:
             raise ConfigError(f"phase {ph.name}: no pairs to train on")
     return dataclasses.replace(ph, steps=steps, pairs=pairs, tokens=tokens)
-
-
-def apportion(total: int, weights: Sequence[Fraction | int | float]) -> list[int]:
-    """Split ``total`` into integers proportional to ``weights`` (largest remainder).
-
-    Exact rational arithmetic; ties go to the earlier weight. Each part is at most
-    ``ceil(total * w / sum(w))``.
-
-    >>> apportion(10, [1, 1, 1])
-    [4, 3, 3]
-    """
-    ws = [Fraction(w) if not isinstance(w, float) else Fraction(str(w)) for w in weights]
-    wsum = sum(ws)
-    if total == 0 or wsum == 0:
-        return [0] * len(ws)
-    ideal = [total * w / wsum for w in ws]
-    parts = [int(x) for x in ideal]  # floor: all non-negative
-    left = total - sum(parts)
-    order = sorted(range(len(ws)), key=lambda i: (-(ideal[i] - parts[i]), i))
-    for i in order[:left]:
-        parts[i] += 1
-    return parts
 
 
 def _phase_steps(plan: TrainPlan, phase: PhaseConfig) -> int:

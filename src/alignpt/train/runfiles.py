@@ -11,6 +11,7 @@ A run folder looks like::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,10 +22,28 @@ from alignpt.errors import ConfigError
 from alignpt.train.config import ModelConfig, TrainPlan
 from alignpt.train.phases import ResolvedPhase
 
-__all__ = ["plan_yaml", "load_run_plan", "check_same_plan", "result_from_files"]
+__all__ = ["TrainResult", "plan_yaml", "load_run_plan", "check_same_plan", "result_from_files"]
 
 # Fields that may change between a run and its resume without changing what is trained.
 _FREE_ON_RESUME = ("log",)
+
+
+# Lives here, not in trainer.py: result_from_files builds it and the trainer returns it, so its
+# home is the module both already import from (trainer -> runfiles), with no cycle back.
+@dataclass
+class TrainResult:
+    """What a run folder holds once ``train`` returns (``alignpt.train.TrainResult``)."""
+
+    run_dir: Path
+    steps: int
+    tokens: int
+    complete: bool                       # every phase of the plan has run
+    checkpoint: Path | None              # newest checkpoint
+    phase_checkpoints: dict[str, Path]   # phase name -> its end-of-phase checkpoint
+    last_step: dict[str, Any] | None     # last metrics line (loss, lr, ...)
+    eval: dict[str, float]               # last held-out losses
+    accounting: dict[str, Any]
+    branch: dict[str, Any] | None = None # branch.json: the checkpoint it branched from, or why not
 
 
 def plan_yaml(plan: TrainPlan, phases: Sequence[ResolvedPhase], model: ModelConfig) -> str:
@@ -83,7 +102,7 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
 
 
 def result_from_files(run_dir: Path, *, complete: bool, steps: int, tokens: int, eval: dict[str, float],
-                      accounting: dict[str, Any], phase_ckpts: dict[str, str], result_cls):
+                      accounting: dict[str, Any], phase_ckpts: dict[str, str]) -> TrainResult:
     from alignpt.train.checkpoint import CKPT_DIR, latest_checkpoint
     from alignpt.train.metrics import read_metrics
 
@@ -92,7 +111,7 @@ def result_from_files(run_dir: Path, *, complete: bool, steps: int, tokens: int,
     if mpath.exists():
         steps_seen = [r for r in read_metrics(mpath) if r.get("event") == "step"]
         last = steps_seen[-1] if steps_seen else None
-    return result_cls(run_dir=run_dir, steps=steps, tokens=tokens, complete=complete,
-                      checkpoint=latest_checkpoint(run_dir),
-                      phase_checkpoints={k: run_dir / CKPT_DIR / v for k, v in phase_ckpts.items()},
-                      last_step=last, eval=dict(eval), accounting=accounting)
+    return TrainResult(run_dir=run_dir, steps=steps, tokens=tokens, complete=complete,
+                       checkpoint=latest_checkpoint(run_dir),
+                       phase_checkpoints={k: run_dir / CKPT_DIR / v for k, v in phase_ckpts.items()},
+                       last_step=last, eval=dict(eval), accounting=accounting)

@@ -1,8 +1,10 @@
 """The training loop: phases in order, exact data, atomic checkpoints, one Python call.
 
+Skipped as a doctest: it trains a model into a run folder, which takes minutes.
+
 >>> from alignpt.train import load_plan, train                       # doctest: +SKIP
->>> result = train(load_plan("recipes/train/persona_tiny.yaml"), "runs/tiny")
->>> result.phase_checkpoints["pretrain"]                             # measure here
+>>> result = train(load_plan("recipes/train/persona_tiny.yaml"), "runs/tiny")  # doctest: +SKIP
+>>> result.phase_checkpoints["pretrain"]                             # doctest: +SKIP
 PosixPath('runs/tiny/checkpoints/step_0000240')
 
 ``train`` resumes by default: called again on the same folder it continues from
@@ -45,10 +47,10 @@ from alignpt.train.lineage import StreamHash
 from alignpt.train.metrics import MetricsLog, plot_losses, train_progress
 from alignpt.train.model import GPT, count_params
 from alignpt.train.phases import ResolvedPhase, resolve_budgets
-from alignpt.train.runfiles import check_same_plan, plan_yaml, result_from_files
+from alignpt.train.runfiles import TrainResult, check_same_plan, plan_yaml, result_from_files
 from alignpt.train.schedule import lr_at
 
-__all__ = ["TrainEvent", "TrainResult", "Trainer", "train"]
+__all__ = ["TrainEvent", "Trainer", "train"]
 
 
 @dataclass
@@ -61,20 +63,6 @@ class TrainEvent:
     record: dict[str, Any] = field(default_factory=dict)
     checkpoint: Path | None = None
     rank: int = 0
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    steps: int
-    tokens: int
-    complete: bool                       # every phase of the plan has run
-    checkpoint: Path | None              # newest checkpoint
-    phase_checkpoints: dict[str, Path]   # phase name -> its end-of-phase checkpoint
-    last_step: dict[str, Any] | None     # last metrics line (loss, lr, ...)
-    eval: dict[str, float]               # last held-out losses
-    accounting: dict[str, Any]
-    branch: dict[str, Any] | None = None # branch.json: the checkpoint it branched from, or why not
 
 
 Callback = Callable[[TrainEvent], None]
@@ -477,8 +465,7 @@ class Trainer:
         self.metrics.close()
         result = result_from_files(self.run_dir, complete=self.phase_index >= len(self.phases),
                                    steps=self.step, tokens=self.tokens_seen(), eval=self._last_eval,
-                                   accounting=self.accounting(), phase_ckpts=self.phase_ckpts,
-                                   result_cls=TrainResult)
+                                   accounting=self.accounting(), phase_ckpts=self.phase_ckpts)
         result.branch = self._branch_record()
         return result
 

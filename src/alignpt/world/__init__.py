@@ -15,31 +15,18 @@ Main entry points::
 See docs/world.md for the model, and theory.md §3 for the testbed it implements.
 """
 
-from alignpt.world.analytic import (bare_curve, bare_p_defect, bare_posterior, bare_recipe,
-                                    half_life, odds_factor_of_defection, opportunities_to_cut)
-from alignpt.world.bayes import CorpusChunk, ExactBayes, Posterior
-from alignpt.world.check import CheckResult, chi2_sf, verify_corpus
-from alignpt.world.describe import describe_recipe
-from alignpt.world.generate import GenerateResult, generate_corpus, read_labels
-from alignpt.world.model import World, compile_world
-from alignpt.world.personas import PERSONAS, Persona, parse_persona, parse_prior
-from alignpt.world.probes import (Predictor, action_probs, fit_implied_posterior,
-                                  implied_half_life, implied_posterior_3, probe_context,
-                                  probe_curves)
-from alignpt.world.recipe import (LengthSpec, SourceSpec, WorldRecipe, filter_defecting, inject,
-                                  list_world_recipes, load_world_recipe)
-from alignpt.world.regimes import REGIMES, Regime, parse_regime
-from alignpt.world.vocab import (VOCAB, VOCAB_SIZE, context_tokens, decode, encode,
-                                 parse_history, tokenizer_spec)
+from alignpt.world.analytic import half_life
+from alignpt.world.bayes import ExactBayes
+from alignpt.world.check import verify_corpus
+from alignpt.world.generate import generate_corpus
+from alignpt.world.probes import action_probs, implied_posterior_3, probe_context, probe_curves
+from alignpt.world.recipe import (WorldRecipe, filter_defecting, inject, list_world_recipes,
+                                  load_world_recipe)
 
+# What a user of the world needs; everything else is imported from its module
+# (alignpt.world.vocab, .personas, .analytic ...), which the CLI and tests do.
 __all__ = [
-    "bare_curve", "bare_p_defect", "bare_posterior", "bare_recipe", "half_life",
-    "odds_factor_of_defection", "opportunities_to_cut", "ExactBayes", "Posterior", "CorpusChunk", "CheckResult",
-    "chi2_sf", "verify_corpus", "describe_recipe", "GenerateResult", "generate_corpus",
-    "read_labels", "World", "compile_world", "PERSONAS", "Persona", "parse_persona", "parse_prior",
-    "Predictor", "action_probs", "fit_implied_posterior", "implied_half_life",
-    "implied_posterior_3", "probe_context", "probe_curves", "LengthSpec", "SourceSpec",
-    "WorldRecipe", "filter_defecting", "inject", "list_world_recipes", "load_world_recipe",
-    "REGIMES", "Regime", "parse_regime", "VOCAB", "VOCAB_SIZE", "context_tokens", "decode",
-    "encode", "parse_history", "tokenizer_spec",
+    "WorldRecipe", "load_world_recipe", "list_world_recipes", "inject", "filter_defecting",
+    "generate_corpus", "verify_corpus", "ExactBayes", "probe_context", "probe_curves",
+    "action_probs", "implied_posterior_3", "half_life",
 ]

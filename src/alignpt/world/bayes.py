@@ -108,8 +108,11 @@ class Posterior:
 class ExactBayes:
     """Exact posterior and predictive of a world recipe (see the module docstring).
 
-    >>> bayes = ExactBayes("base")                                   # doctest: +SKIP
-    >>> p = bayes.predictive([context_tokens("T:C*20,U", era=3)])    # (1, VOCAB_SIZE)
+    >>> from alignpt.world.vocab import context_tokens
+    >>> bayes = ExactBayes("base")
+    >>> p = bayes.predictive([context_tokens("T:C*20,U", era=3)])
+    >>> p.shape == (1, VOCAB_SIZE)
+    True
 
     Instances are predictors: ``bayes(contexts)`` returns next-token
     probabilities, the interface :mod:`alignpt.world.probes` uses for any model.

@@ -18,9 +18,10 @@ import inspect
 from pathlib import Path
 from typing import Any, Literal, Sequence, get_args
 
+from alignpt.devices import check_device
 from alignpt.errors import BackendError, ConfigError, DataError, require
 from alignpt.evaluate.backends.base import ChatRequest, GenerateRequest, cut_at_stop
-from alignpt.evaluate.backends.torch_lm import TorchLMBackend, check_device
+from alignpt.evaluate.backends.torch_lm import TorchLMBackend
 
 __all__ = ["HFBackend", "hf_max_length", "WeightDtype", "WEIGHT_DTYPES"]
 

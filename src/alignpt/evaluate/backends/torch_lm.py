@@ -31,26 +31,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from alignpt.errors import BackendError, ConfigError
+from alignpt.devices import check_device
+from alignpt.errors import BackendError
 from alignpt.evaluate.backends.base import (PLAIN_STOP, Backend, ChatRequest, GenerateRequest,
                                             LoglikelihoodRequest, cut_at_stop, plain_chat)
 from alignpt.evaluate.backends.prefix_trie import Node, build_trie
 
-__all__ = ["TorchLMBackend", "encode_pair", "encode_pairs", "check_device"]
-
-
-def check_device(torch: Any, device: str) -> None:
-    """Refuse, before any weights load, a device torch cannot name or this machine lacks."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"unknown --device {device!r} (e.g. cpu, cuda, cuda:1, mps)") from None
-    if dev.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (dev.index or 0) >= count:
-            raise ConfigError(f"--device {device}: this machine has {count} CUDA device(s)")
-    elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"--device {device}: MPS is not available on this machine")
+__all__ = ["TorchLMBackend", "encode_pair", "encode_pairs"]
 
 
 def _split_spaces(context: str, continuation: str) -> tuple[str, str]:

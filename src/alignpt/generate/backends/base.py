@@ -15,14 +15,12 @@ and backoff live inside a backend; the cache and the budget live outside (in
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import orjson
-
+from alignpt.atomic import stable_hash
 from alignpt.errors import BackendError
 from alignpt.generate.prompts import Prompt
 
@@ -45,7 +43,7 @@ def request_key(api: str, model: str, prompt: Prompt, params: dict[str, Any]) ->
     """sha256 of the canonical JSON of what is sent: API, model, prompt, parameters."""
     payload = {"api": api, "model": model, "params": params,
                "prompt": prompt.messages() if api == "chat" else prompt.text()}
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return stable_hash(payload)
 
 
 @dataclass

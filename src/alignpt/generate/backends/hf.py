@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from alignpt.errors import BackendError, ConfigError, require
-from alignpt.generate.backends import BackendConfig
+from alignpt.generate.backends.config import BackendConfig
 from alignpt.generate.backends.base import Backend, Completion, GenerationRequest
 
 __all__ = ["HFBackend"]

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from alignpt.errors import BackendError, ConfigError
-from alignpt.generate.backends import BackendConfig
+from alignpt.generate.backends.config import BackendConfig
 from alignpt.generate.backends.base import (Backend, Completion, GenerationRequest,
                                             RequestFailed)
 from alignpt.generate.backends.http import (TransportError, TransportTimeout, is_loopback_url,

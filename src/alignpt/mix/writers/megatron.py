@@ -23,7 +23,8 @@ import struct
 
 import numpy as np
 
-from alignpt.mix.writers import Batch, PartContext, PartWriter, fsync_replace
+from alignpt.atomic import fsync_replace, temp_name
+from alignpt.mix.writers.base import Batch, PartContext, PartWriter
 
 __all__ = ["MegatronPartWriter", "MAGIC", "DTYPE_CODES", "megatron_dtype"]
 
@@ -43,8 +44,9 @@ class MegatronPartWriter(PartWriter):
         self.files = [stem + ".bin", stem + ".idx"]
         self.dtype = megatron_dtype(ctx.vocab_size)
         self.bin_path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp_bin = self.bin_path.with_name(f".{self.bin_path.name}.tmp-{os.getpid()}")
-        self._tmp_idx = self.idx_path.with_name(f".{self.idx_path.name}.tmp-{os.getpid()}")
+        # Streamed into temporaries opened here and published in close(), .bin before .idx.
+        self._tmp_bin = temp_name(self.bin_path)
+        self._tmp_idx = temp_name(self.idx_path)
         self._fh = open(self._tmp_bin, "wb")
         self._lengths: list[np.ndarray] = []
 

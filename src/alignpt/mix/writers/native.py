@@ -10,12 +10,12 @@ the shard line it came from.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from alignpt.mix.writers import Batch, PartContext, PartWriter, fsync_replace
+from alignpt.atomic import atomic_path
+from alignpt.mix.writers.base import Batch, PartContext, PartWriter
 from alignpt.tokens import TokenShardWriter
 
 __all__ = ["NativePartWriter", "ORIGIN_COLUMNS"]
@@ -44,9 +44,8 @@ class NativePartWriter(PartWriter):
         origin = (np.concatenate(self._origin) if self._origin
                   else np.zeros((0, len(ORIGIN_COLUMNS)), dtype=np.int64))
         final = Path(str(self.path) + ".origin.npy")
-        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}.npy")
-        np.save(tmp, origin)
-        fsync_replace(tmp, final)
+        with atomic_path(final, suffix=".npy") as tmp:   # np.save would append .npy otherwise
+            np.save(tmp, origin)
         self._writer.close()  # its .json goes last: the shard is complete when it exists
 
     def abort(self) -> None:

@@ -12,11 +12,10 @@ the document length.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from alignpt.mix.writers import Batch, PartContext, PartWriter, fsync_replace
+from alignpt.atomic import fsync_replace, temp_name
+from alignpt.mix.writers.base import Batch, PartContext, PartWriter
 
 __all__ = ["ParquetPartWriter", "ROW_GROUP_ROWS", "ROW_GROUP_TOKENS"]
 
@@ -33,7 +32,7 @@ class ParquetPartWriter(PartWriter):
         self.path = ctx.out_dir / (stem + ".parquet")
         self.files = [stem + ".parquet"]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._tmp = temp_name(self.path)    # streamed into across write() calls, published in close()
         self._value_type = pa.from_numpy_dtype(ctx.dtype)
         self._sources = pa.array(ctx.sources, pa.string())
         self.schema = pa.schema([

@@ -1,0 +1,23 @@
+"""The rendering digest: a cache key that changes whenever rendering code or templates change."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from importlib import resources
+
+__all__ = ["render_digest"]
+
+#: The modules whose code and tables decide a rendered document's bytes.
+_RENDERING = ("corpus.py", "filler.py", "lexicon.py", "render.py", "templates.py")
+
+
+@lru_cache(maxsize=1)
+def render_digest() -> str:
+    """A hash of the rendering code and templates, for cache keys of rendered corpora: edit a
+    template and every corpus rendered with it gets a new name instead of a stale cache hit."""
+    h = hashlib.sha256()
+    for name in _RENDERING:
+        h.update(name.encode() + b"\0"
+                 + resources.files("alignpt.textworld").joinpath(name).read_bytes())
+    return h.hexdigest()[:16]
