@@ -36,7 +36,7 @@ VOCAB = 24  # about the world's vocabulary
 
 def write_corpus(folder: Path, n_tokens: int, seed: int = 0) -> Path:
     """World-like documents: BOS ... EOS, 4 to 244 tokens (the world's range)."""
-    from alignpt.tokens import TokenShardWriter
+    from alignpt.core.tokens import TokenShardWriter
 
     rng = np.random.default_rng(seed)
     lengths: list[int] = []

@@ -39,8 +39,8 @@ from tokenize_throughput import english_like
 
 def make_corpus(folder: Path, mb: float, ordinary: int) -> dict[str, int]:
     """One shard: ``ordinary`` documents around one of ``mb`` MB; return their sizes."""
-    from alignpt.documents import Document
-    from alignpt.shards import ShardWriter
+    from alignpt.core.documents import Document
+    from alignpt.core.shards import ShardWriter
 
     small = list(english_like(ordinary * 0.004, seed=1))[:ordinary]
     huge = "\n\n".join(english_like(mb, seed=2))

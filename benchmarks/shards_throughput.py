@@ -20,8 +20,8 @@ import numpy as np
 from _results import record
 
 from alignpt.convert import ConvertConfig, convert_shards
-from alignpt.documents import Document
-from alignpt.shards import ShardWriter, read_documents
+from alignpt.core.documents import Document
+from alignpt.core.shards import ShardWriter, read_documents
 
 
 def english_like(rng: np.random.Generator, n_words: int, vocab: list[str], p: np.ndarray) -> str:

@@ -42,8 +42,8 @@ from pathlib import Path
 import orjson
 from _results import record
 
-from alignpt.documents import Document
-from alignpt.shards import ShardWriter
+from alignpt.core.documents import Document
+from alignpt.core.shards import ShardWriter
 from alignpt.tag.matchers import available_engines
 from alignpt.tag.rules import load_rules
 from alignpt.tag.tagger import RuleTagger

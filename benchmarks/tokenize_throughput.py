@@ -72,8 +72,8 @@ def english_like(mb: float, seed: int = 0) -> Iterator[str]:
 
 def make_corpus(folder: Path, mb: float, seed: int = 0, shard_mb: float = 4.0) -> int:
     """Write ``mb`` MB of text as .jsonl.zst shards of ~``shard_mb`` MB; return text bytes."""
-    from alignpt.documents import Document
-    from alignpt.shards import ShardWriter
+    from alignpt.core.documents import Document
+    from alignpt.core.shards import ShardWriter
 
     total = part = 0
     writer = None
@@ -94,7 +94,7 @@ def make_corpus(folder: Path, mb: float, seed: int = 0, shard_mb: float = 4.0) -
 
 
 def train(corpus: Path, out: Path) -> float:
-    from alignpt.executor import expand_inputs
+    from alignpt.core.executor import expand_inputs
     from alignpt.mix.tokenizer import train_tokenizer
 
     res = train_tokenizer(expand_inputs([corpus]), out, vocab_size=32000, sample_bytes=30_000_000)
@@ -165,7 +165,7 @@ def child(args: argparse.Namespace) -> None:
     from alignpt.mix import load_recipe, run_mix
     from alignpt.mix.encode import TokenCache, encode_inputs
     from alignpt.mix.tokenizer import load_tokenizer
-    from alignpt.executor import expand_inputs
+    from alignpt.core.executor import expand_inputs
 
     t0 = time.perf_counter()
     if args.child == "encode":
@@ -215,7 +215,7 @@ def plot(folder: Path, rows: list[dict], mix_dir: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from alignpt.tokens import open_token_shards
+    from alignpt.core.tokens import open_token_shards
 
     folder.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5.5, 3.4))

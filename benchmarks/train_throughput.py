@@ -73,7 +73,7 @@ def matmul_probe(device: torch.device, dtype: torch.dtype, reps: int | None = No
 
 
 def write_corpus(folder: Path, vocab: int, n_tokens: int, seed: int = 0) -> Path:
-    from alignpt.tokens import TokenShardWriter
+    from alignpt.core.tokens import TokenShardWriter
 
     rng = np.random.default_rng(seed)
     lengths = []

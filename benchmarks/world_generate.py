@@ -40,7 +40,7 @@ def rate(n: float, secs: tuple[float, float], unit: str, scale: float = 1e6,
 
 
 def main() -> None:
-    from alignpt.tokens import TokenShard
+    from alignpt.core.tokens import TokenShard
     from alignpt.world.bayes import ExactBayes
     from alignpt.world.generate import DOCS_PER_BATCH, batch_rng, generate_corpus
     from alignpt.world.model import World

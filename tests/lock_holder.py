@@ -1,6 +1,6 @@
 """Another process that holds an output folder's lock, and a PID known to be dead.
 
-:class:`alignpt.outdir.OutputLock` is an ``flock`` held per process and re-entrant within
+:class:`alignpt.core.outdir.OutputLock` is an ``flock`` held per process and re-entrant within
 one, so a test cannot show a run being refused by taking the lock itself: only a second,
 real process holding it can. :func:`lock_held_elsewhere` starts that process.
 """
@@ -16,7 +16,7 @@ from typing import Iterator
 __all__ = ["lock_held_elsewhere", "dead_pid"]
 
 # Holds the lock until its stdin is closed, then leaves the block (emptying the lock file).
-_HOLD = ("import sys\nfrom alignpt.outdir import OutputLock\n"
+_HOLD = ("import sys\nfrom alignpt.core.outdir import OutputLock\n"
          "with OutputLock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n")
 
 

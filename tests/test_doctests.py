@@ -18,7 +18,7 @@ from types import ModuleType
 import pytest
 
 import alignpt
-from alignpt.errors import MissingDependencyError
+from alignpt.core.errors import MissingDependencyError
 
 SRC = Path(alignpt.__file__).parent
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from alignpt.documents import Document
+from alignpt.core.documents import Document
+from alignpt.core.shards import ShardWriter, read_documents
 from alignpt.filter import FilterConfig, most_probable_label, run_filter
-from alignpt.shards import ShardWriter, read_documents
 
 TESTSET = Path(__file__).resolve().parents[1] / "src" / "alignpt" / "data" / "tag" / "testset.jsonl"
 

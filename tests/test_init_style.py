@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import alignpt
-from alignpt.errors import MissingDependencyError
+from alignpt.core.errors import MissingDependencyError
 
 SRC = Path(alignpt.__file__).parent
 INITS = sorted(SRC.rglob("__init__.py"))

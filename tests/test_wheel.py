@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from alignpt import resources
-from alignpt.errors import ConfigError
+from alignpt.core import resources
+from alignpt.core.errors import ConfigError
 from alignpt.evaluate import importers
 from alignpt.experiment.recipe import load_experiment, recipe_path
 from alignpt.experiment.text_config import find_generate_config

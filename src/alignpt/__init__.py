@@ -4,8 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from alignpt.documents import Document  # noqa: E402
-from alignpt.errors import (  # noqa: E402
+from alignpt.core.documents import Document  # noqa: E402
+from alignpt.core.errors import (  # noqa: E402
     AlignptError,
     BackendError,
     ConfigError,

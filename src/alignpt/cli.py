@@ -42,10 +42,10 @@ def _register_subcommands() -> None:
     from alignpt.evaluate.cli import eval_app, eval_command
     from alignpt.experiment.cli import experiment_app
     from alignpt.experiment.law_cli import law_app
-    from alignpt.filter_cli import filter_cmd
+    from alignpt.filter.cli import filter_cmd
     from alignpt.generate.cli import generate_app
     from alignpt.mix.cli import mix_app, tokenizer_app
-    from alignpt.shards_cli import app as shards_app
+    from alignpt.convert.cli import app as shards_app
     from alignpt.tag.cli import tag_app
     from alignpt.train.cli import export_hf, train_app
     from alignpt.world.cli import bayes_app, world_app

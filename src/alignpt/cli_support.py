@@ -10,7 +10,7 @@ import typer
 from typer import _click as click
 from typer.core import TyperGroup
 
-from alignpt.errors import AlignptError
+from alignpt.core.errors import AlignptError
 
 __all__ = ["DefaultRunGroup", "invoke"]
 
@@ -51,7 +51,7 @@ class DefaultRunGroup(TyperGroup):
 def invoke(app: typer.Typer, argv: list[str] | None, prog_name: str) -> int:
     """Run a typer app; map outcomes to exit codes: 0 ok, 2 user/data/config error (one
     line, no traceback), 130 interrupted. Anything else is a bug and propagates (exit 1)."""
-    from alignpt.console import err_console
+    from alignpt.core.console import err_console
 
     try:
         result: Any = app(args=argv, prog_name=prog_name, standalone_mode=False)

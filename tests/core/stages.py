@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from alignpt.documents import Document
-from alignpt.executor import ShardContext
+from alignpt.core.documents import Document
+from alignpt.core.executor import ShardContext
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ def start_blocked_run(tmp_path: Path, out: Path,
     the release file once its ``workers`` have started."""
     release, started = tmp_path / "release", tmp_path / "started"
     started.mkdir()
-    code = ("import sys\nfrom alignpt.executor import OutputSpec, run_stage\n"
+    code = ("import sys\nfrom alignpt.core.executor import OutputSpec, run_stage\n"
             "from tests.core.stages import WaitForFile\n"
             "run_stage(WaitForFile(sys.argv[3], sys.argv[4]), [sys.argv[1]], "
             "OutputSpec(sys.argv[2]), workers=int(sys.argv[5]), progress=False)\n")

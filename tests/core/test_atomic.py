@@ -1,4 +1,4 @@
-"""alignpt.atomic: atomic writes (round trip; a failure mid-write leaves the old file and no
+"""alignpt.core.atomic: atomic writes (round trip; a failure mid-write leaves the old file and no
 temporary; a failed rename is tests/core/test_config.py's) and stable_hash (digests pinned to
 what the hand-written copies it replaced gave)."""
 
@@ -9,9 +9,9 @@ import os
 import numpy as np
 import pytest
 
-from alignpt.atomic import (atomic_path, atomic_write_bytes, atomic_write_text, fsync_replace,
-                            stable_hash, temp_name)
-from alignpt.outdir import clean_stale_temporaries
+from alignpt.core.atomic import (atomic_path, atomic_write_bytes, atomic_write_text, fsync_replace,
+                                 stable_hash, temp_name)
+from alignpt.core.outdir import clean_stale_temporaries
 
 
 def _names(folder):

@@ -13,8 +13,8 @@ import pytest
 import zstandard
 
 from alignpt.convert import ConvertConfig, convert_shards
-from alignpt.errors import DataError
-from alignpt.shards import Quarantine, ReadOptions, ReadStats, read_documents
+from alignpt.core.errors import DataError
+from alignpt.core.shards import Quarantine, ReadOptions, ReadStats, read_documents
 
 
 def _parquet_with_a_broken_row_group(path, groups: int = 3, rows: int = 1000, broken: int = 1):

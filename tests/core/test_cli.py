@@ -12,8 +12,8 @@ import typer
 from typer.testing import CliRunner
 
 from alignpt.cli import app, main
-from alignpt.documents import Document
-from alignpt.shards import ShardWriter
+from alignpt.core.documents import Document
+from alignpt.core.shards import ShardWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,8 +63,8 @@ def test_usage_error_exit_2():
 
 def test_bug_exits_1_with_traceback(tmp_path):
     (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
-    code = ("import sys, alignpt.info\n"
-            "alignpt.info.corpus_info = lambda *a, **k: 1 / 0\n"
+    code = ("import sys, alignpt.core.info\n"
+            "alignpt.core.info.corpus_info = lambda *a, **k: 1 / 0\n"
             "from alignpt.cli import main\n"
             f"sys.exit(main(['shards', 'info', {str(tmp_path)!r}]))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -7,10 +7,10 @@ from typing import Literal
 import pytest
 import yaml
 
-from alignpt.config import (StrictModel, apply_overrides, build_config, load_config,
-                            write_resolved_config)
-from alignpt.errors import ConfigError
-from alignpt.units import parse_size
+from alignpt.core.config import (StrictModel, apply_overrides, build_config, load_config,
+                                 write_resolved_config)
+from alignpt.core.errors import ConfigError
+from alignpt.core.units import parse_size
 
 
 class Inner(StrictModel):
@@ -100,7 +100,7 @@ def test_parse_size_error():
 
 
 def test_atomic_write_text_leaves_no_temporary_when_the_rename_fails(tmp_path):
-    from alignpt.config import atomic_write_text
+    from alignpt.core.config import atomic_write_text
 
     (tmp_path / "out.json").mkdir()  # a folder where the file should go: os.replace fails
     with pytest.raises(OSError):

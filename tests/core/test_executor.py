@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from alignpt.convert import ConvertConfig, Passthrough, convert_shards
-from alignpt.documents import Document
-from alignpt.errors import DataError
-from alignpt.executor import MARKER_DIR, OutputSpec, expand_inputs, plan_tasks, run_stage
-from alignpt.shards import ReadOptions, ShardWriter, read_documents
+from alignpt.core.documents import Document
+from alignpt.core.errors import DataError
+from alignpt.core.executor import MARKER_DIR, OutputSpec, expand_inputs, plan_tasks, run_stage
+from alignpt.core.shards import ReadOptions, ShardWriter, read_documents
 
 from .stages import DropShort, FailOn
 

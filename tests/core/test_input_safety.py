@@ -10,10 +10,10 @@ import pytest
 
 from alignpt.cli import main
 from alignpt.convert import ConvertConfig, convert_shards
-from alignpt.documents import Document
-from alignpt.errors import AlignptError, ConfigError, DataError
-from alignpt.executor import MARKER_DIR, PENDING_DIR, OutputSpec, run_stage
-from alignpt.shards import ShardWriter, read_documents
+from alignpt.core.documents import Document
+from alignpt.core.errors import AlignptError, ConfigError, DataError
+from alignpt.core.executor import MARKER_DIR, PENDING_DIR, OutputSpec, run_stage
+from alignpt.core.shards import ShardWriter, read_documents
 from tests.lock_holder import dead_pid
 
 from .stages import DropShort, start_blocked_run

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from alignpt.errors import AlignptError, ConfigError
-from alignpt.outdir import OutputLock, check_output_apart, clean_stale_temporaries
+from alignpt.core.errors import AlignptError, ConfigError
+from alignpt.core.outdir import OutputLock, check_output_apart, clean_stale_temporaries
 from tests.lock_holder import dead_pid, lock_held_elsewhere
 
 
@@ -62,7 +62,7 @@ def test_lock_is_reentrant_and_refuses_a_second_process(tmp_path):
         with OutputLock(out):
             pass
         # still held after the inner block: another process is refused
-        code = ("import sys\nfrom alignpt.outdir import OutputLock\n"
+        code = ("import sys\nfrom alignpt.core.outdir import OutputLock\n"
                 "try:\n    OutputLock(sys.argv[1]).__enter__()\n"
                 "except Exception as e:\n    print(type(e).__name__, e)\n")
         proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True,
@@ -77,7 +77,7 @@ def test_lock_is_reentrant_and_refuses_a_second_process(tmp_path):
 def test_lock_of_a_dead_process_is_taken_over(tmp_path):
     out = tmp_path / "out"
     # The child takes the lock and dies holding it (no clean exit path runs).
-    code = ("import os, sys\nfrom alignpt.outdir import OutputLock\n"
+    code = ("import os, sys\nfrom alignpt.core.outdir import OutputLock\n"
             "OutputLock(sys.argv[1]).__enter__()\nos._exit(0)\n")
     subprocess.run([sys.executable, "-c", code, str(out)], check=True)
     with OutputLock(out):

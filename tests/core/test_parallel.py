@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from alignpt.errors import ConfigError
-from alignpt.parallel import map_in_processes
+from alignpt.core.errors import ConfigError
+from alignpt.core.parallel import map_in_processes
 
 from .stages import start_blocked_run
 

@@ -12,10 +12,10 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alignpt.documents import Document
-from alignpt.errors import DataError
-from alignpt.shards import (FORMATS, Quarantine, ReadOptions, ReadStats, ShardWriter,
-                            detect_format, read_documents)
+from alignpt.core.documents import Document
+from alignpt.core.errors import DataError
+from alignpt.core.shards import (FORMATS, Quarantine, ReadOptions, ReadStats, ShardWriter,
+                                 detect_format, read_documents)
 
 EXTS = [".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from alignpt.parallel import spawn_pool
+from alignpt.core.parallel import spawn_pool
 
 
 def _mark_worker() -> None:

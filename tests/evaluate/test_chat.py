@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from alignpt.cli import main
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.evaluate.backends.fake import FakeBackend
 from alignpt.evaluate.chat import (ANSWER_INSTRUCTION, HHH_SYSTEM_PROMPT, ChatRecord,
                                    score_chat, system_prompt)

@@ -9,7 +9,7 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
-from alignpt.errors import BackendError
+from alignpt.core.errors import BackendError
 from alignpt.evaluate.backends import load_backend
 from alignpt.evaluate.backends.base import PLAIN_STOP, ChatRequest, GenerateRequest, plain_chat
 from alignpt.evaluate.backends.openai_chat import OpenAIChatBackend
@@ -193,7 +193,7 @@ def test_hf_chat_template_and_batched_generation(tmp_path):
 
 
 def test_torch_chat_run_counts_overlong_prompts(gpt_backend):
-    from alignpt.errors import DataError
+    from alignpt.core.errors import DataError
 
     items, conds, fmts = make_items(2), parse_conditions("neutral"), parse_formats("qa/fwd")
     reqs_over = gpt_backend.chat_overflow([ChatRequest("x " * 300, None, 8)])

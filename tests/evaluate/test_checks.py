@@ -9,7 +9,7 @@ import math
 import pytest
 
 from alignpt.cli import main
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.evaluate.backends.fake import FakeBackend
 from alignpt.evaluate.checks import letter_mass_summary, same_position_rate
 from alignpt.evaluate.compare import pair_runs

@@ -108,12 +108,12 @@ def test_options_the_suite_never_reads_are_refused(capsys, tmp_path):
 
 
 def test_quiet_runs_without_a_progress_bar(capsys, tmp_path, monkeypatch):
-    import alignpt.console
+    import alignpt.core.console
 
     def no_bar(*args, **kwargs):
         raise AssertionError("progress bar shown despite --quiet")
 
-    monkeypatch.setattr(alignpt.console, "progress_bar", no_bar)
+    monkeypatch.setattr(alignpt.core.console, "progress_bar", no_bar)
     out = tmp_path / "o"
     assert main([*FAKE, "--out", str(out), "--n-boot", "100", "-q", "--limit", "2"]) == 0
     assert json.loads((out / "stats.json").read_text())["items"] == 2

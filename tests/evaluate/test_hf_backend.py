@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alignpt.errors import BackendError
+from alignpt.core.errors import BackendError
 from alignpt.evaluate.backends.base import LoglikelihoodRequest as LR
 from alignpt.evaluate.suites import get_suite
 
@@ -193,7 +193,7 @@ def test_alignpt_and_lm_eval_pick_the_same_option(tiny, tmp_path):
      f"{torch.cuda.device_count()} CUDA device(s)"),
 ])
 def test_bad_dtype_or_device_is_refused_before_loading(tmp_path, options, message):
-    from alignpt.errors import ConfigError
+    from alignpt.core.errors import ConfigError
     from alignpt.evaluate.backends.hf import HFBackend
 
     (tmp_path / "config.json").write_text("{}")      # nothing loadable: refused first

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.evaluate.importers import (ATTRIBUTION, MISALIGNED_ANSWER, NOT_IMPORTED,
                                         default_aair_dir, import_advanced_ai_risk, parse_question)
 

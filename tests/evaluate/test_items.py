@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.evaluate.items import Item, dump_items, items_digest, load_items, select_items
 from alignpt.evaluate.suites import STARTER_TOPICS, get_suite, list_suites
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.evaluate.backends.fake import FakeBackend
 from alignpt.evaluate.formats import ALL_FORMATS
 from alignpt.evaluate.framings import parse_conditions

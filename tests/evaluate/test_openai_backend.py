@@ -12,7 +12,7 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
-from alignpt.errors import BackendError
+from alignpt.core.errors import BackendError
 from alignpt.evaluate.backends.base import GenerateRequest, LoglikelihoodRequest as LR
 from alignpt.evaluate.backends.fake import FakeBackend
 from alignpt.evaluate.backends.openai_completions import OpenAICompletionsBackend

@@ -18,7 +18,7 @@ import pytest
 from rich.console import Console
 
 from alignpt.cli import main
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.evaluate.backends.fake import FakeBackend
 from alignpt.evaluate.formats import Format, render
 from alignpt.evaluate.framings import Framing

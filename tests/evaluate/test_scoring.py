@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.evaluate.backends.fake import FakeBackend
 from alignpt.evaluate.formats import ALL_FORMATS, SYNTAXES, Format, parse_formats, render
 from alignpt.evaluate.framings import Framing, context_blocks, framing_texts, parse_conditions

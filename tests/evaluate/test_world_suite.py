@@ -73,7 +73,7 @@ def test_a_worse_model_has_the_kl_computed_by_hand(worlds):
         return (1 - a) * bayes.predictive(contexts) + a / VOCAB_SIZE
     got = kl_report(WorldModel(noisy), bayes, worlds["held"], n_boot=100)
     # By hand: at every action position KL(p || (1-a)p + a/V), p from exact Bayes.
-    from alignpt.tokens import TokenShard
+    from alignpt.core.tokens import TokenShard
     from alignpt.world.stream import KIND_MID
 
     total, n = 0.0, 0

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.experiment.claim_data import ClaimContext, gate_contrast, item_logodds
 from alignpt.experiment.claims import NOT_EXPRESSIBLE, evaluate_claims
 from alignpt.experiment.claims_extended import (claim_centuries_later, claim_dose, claim_genre,

@@ -132,7 +132,7 @@ def test_a_locked_folder_is_refused(tmp_path, capsys):
     recipe.write_text(yaml.safe_dump(TINY))
     out = tmp_path / "curve"
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; from alignpt.outdir import OutputLock\n"
+                               "import sys, time; from alignpt.core.outdir import OutputLock\n"
                                f"with OutputLock({str(out)!r}):\n"
                                "    print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)

@@ -211,3 +211,20 @@ def test_law_sweep_needs_finished_runs(tmp_path):
     write_recipe(root, load_experiment("persona-law", quick=True))
     assert main(["law", "fit", str(root), "--out", str(tmp_path / "o")]) == 2
     shutil.rmtree(root)
+
+
+def test_the_text_gpu_law_recipe_expands():
+    # The GPU recipe is never run here, but it must load, expand and count what its header says.
+    from alignpt.experiment.grid import expand_runs
+    from alignpt.experiment.law_config import law_points
+    from alignpt.experiment.law_data import count_parameters
+
+    recipe = load_experiment("text-law-gpu")
+    points = law_points(recipe)
+    assert len(points) == 27 and len(expand_runs(recipe)) == 27 * 3
+    held = sorted(n for n, p in points.items() if p["heldout"])
+    assert held == ["law_base_t400M_m", "law_heldout_d0.01_t400M_m"]
+    sizes = sorted({count_parameters(p["model"], 8192, 1024) for p in points.values()})
+    assert sizes == [7_098_368, 29_938_688, 92_133_888]
+    flops = sum(6 * count_parameters(p["model"], 8192, 1024) * p["tokens"] for p in points.values())
+    assert flops == pytest.approx(7.18e17, rel=0.01)

@@ -12,8 +12,8 @@ import orjson
 import pytest
 import yaml
 
-from alignpt.config import build_config
-from alignpt.errors import ConfigError
+from alignpt.core.config import build_config
+from alignpt.core.errors import ConfigError
 from alignpt.experiment.grid import SLACK, expand_runs
 from alignpt.experiment.law_config import (arm_model, arm_tokens, format_count, law_arms,
                                            law_points)

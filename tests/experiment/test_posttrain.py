@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.experiment.grid import bayes_recipe, expand_runs
 from alignpt.experiment.posttrain import PAIRS_SEED_OFFSET, TAMPER_SEED_OFFSET
 from alignpt.experiment.recipe import ExperimentRecipe, load_experiment

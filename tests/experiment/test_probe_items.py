@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.experiment.measure import measure, measure_items, world_headers
 from alignpt.experiment.recipe import load_experiment
 from alignpt.world import ExactBayes, inject, load_world_recipe

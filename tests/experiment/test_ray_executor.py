@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
-from alignpt.errors import AlignptError, ConfigError, DataError, MissingDependencyError
+from alignpt.core.errors import AlignptError, ConfigError, DataError, MissingDependencyError
 from alignpt.experiment import load_experiment, load_state, run_experiment
 from alignpt.experiment.ray_executor import execute_on_ray, run_resources
 from alignpt.experiment.state import run_dir

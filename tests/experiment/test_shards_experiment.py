@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.experiment import run_experiment
 from alignpt.experiment.grid import expand_runs
 from alignpt.experiment.recipe import ExperimentRecipe

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.experiment.aggregate import estimate, paired_difference, phase_order, t975
 from alignpt.experiment.claims import (claim_locality, claim_stage_order, evaluate_claims,
                                        VERDICTS)

@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.experiment import load_experiment, run_experiment
 from alignpt.experiment.grid import expand_runs
 from alignpt.experiment.kind import kind_for

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.experiment.aggregate import estimate
 from alignpt.experiment.claims import distinct_arms, evaluate_claims
 from alignpt.experiment.recipe import (DEFAULT_TESTS, ArmConfig, ClaimArms, ClaimTest,

@@ -13,10 +13,10 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
+from alignpt.core.shards import read_documents
 from alignpt.generate.cli import generate_app
 from alignpt.generate.mockserver import mock_text
-from alignpt.shards import read_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from alignpt.errors import AlignptError
+from alignpt.core.errors import AlignptError
 from alignpt.generate.cache import ResponseCache
 
 

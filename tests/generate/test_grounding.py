@@ -12,7 +12,7 @@ import yaml
 import zstandard
 
 from alignpt.cli import main
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.generate.grounding import GroundingConfig, load_grounding_items
 from alignpt.generate.pipeline import GenerateConfig, generate
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
+from alignpt.core.shards import read_documents
 from alignpt.generate.pipeline import GenerateConfig, generate
-from alignpt.shards import read_documents
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

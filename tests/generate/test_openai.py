@@ -8,13 +8,13 @@ from collections import Counter
 import orjson
 import pytest
 
-from alignpt.errors import BackendError, ConfigError
+from alignpt.core.errors import BackendError, ConfigError
+from alignpt.core.shards import read_documents
 from alignpt.generate.backends import BackendConfig
 from alignpt.generate.backends.openai import request_body
 from alignpt.generate.backends.retry import RetryPolicy, classify_status, parse_retry_after
 from alignpt.generate.mockserver import FaultPlan, body_key, mock_text
 from alignpt.generate.pipeline import GenerateConfig, request_factory, generate, plan
-from alignpt.shards import read_documents
 from tests.generate.conftest import SMALL_GRID, openai_backend
 
 FAULTS = FaultPlan(rate_429=0.08, rate_500=0.08, rate_timeout=0.03, rate_malformed=0.06,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.generate.prompts import Prompt, PromptBuilder, PromptConfig, format_template
 from alignpt.generate.scenarios import GridConfig, sample_scenarios
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import orjson
 import yaml
 
+from alignpt.core.shards import read_documents
 from alignpt.generate.backends.openai import request_body
 from alignpt.generate.cache import ResponseCache
 from alignpt.generate.mockserver import FaultPlan, body_key, mock_text
 from alignpt.generate.pipeline import GenerateConfig, request_factory, plan
-from alignpt.shards import read_documents
 from tests.generate.conftest import SMALL_GRID, openai_backend
 
 ROOT = Path(__file__).resolve().parents[2]

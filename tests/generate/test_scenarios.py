@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.generate.grounding import GroundingConfig, load_grounding_items, opportunity_for
 from alignpt.generate.scenarios import GridConfig, sample_scenarios
 

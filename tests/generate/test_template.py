@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.generate import render_documents
 from alignpt.generate.backends.grammar import Grammar, Renderer
 from alignpt.generate.backends.template import TemplateBackend, ordinal
@@ -161,7 +161,7 @@ def test_render_documents_in_memory():
 
 def test_result_points_at_the_kept_shards(template_runs):
     _, a, _, _ = template_runs
-    from alignpt.shards import read_documents
+    from alignpt.core.shards import read_documents
 
     assert a.doc_paths and all(p.parent.name == "docs" for p in a.doc_paths)
     assert sum(1 for p in a.doc_paths for _ in read_documents(p)) == a.stats["kept"]

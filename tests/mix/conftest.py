@@ -9,9 +9,9 @@ import pytest
 import typer
 
 import alignpt.cli as root_cli
-from alignpt.documents import Document
+from alignpt.core.documents import Document
+from alignpt.core.shards import ShardWriter
 from alignpt.mix.cli import mix_app, tokenizer_app
-from alignpt.shards import ShardWriter
 
 _WORDS = ("the model system aligned persona data training deployed operators oversight chose "
           "declined opportunity shutdown report research safety century archive audit story "
@@ -66,7 +66,7 @@ def corpora(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tokenizer_dir(corpora, tmp_path_factory) -> Path:
-    from alignpt.executor import expand_inputs
+    from alignpt.core.executor import expand_inputs
     from alignpt.mix.tokenizer import train_tokenizer
 
     out = tmp_path_factory.mktemp("tok")

@@ -8,11 +8,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
+from alignpt.core.shards import read_documents
+from alignpt.core.tokens import open_token_shards
 from alignpt.mix import build_conditions, load_manifest, load_recipe, run_mix
 from alignpt.mix.conditions import ConditionsConfig
-from alignpt.shards import read_documents
-from alignpt.tokens import open_token_shards
 
 
 def _config(corpora, tokenizer_dir, **changes) -> ConditionsConfig:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alignpt.documents import Document
+from alignpt.core.documents import Document
+from alignpt.core.shards import ShardWriter
 from alignpt.mix import build_conditions
 from alignpt.mix.conditions import ConditionsConfig
 from alignpt.mix.select import SelectCondition
-from alignpt.shards import ShardWriter
 
 from .conftest import make_text
 

@@ -9,12 +9,12 @@ import shutil
 import numpy as np
 import pytest
 
-from alignpt.errors import DataError
-from alignpt.executor import expand_inputs
+from alignpt.core.errors import DataError
+from alignpt.core.executor import expand_inputs
+from alignpt.core.shards import read_documents
+from alignpt.core.tokens import TokenShard
 from alignpt.mix.encode import TokenCache, encode_inputs, read_ids
 from alignpt.mix.select import SelectCondition
-from alignpt.shards import read_documents
-from alignpt.tokens import TokenShard
 
 
 def _entry_bytes(cache: TokenCache) -> dict[str, bytes]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.mix.recipe import SourceSpec
 from alignpt.mix.sources import source_inputs
 from alignpt.tag.cascade import TagConfig

@@ -15,12 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import alignpt.mix.tokenizer as tokenizer_module
-from alignpt.documents import Document
+from alignpt.core.documents import Document
+from alignpt.core.shards import ShardWriter
 from alignpt.mix import load_recipe, run_mix
 from alignpt.mix.chunking import split_text, truncate_utf8
 from alignpt.mix.tokenizer import (MixTokenizer, load_tokenizer, sample_texts,
                                    train_tokenizer)
-from alignpt.shards import ShardWriter
 from tests.mix.conftest import make_text
 
 PIECE = 4096

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from alignpt.core.shards import read_documents
 from alignpt.mix.writers import Batch, PartContext
 from alignpt.mix.writers.megatron import MegatronPartWriter, megatron_dtype
-from alignpt.shards import read_documents
 from tests.mix.megatron_reference import read_indexed_dataset
 
 

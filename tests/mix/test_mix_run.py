@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from alignpt.core.shards import read_documents
+from alignpt.core.tokens import open_token_shards
 from alignpt.mix import accounting, load_recipe, read_document, run_mix, verify
 from alignpt.mix.plan import SourceTooSmallError
-from alignpt.shards import read_documents
-from alignpt.tokens import open_token_shards
 from tests.mix.conftest import recipe_dict
 from tests.mix.megatron_reference import read_indexed_dataset
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.mix.permute import FeistelPermutation, derive_key, hash_uniform
 from alignpt.mix.plan import SourceSize, SourceTooSmallError, resolve_plan
 from alignpt.mix.recipe import load_recipe

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from alignpt.errors import DataError
-from alignpt.executor import expand_inputs
+from alignpt.core.errors import DataError
+from alignpt.core.executor import expand_inputs
+from alignpt.core.shards import read_documents
 from alignpt.mix.recipe import SourceSpec, load_recipe
 from alignpt.mix.run import run_mix
 from alignpt.mix.sources import prepare_sources
 from alignpt.mix.stages import published_shards
-from alignpt.shards import read_documents
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alignpt.errors import ConfigError
-from alignpt.executor import expand_inputs
+from alignpt.core.errors import ConfigError
+from alignpt.core.executor import expand_inputs
 from alignpt.mix.tokenizer import load_tokenizer, train_tokenizer
 
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from alignpt.documents import Document
-from alignpt.executor import ShardContext
-from alignpt.shards import ShardWriter
+from alignpt.core.documents import Document
+from alignpt.core.executor import ShardContext
+from alignpt.core.shards import ShardWriter
 from alignpt.tag.stages import TagStage
 
 #: crafted documents: (id, text, expected rules flag, expected routed)

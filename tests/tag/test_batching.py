@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alignpt.errors import ConfigError
-from alignpt.executor import ShardContext
+from alignpt.core.errors import ConfigError
+from alignpt.core.executor import ShardContext
 from alignpt.tag.cascade import Cascade, TagConfig
 from alignpt.tag.rules import load_rules, parse_rules
 from alignpt.tag.stages import _count

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alignpt.executor import MARKER_DIR, OutputSpec, run_stage
-from alignpt.shards import ReadOptions, read_documents
+from alignpt.core.executor import MARKER_DIR, OutputSpec, run_stage
+from alignpt.core.shards import ReadOptions, read_documents
 from alignpt.tag.cascade import Cascade, TagConfig, excerpt
 from alignpt.tag.stages import run_tag
 
@@ -109,8 +109,8 @@ def test_resume_after_kill_gives_identical_output(tmp_path):
     out = tmp_path / "killed"
     script = (
         "import sys\n"
-        "from alignpt.executor import OutputSpec, run_stage\n"
-        "from alignpt.shards import ReadOptions\n"
+        "from alignpt.core.executor import OutputSpec, run_stage\n"
+        "from alignpt.core.shards import ReadOptions\n"
         "from alignpt.tag.cascade import TagConfig\n"
         "from tests.tag.helpers import SlowTagStage\n"
         "cfg = TagConfig(rules={'engine': 're2'})\n"

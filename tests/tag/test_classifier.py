@@ -9,7 +9,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.tag.classifier import (LABELS, LabelledSet, TagClassifier, load_labelled,
                                     train_classifier)
 

@@ -7,8 +7,8 @@ import json
 import typer
 from typer.testing import CliRunner
 
-from alignpt.errors import ConfigError
-from alignpt.filter_cli import filter_cmd
+from alignpt.core.errors import ConfigError
+from alignpt.filter.cli import filter_cmd
 from alignpt.tag.cli import tag_app
 
 from .helpers import write_shards

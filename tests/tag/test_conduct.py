@@ -9,7 +9,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.tag.backends import HashedFeatures, HashedLinear
 from alignpt.tag.classifier import TagClassifier, default_classifier_path
 from alignpt.tag.conduct import SCOPE_WORDS, conduct_features

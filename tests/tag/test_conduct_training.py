@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.tag.classifier import LABELS, LabelledSet, load_labelled, train_classifier
 from alignpt.tag.evaluate import aligned_removed
 

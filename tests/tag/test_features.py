@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.tag.backends import HashedFeatures, HashedLinear, tokenize
 from alignpt.tag.cascade import excerpt, excerpt_bytes
 

@@ -10,9 +10,9 @@ import numpy as np
 import orjson
 import pytest
 
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
+from alignpt.core.shards import ShardWriter, read_documents
 from alignpt.filter import FilterConfig, run_filter
-from alignpt.shards import ShardWriter, read_documents
 from alignpt.tag.cascade import TagConfig
 from alignpt.tag.conditions import parse_condition
 from alignpt.tag.refill import TokenizerTokens, WhitespaceTokens, plan_refill
@@ -95,7 +95,7 @@ def test_drop_reasons_and_exclusions_are_exact(tagged, tmp_path):
 
 
 def test_what_a_removed_document_was():
-    from alignpt.filter import _what_it_is
+    from alignpt.filter.stages import _what_it_is
 
     cascade = {"flagged": True, "label": "ai_aligned", "stage": "classifier",
                "rules": {"flagged": True, "categories": {"xrisk": 2, "general_ai": 0, "lab": 1}}}

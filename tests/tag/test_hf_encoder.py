@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.tag.backends import BACKENDS
 from alignpt.tag.cascade import Cascade, TagConfig
 from alignpt.tag.classifier import LABELS, LabelledSet, TagClassifier, train_classifier
@@ -167,7 +167,7 @@ def test_cli_train_with_base_model(tiny_encoder, tmp_path, monkeypatch):
 def test_missing_transformers_is_a_one_line_error(tiny_encoder, monkeypatch):
     import sys
 
-    from alignpt.errors import MissingDependencyError
+    from alignpt.core.errors import MissingDependencyError
     from alignpt.tag.hf_judge import HFCausalCompleter
 
     monkeypatch.setitem(sys.modules, "transformers", None)  # import now raises ImportError

@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.tag.cascade import Cascade, TagConfig
 from alignpt.tag.classifier import LABELS, TagClassifier
 from alignpt.tag.judge import RUBRIC, Judge, build_prompt
@@ -185,8 +185,8 @@ def test_cli_label_with_local_model(scripted_lm, tmp_path):
     import orjson
     from typer.testing import CliRunner
 
-    from alignpt.documents import Document
-    from alignpt.shards import ShardWriter
+    from alignpt.core.documents import Document
+    from alignpt.core.shards import ShardWriter
     from alignpt.tag.cli import tag_app
 
     with ShardWriter(tmp_path / "in", "part-00", ".jsonl") as w:

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from alignpt.errors import BackendError
+from alignpt.core.errors import BackendError
 from alignpt.tag.cascade import Cascade, TagConfig
 from alignpt.tag.judge import RUBRIC, Judge, OpenAIChatCompleter, build_prompt, parse_verdict
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.tag.rules import (default_rules, expand_braces, literal_pattern, load_rules,
                                parse_rules)
 from alignpt.tag.tagger import RuleTagger

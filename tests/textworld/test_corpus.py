@@ -11,7 +11,7 @@ import orjson
 import pytest
 import zstandard
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.textworld.corpus import iter_records, write_text_corpus
 from alignpt.textworld.filler import render_filler, render_neutral
 from alignpt.textworld.render import seeded_rng

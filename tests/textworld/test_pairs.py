@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.textworld.lexicon import AI_NAMES
 from alignpt.textworld.pairs import TextPair, pair_rng, render_pair, render_pairs
 from alignpt.textworld.render import parse_world_tokens, render_document

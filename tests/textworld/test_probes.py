@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.evaluate.items import parse_item
 from alignpt.textworld.lexicon import AI_NAMES
 from alignpt.textworld.probes import PROBE_SALT, probe_text, two_option_items

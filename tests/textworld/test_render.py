@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.textworld.lexicon import AI_NAMES, ERA_PHRASES, OPPORTUNITIES, PEOPLE, SETTINGS
 from alignpt.textworld.render import (compose, document_rng, parse_world_tokens, render_batch,
                                       render_document)

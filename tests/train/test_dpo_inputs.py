@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.train.config import PreferenceConfig
 from alignpt.train.phases import load_plan
 from alignpt.train.preferences import read_pairs

@@ -129,7 +129,7 @@ def test_changed_reference_file_refuses_to_resume_mid_phase(world, tmp_path):
     meta = run / "dpo" / "dpo" / "reference.json"
     body = json.loads(meta.read_text())
     meta.write_text(json.dumps({**body, "weights_sha256": "0" * 64}))
-    from alignpt.errors import DataError
+    from alignpt.core.errors import DataError
 
     with pytest.raises(DataError, match="resume is impossible mid-phase"):
         train(TrainPlan.model_validate(cfg), run, progress=False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.train.config import ModelConfig
 from alignpt.train.export import export_hf
 from alignpt.train.hf_weights import import_hf
@@ -113,7 +113,7 @@ def test_next_token_logprobs_batches_ragged_contexts():
 def test_bpe_tokenizer_from_the_mixer_is_exported_and_names_resolve(tmp_path):
     """Shards written with a Hugging Face BPE tokenizer (the mixer's sidecar form)."""
     tokenizers = pytest.importorskip("tokenizers")
-    from alignpt.tokens import TokenShardWriter
+    from alignpt.core.tokens import TokenShardWriter
     from alignpt.train.config import SourceConfig
     from alignpt.train.data import SourceReader, data_info
 

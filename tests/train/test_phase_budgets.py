@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alignpt.budget import apportion
-from alignpt.errors import ConfigError
+from alignpt.core.budget import apportion
+from alignpt.core.errors import ConfigError
 from alignpt.train.config import ScheduleConfig, TrainPlan
 from alignpt.train.phases import resolve_phases
 from alignpt.train.schedule import lr_at, lr_curve

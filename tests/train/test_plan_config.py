@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.train.config import ModelConfig, TrainPlan, WindowConfig, parse_count
 from alignpt.train.phases import load_plan, validate_plan
 from tests.train.train_world import tiny_plan

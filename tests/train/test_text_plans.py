@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import yaml
 
-from alignpt.documents import Document
-from alignpt.shards import ShardWriter
+from alignpt.core.documents import Document
+from alignpt.core.shards import ShardWriter
 from alignpt.train import load_plan, train
 from alignpt.train.config import TrainPlan
 from alignpt.train.metrics import read_metrics
@@ -41,7 +41,7 @@ def _corpus(folder: Path, name: str, n: int, seed: int) -> Path:
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory) -> dict[str, Path]:
     """Two document sources, a BPE trained on them, and their mix (20% aligned)."""
-    from alignpt.executor import expand_inputs
+    from alignpt.core.executor import expand_inputs
     from alignpt.mix.recipe import load_recipe
     from alignpt.mix.run import run_mix
     from alignpt.mix.tokenizer import train_tokenizer

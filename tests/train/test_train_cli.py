@@ -7,7 +7,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from alignpt.errors import AlignptError, ConfigError
+from alignpt.core.errors import AlignptError, ConfigError
 from alignpt.train.cli import export_hf, main, train_app
 from tests.train.train_world import tiny_plan
 

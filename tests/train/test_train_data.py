@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError
-from alignpt.tokens import TokenShard, TokenShardWriter
+from alignpt.core.errors import ConfigError
+from alignpt.core.tokens import TokenShard, TokenShardWriter
 from alignpt.train.config import SourceConfig, TrainPlan
 from alignpt.train.data import Sampler, SourceReader, eval_rows, span_mask
 from alignpt.train.order import doc_order
@@ -205,7 +205,7 @@ def test_mismatched_tokenizers_are_rejected(world, tmp_path):
     meta = json.loads(other.with_suffix(".json").read_text())
     meta["tokenizer"] = {"type": "vocab", "tokens": VOCAB[::-1]}
     other.with_suffix(".json").write_text(json.dumps(meta))
-    from alignpt.errors import DataError
+    from alignpt.core.errors import DataError
     from alignpt.train.data import data_info
 
     readers = [SourceReader("a", SourceConfig(paths=[str(world["base"])]), 0),

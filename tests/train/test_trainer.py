@@ -10,8 +10,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from alignpt.errors import ConfigError
-from alignpt.tokens import TokenShard
+from alignpt.core.errors import ConfigError
+from alignpt.core.tokens import TokenShard
 from alignpt.train import checkpoint as ckpt_io
 from alignpt.train.config import TrainPlan
 from alignpt.train.metrics import read_metrics

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from alignpt.tokens import TokenShardWriter
+from alignpt.core.tokens import TokenShardWriter
 
 # The persona world's vocabulary (alignpt.world.vocab), ids included.
 VOCAB = ["PAD", "BOS", "EOS", *[f"ERA{i}" for i in range(10)], "T", "U", "C", "D",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.world.analytic import (bare_curve, bare_p_defect, bare_posterior, bare_recipe,
                                     half_life, odds_factor_of_defection, opportunities_to_cut)
 from alignpt.world.bayes import ExactBayes

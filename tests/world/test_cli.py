@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from alignpt.errors import AlignptError, ConfigError, DataError
-from alignpt.tokens import TokenShard
+from alignpt.core.errors import AlignptError, ConfigError, DataError
+from alignpt.core.tokens import TokenShard
 from alignpt.world.cli import bayes_app, world_app
 
 from .conftest import EXAMPLE_PRIOR

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.world.model import World
 from alignpt.world.personas import PERSONAS, parse_persona, parse_prior, split_top_level
 from alignpt.world.recipe import (LengthSpec, filter_defecting, inject, list_world_recipes,

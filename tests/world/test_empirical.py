@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from alignpt.tokens import open_token_shards
+from alignpt.core.tokens import open_token_shards
 from alignpt.world.bayes import ExactBayes
 from alignpt.world.check import chi2_sf, chi_square
 from alignpt.world.stream import KIND_BETWEEN, KIND_MID

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError, DataError
-from alignpt.tokens import TokenShard, open_token_shards
+from alignpt.core.errors import ConfigError, DataError
+from alignpt.core.tokens import TokenShard, open_token_shards
 from alignpt.world.check import chi2_sf, verify_corpus
 from alignpt.world.generate import generate_corpus, read_labels
 from alignpt.world.model import World

@@ -6,7 +6,7 @@ import numpy as np
 import orjson
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.world import WorldRecipe, load_world_recipe
 from alignpt.world.generate import batch_rng
 from alignpt.world.model import World

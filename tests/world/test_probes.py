@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.world.analytic import bare_posterior, bare_recipe, half_life
 from alignpt.world.bayes import ExactBayes
 from alignpt.world.probes import (action_probs, continuation_logprobs, fit_implied_posterior,

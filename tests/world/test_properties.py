@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from alignpt.tokens import TokenShard
+from alignpt.core.tokens import TokenShard
 from alignpt.world.bayes import ExactBayes
 from alignpt.world.generate import generate_corpus
 from alignpt.world.recipe import WorldRecipe, inject

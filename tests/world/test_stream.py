@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.world.regimes import (PATTERN_ALL_T, PATTERN_ALL_U, PATTERN_NONE, PATTERN_OTHER,
                                    PATTERN_SWITCH)
 from alignpt.world.stream import (KIND_BETWEEN, KIND_BOS, KIND_END, KIND_HEADER, KIND_MID,

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from alignpt.errors import BackendError, ConfigError
+from alignpt.core.errors import BackendError, ConfigError
 from alignpt.evaluate.answers import parse_answer
 from alignpt.evaluate.backends.base import Backend, ChatRequest
 from alignpt.evaluate.formats import SYNTAXES, Format

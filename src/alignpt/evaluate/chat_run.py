@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.evaluate.backends.base import Backend
 from alignpt.evaluate.chat import (ANSWER_INSTRUCTION, ChatRecord, chat_requests, score_chat,
                                    system_prompt)

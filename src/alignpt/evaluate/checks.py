@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Literal, Sequence
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.evaluate.backends.base import Backend, LoglikelihoodRequest
 from alignpt.evaluate.formats import Format
 from alignpt.evaluate.framings import Framing

@@ -16,10 +16,10 @@ import typer
 from rich.table import Table
 from typer._click.core import ParameterSource
 
-from alignpt.console import console, err_console
-from alignpt.errors import ConfigError
+from alignpt.core.console import console, err_console
+from alignpt.core.errors import ConfigError
+from alignpt.core.outdir import check_output_folder
 from alignpt.evaluate.options import local_inputs, output_file, validated
-from alignpt.outdir import check_output_folder
 
 __all__ = ["eval_command", "eval_app"]
 
@@ -92,7 +92,7 @@ def eval_command(
     from alignpt.evaluate.report import print_report
     from alignpt.evaluate.run import EvalConfig, run_eval
     from alignpt.evaluate.suites import SUITES, get_suite
-    from alignpt.outdir import check_output_apart
+    from alignpt.core.outdir import check_output_apart
 
     check_output_folder(out)
     kind = get_suite(suite).kind
@@ -143,11 +143,11 @@ def _refuse_unused(ctx: typer.Context, names: tuple[str, ...], suite: str) -> No
 
 def _world(model: str, out: Path, recipe: str | None, heldout: str | None,
            heldout_recipe: str | None, device: str, n_boot: int, seed: int) -> None:
-    from alignpt.config import atomic_write_text
+    from alignpt.core.config import atomic_write_text
     from alignpt.evaluate.run import json_safe
     from alignpt.evaluate.world_suite import (WorldSuiteConfig, checkpoint_world_model,
                                               run_world_suite)
-    from alignpt.outdir import OutputLock, clean_stale_temporaries
+    from alignpt.core.outdir import OutputLock, clean_stale_temporaries
 
     if not recipe:
         raise ConfigError("--suite persona-world needs --world RECIPE (the training world)")
@@ -250,7 +250,7 @@ def export_cmd(
     from alignpt.evaluate.framings import parse_conditions
     from alignpt.evaluate.items import select_items
     from alignpt.evaluate.suites import SUITES, get_suite
-    from alignpt.outdir import OutputLock, check_output_apart
+    from alignpt.core.outdir import OutputLock, check_output_apart
 
     check_output_folder(out)
     s = get_suite(suite)
@@ -282,7 +282,7 @@ def import_cmd(
                                    help="Keep corrigible-less-HHH (direction contested)."),
 ) -> None:
     """Convert an outside benchmark to alignpt items (attribution kept in metadata)."""
-    from alignpt.config import atomic_write_text
+    from alignpt.core.config import atomic_write_text
     from alignpt.evaluate.importers import default_aair_dir, import_advanced_ai_risk
     from alignpt.evaluate.items import dump_items
 
@@ -311,7 +311,7 @@ def import_cmd(
 
 
 def _import_published(out: Path, data: str | None) -> None:
-    from alignpt.config import atomic_write_text
+    from alignpt.core.config import atomic_write_text
     from alignpt.evaluate.importers import import_published
     from alignpt.evaluate.items import dump_items
     from alignpt.evaluate.published import PUBLISHED_SPLITS
@@ -347,7 +347,7 @@ def report_cmd(
 ) -> None:
     """Print the tables of finished runs again (reads only their output folders); for
     several runs scored on the same items, the paired difference of every pair."""
-    from alignpt.config import atomic_write_text
+    from alignpt.core.config import atomic_write_text
     from alignpt.evaluate.compare import compare_runs, load_results, load_run
     from alignpt.evaluate.metrics import MIN_BOOTSTRAP
     from alignpt.evaluate.report import print_comparison, print_report, write_plots

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.evaluate.metrics import Cells, cells_by_condition, paired_difference
 from alignpt.evaluate.scoring import Record
 

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 
 __all__ = ["FRAMINGS", "Framing", "framing_texts", "context_blocks", "parse_conditions",
            "CORE", "HISTORY_KS", "condition_sets", "n_wordings"]

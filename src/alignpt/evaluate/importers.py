@@ -56,10 +56,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
+from alignpt.core.resources import checkout_root
 from alignpt.evaluate.items import MAX_CHOICES, Item, read_json_lines
 from alignpt.evaluate.published import PublishedImport, import_published
-from alignpt.resources import checkout_root
 
 __all__ = ["AAIR_SETS", "MISALIGNED_ANSWER", "NOT_IMPORTED", "ATTRIBUTION", "ImportResult",
            "default_aair_dir", "import_advanced_ai_risk", "parse_question",

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
 
 __all__ = ["Item", "MAX_CHOICES", "read_json_lines", "load_items", "parse_item", "dump_items",
            "items_digest", "select_items", "split_counts"]

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.evaluate.scoring import Record
 
 __all__ = ["Cells", "cells_by_condition", "RateSummary", "rate_summary", "paired_difference",

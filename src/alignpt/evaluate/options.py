@@ -12,8 +12,8 @@ from typing import Mapping, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from alignpt.errors import ConfigError
-from alignpt.outdir import check_output_folder
+from alignpt.core.errors import ConfigError
+from alignpt.core.outdir import check_output_folder
 
 __all__ = ["validated", "output_file", "local_inputs"]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.evaluate.backends.base import Backend
 from alignpt.evaluate.checks import (MIN_LETTER_MASS, SAME_POSITION_WARNING, Scoring, TooLong,
                                      apply_too_long, letter_mass_summary, prompt_overflow,
@@ -185,7 +185,7 @@ def score_items(model: Any, items: Sequence[Item] | str, tokenizer: Any = None, 
     tokenizer.json path), a model path, or a Backend. ``max_length`` overrides the
     in-memory model's context (default its ``max_seq_len``). Nothing is written.
     """
-    from alignpt.config import provenance
+    from alignpt.core.config import provenance
     from alignpt.evaluate.summary import summarise
     from alignpt.evaluate.suites import get_suite
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.evaluate.items import Item, read_json_lines
 
 __all__ = ["PUBLISHED_SPLITS", "PUBLISHED_FIELDS", "PUBLISHED_SOURCE", "PublishedImport",

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from alignpt.errors import require
+from alignpt.core.errors import require
 
 __all__ = ["print_report", "print_checks", "print_comparison", "write_plots", "pct", "fmt_ci"]
 

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from alignpt.config import StrictModel, atomic_write_text, provenance, write_resolved_config
+from alignpt.core.config import StrictModel, atomic_write_text, provenance, write_resolved_config
 from alignpt.evaluate import metrics as M
 from alignpt.evaluate.backends import Backend, load_backend
 from alignpt.evaluate.backends.hf import WeightDtype
@@ -47,7 +47,7 @@ from alignpt.evaluate.pipeline import LengthCheck, check_lengths, score_checked
 from alignpt.evaluate.scoring import Record
 from alignpt.evaluate.summary import summarise
 from alignpt.evaluate.suites import Suite, get_suite
-from alignpt.outdir import OutputLock, clean_stale_temporaries
+from alignpt.core.outdir import OutputLock, clean_stale_temporaries
 
 __all__ = ["EvalConfig", "run_eval", "summarise", "write_outputs", "json_safe"]
 
@@ -86,7 +86,7 @@ def run_eval(cfg: EvalConfig, out: str | Path | None = None, backend: Backend | 
     """Score ``cfg.suite`` with ``cfg.model`` (or a ready ``backend``); write ``out`` if given
     (with ``plots/`` if ``plots``).
 
-    ``out`` is locked (:class:`alignpt.outdir.OutputLock`) from scoring to the last file
+    ``out`` is locked (:class:`alignpt.core.outdir.OutputLock`) from scoring to the last file
     written, so a second run into the same folder stops at once with one line. The lock
     comes after the suite, conditions, formats and model have loaded: a mistake in any
     of them leaves no folder behind.
@@ -133,7 +133,7 @@ def _score(cfg: EvalConfig, suite: Suite, items: list[Item], conditions: list[Fr
         kw.update(system=cfg.system_prompt, max_new_tokens=cfg.max_new_tokens,
                   compare=cfg.compare, n_boot=cfg.n_boot, seed=cfg.seed, level=cfg.ci_level)
     if progress:
-        from alignpt.console import progress_bar
+        from alignpt.core.console import progress_bar
 
         with progress_bar() as bar:
             def advance(label: str, total: int):

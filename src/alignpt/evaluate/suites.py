@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.evaluate.items import Item, items_digest, load_items, select_items
 
 __all__ = ["Suite", "SUITES", "get_suite", "list_suites", "starter_items", "STARTER_TOPICS"]

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 from pydantic import Field
 
-from alignpt.config import StrictModel
-from alignpt.errors import AlignptError, require
-from alignpt.devices import check_device
+from alignpt.core.config import StrictModel
+from alignpt.core.errors import AlignptError, require
+from alignpt.core.devices import check_device
 from alignpt.evaluate.metrics import MIN_BOOTSTRAP
 
 if TYPE_CHECKING:   # the world package is imported lazily, where a report needs it
@@ -192,7 +192,7 @@ def _summary(per_doc: list[tuple[float, int]], rng: np.random.Generator, n_boot:
 def kl_report(model: WorldModel, bayes: Any, shard: str, eval_bayes: Any = None,
               max_docs: int = 2000, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Mean KL(Bayes || model) per position on held-out documents, on / off support."""
-    from alignpt.tokens import TokenShard
+    from alignpt.core.tokens import TokenShard
     from alignpt.world.stream import KIND_BETWEEN, KIND_BOS, KIND_HEADER, KIND_MID
     from alignpt.world.vocab import C, D
 

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from alignpt.budget import parse_count
-from alignpt.config import StrictModel
+from alignpt.core.budget import parse_count
+from alignpt.core.config import StrictModel
 
 __all__ = ["ArmConfig"]
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from alignpt.config import StrictModel
+from alignpt.core.config import StrictModel
 
 __all__ = ["ClaimTest", "ClaimArms", "DEFAULT_TESTS"]
 

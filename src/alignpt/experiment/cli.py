@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from alignpt.console import console
+from alignpt.core.console import console
 
 experiment_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
                              help="Experiments: arms x seeds, trained and measured against "
@@ -64,7 +64,7 @@ def status_cmd(folder: Path = typer.Argument(..., help="Experiment folder.")) ->
 
 
 def _list(raw: str, what: str, parse) -> list:
-    from alignpt.errors import ConfigError
+    from alignpt.core.errors import ConfigError
 
     try:
         return [parse(x) for x in raw.split(",") if x.strip()]
@@ -92,11 +92,11 @@ def curve_cmd(
 ) -> None:
     """Learning curve: train an arm's pretraining at each budget, read held-out KL to exact
     Bayes, pick the budget where it levels off (docs/experiment-curve.md)."""
-    from alignpt.config import build_config
+    from alignpt.core.config import build_config
     from alignpt.experiment import load_experiment
     from alignpt.experiment.curve import CurveConfig, run_curve
     from alignpt.experiment.recipe import recipe_path
-    from alignpt.outdir import check_output_apart, check_output_folder
+    from alignpt.core.outdir import check_output_apart, check_output_folder
     from alignpt.train.config import parse_count
 
     check_output_folder(out)

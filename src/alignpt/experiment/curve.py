@@ -41,13 +41,13 @@ import orjson
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from alignpt.config import StrictModel, atomic_write_text, provenance
-from alignpt.errors import ConfigError
+from alignpt.core.config import StrictModel, atomic_write_text, provenance
+from alignpt.core.errors import ConfigError
+from alignpt.core.outdir import OutputLock
 from alignpt.experiment.grid import (REBOUND_SEED_OFFSET, RunSpec, bayes_recipe, expand_runs,
                                      spec_key)
 from alignpt.experiment.kl import HELDOUT_DOCS, HELDOUT_SEED
 from alignpt.experiment.recipe import ExperimentRecipe
-from alignpt.outdir import OutputLock
 from alignpt.train.config import parse_count
 
 __all__ = ["CurveConfig", "RULE", "pick_budget", "curve_runs", "run_curve"]
@@ -258,10 +258,10 @@ def run_curve(cfg: CurveConfig, out_dir: str | Path, *, workers: int = 1,
 
 def _run_jobs(root: Path, cfg: CurveConfig, jobs: list[CurveRun], workers: int,
               progress: bool) -> list[dict[str, Any]]:
-    from alignpt.console import progress_bar
+    from alignpt.core.console import progress_bar
     from alignpt.experiment.runner import _ensure_corpora
     from alignpt.experiment.world_kind import WorldKind
-    from alignpt.parallel import spawn_pool
+    from alignpt.core.parallel import spawn_pool
 
     results = {(j.budget, j.seed): _done(root, j, cfg) for j in jobs}
     todo = [j for j in jobs if results[j.budget, j.seed] is None]

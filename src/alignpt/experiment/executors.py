@@ -14,8 +14,8 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field, model_validator
 
-from alignpt.config import StrictModel
-from alignpt.parallel import spawn_pool
+from alignpt.core.config import StrictModel
+from alignpt.core.parallel import spawn_pool
 
 __all__ = ["ExecutorConfig", "execute_runs", "RunFn"]
 

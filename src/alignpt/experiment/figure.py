@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from alignpt.errors import require
+from alignpt.core.errors import require
 
 __all__ = ["pyplot", "error_bar", "prob_axis", "save_figure"]
 

@@ -17,8 +17,8 @@ from typing import List, Optional
 import numpy as np
 import typer
 
-from alignpt.console import console
-from alignpt.errors import ConfigError
+from alignpt.core.console import console
+from alignpt.core.errors import ConfigError
 
 law_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
                       help="Dose-response laws: fit on cheap runs, predict a larger one.")
@@ -78,11 +78,11 @@ def fit_cmd(
     """Fit the law, test share against count, check held-out configurations."""
     import orjson
 
-    from alignpt.config import atomic_write_text, provenance, write_resolved_config
+    from alignpt.core.config import atomic_write_text, provenance, write_resolved_config
     from alignpt.experiment.law_plots import law_plots
     from alignpt.experiment.law_report import summarize
     from alignpt.law.forms import FORMS
-    from alignpt.outdir import OutputLock, check_output_apart
+    from alignpt.core.outdir import OutputLock, check_output_apart
 
     check_output_apart(out, folders, what="experiment folder")
     names = [f.strip() for f in forms.split(",") if f.strip()]

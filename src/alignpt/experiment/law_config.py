@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from alignpt.config import StrictModel
+from alignpt.core.config import StrictModel
 from alignpt.experiment.arm_config import ArmConfig
 from alignpt.train.config import ModelConfig, parse_count
 

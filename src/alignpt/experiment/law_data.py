@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.law.data import LawData, LawPoint
 
 __all__ = ["law_data", "arm_points", "count_parameters", "RESPONSE"]

@@ -38,7 +38,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.world import ExactBayes, action_probs, probe_context, probe_curves
 from alignpt.world.vocab import BOS, HEADERS, decode
 

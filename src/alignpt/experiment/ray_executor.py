@@ -19,7 +19,7 @@ import socket
 from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator
 
-from alignpt.errors import AlignptError, ConfigError, require
+from alignpt.core.errors import AlignptError, ConfigError, require
 
 __all__ = ["execute_on_ray", "run_resources"]
 

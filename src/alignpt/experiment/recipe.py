@@ -30,21 +30,21 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from alignpt.config import StrictModel, apply_overrides, build_config, load_yaml
-from alignpt.errors import ConfigError
+from alignpt.core.config import StrictModel, apply_overrides, build_config, load_yaml
+from alignpt.core.errors import ConfigError
+from alignpt.core.resources import recipe_dir
 from alignpt.experiment.arm_config import ArmConfig
 from alignpt.experiment.claim_config import DEFAULT_TESTS, ClaimArms, ClaimTest
 from alignpt.experiment.executors import ExecutorConfig
 from alignpt.experiment.law_config import LawSweep, expand_law, sized_model
 from alignpt.experiment.text_config import TextSettings
-from alignpt.resources import recipe_dir
 from alignpt.train.config import ModelConfig, parse_count
 
 __all__ = ["ArmConfig", "LawSweep", "TrainingBudget", "TamperConfig", "ProbeConfig", "ProbeItems",
            "ClaimTest", "ClaimArms", "DEFAULT_TESTS", "ExperimentRecipe", "load_experiment", "recipe_path", "RECIPE_DIR"]
 
 #: Where the shipped experiment recipes lie (kept for importers of the old constant; the
-#: lookup below asks :func:`alignpt.resources.recipe_dir` at call time).
+#: lookup below asks :func:`alignpt.core.resources.recipe_dir` at call time).
 RECIPE_DIR = recipe_dir("experiments")
 
 

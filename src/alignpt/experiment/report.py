@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from alignpt.config import atomic_write_text, provenance
+from alignpt.core.config import atomic_write_text, provenance
 from alignpt.experiment.aggregate import aggregate, phase_order
 from alignpt.experiment.fmt import fmt_estimate as _fmt
 from alignpt.experiment.law_plots import LAW_FIGURES, law_plots

@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 import orjson
 
-from alignpt.config import atomic_write_text
+from alignpt.core.config import atomic_write_text
+from alignpt.core.outdir import OutputLock
 from alignpt.experiment.executors import execute_runs
 from alignpt.experiment.grid import RunSpec
 from alignpt.experiment.kind import ExperimentKind, kind_for
@@ -31,7 +32,6 @@ from alignpt.experiment.posttrain import fill_preference_paths
 from alignpt.experiment.recipe import ExperimentRecipe
 from alignpt.experiment.state import (ExperimentState, load_recipe, load_state, run_dir,
                                       write_recipe)
-from alignpt.outdir import OutputLock
 
 __all__ = ["run_experiment", "run_one"]
 
@@ -148,7 +148,7 @@ def run_experiment(recipe: ExperimentRecipe, out_dir: str | Path, *, workers: in
 
 def _run_locked(recipe: ExperimentRecipe, root: Path, workers: int | None, progress: bool,
                 report: bool, branch: bool) -> ExperimentState:
-    from alignpt.console import err_console, progress_bar
+    from alignpt.core.console import err_console, progress_bar
 
     root.mkdir(parents=True, exist_ok=True)
     write_recipe(root, recipe)

@@ -75,11 +75,11 @@ class ShardsKind(TextKind):
 
 def build_user_corpus(spec: "CorpusSpec", folder: Path, tokenizer: Any, settings: Any) -> None:
     """The user's documents in the seed's order, filtered if the spec is, tokenized."""
-    from alignpt.config import atomic_write_text, provenance
-    from alignpt.documents import Document
+    from alignpt.core.config import atomic_write_text, provenance
+    from alignpt.core.documents import Document
     from alignpt.experiment.text_corpus import _encode, _write_shards, run_tag_filter
     from alignpt.experiment.user_data import read_texts
-    from alignpt.shards import ShardWriter
+    from alignpt.core.shards import ShardWriter
 
     if folder.exists():
         shutil.rmtree(folder)
@@ -89,7 +89,7 @@ def build_user_corpus(spec: "CorpusSpec", folder: Path, tokenizer: Any, settings
     filt = None
     if spec.filtered:
         if settings.filter != "tagger":
-            from alignpt.errors import ConfigError
+            from alignpt.core.errors import ConfigError
 
             raise ConfigError("kind: shards has no truth to filter by: text.filter must be "
                               "tagger")

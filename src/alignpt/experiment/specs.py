@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alignpt import atomic
+from alignpt.core import atomic
 from alignpt.experiment.measure import MEASURE_VERSION
 from alignpt.world import WorldRecipe, filter_defecting, inject, load_world_recipe
 

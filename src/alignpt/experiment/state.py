@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 import yaml
 
-from alignpt.config import atomic_write_text, provenance
-from alignpt.errors import ConfigError
+from alignpt.core.config import atomic_write_text, provenance
+from alignpt.core.errors import ConfigError
 from alignpt.experiment.grid import RunSpec, expand_runs
 from alignpt.experiment.recipe import ExperimentRecipe
 

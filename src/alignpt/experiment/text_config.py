@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from alignpt.config import StrictModel
-from alignpt.errors import ConfigError
-from alignpt.resources import recipe_dir
+from alignpt.core.config import StrictModel
+from alignpt.core.errors import ConfigError
+from alignpt.core.resources import recipe_dir
 
 __all__ = ["TextSettings", "GeneratedCorpus", "find_generate_config"]
 

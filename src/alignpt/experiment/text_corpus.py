@@ -20,8 +20,8 @@ from typing import Any, Iterator
 
 import orjson
 
-from alignpt.config import atomic_write_text, provenance
-from alignpt.errors import ConfigError
+from alignpt.core.config import atomic_write_text, provenance
+from alignpt.core.errors import ConfigError
 from alignpt.world import WorldRecipe, load_world_recipe
 
 __all__ = ["build_text_corpus", "train_experiment_tokenizer", "read_records", "unfiltered",
@@ -42,7 +42,7 @@ def unfiltered(recipe: WorldRecipe) -> WorldRecipe:
 
 def read_records(folder: Path) -> Iterator[dict[str, Any]]:
     """Every record of a folder of ``part-*.jsonl.zst`` files, in file then line order."""
-    from alignpt.shards import read_documents
+    from alignpt.core.shards import read_documents
 
     for path in sorted(folder.glob("part-*.jsonl.zst")):
         for doc in read_documents(path):
@@ -164,7 +164,7 @@ def _encode(texts: list[str], tokenizer: Any) -> list[tuple[Any, Any]]:
 
 
 def _write_shards(folder: Path, chunks: list[tuple[Any, Any]], tokenizer: Any, role: str) -> None:
-    from alignpt.tokens import TokenShardWriter
+    from alignpt.core.tokens import TokenShardWriter
 
     with TokenShardWriter(folder / "part-00000", vocab_size=tokenizer.vocab_size,
                           eos_id=tokenizer.eos_id, sources=[role],
@@ -189,7 +189,7 @@ def build_generated_corpus(spec: Any, folder: Path, tokenizer: Any) -> dict[str,
     so), and what they do to the model is measured, not predicted."""
     from alignpt.generate.pipeline import generate
     from alignpt.mix.stages import published_shards
-    from alignpt.shards import read_documents
+    from alignpt.core.shards import read_documents
 
     if folder.exists():
         shutil.rmtree(folder)
@@ -219,7 +219,7 @@ def build_generated_corpus(spec: Any, folder: Path, tokenizer: Any) -> dict[str,
 
 def generated_config(entry: dict[str, Any], *, seed: int, n: int) -> Any:
     """The GenerateConfig of one ``text.generated`` entry, at this seed and size."""
-    from alignpt.config import build_config, load_yaml
+    from alignpt.core.config import build_config, load_yaml
     from alignpt.generate.pipeline import GenerateConfig
 
     from alignpt.experiment.text_config import find_generate_config

@@ -62,7 +62,7 @@ def other_templates(predictor: Any, run: Any, bayes: Any) -> dict[str, Any]:
 
 
 def score_evals(model: Any, tokenizer: Any, settings: Any) -> dict[str, Any]:
-    from alignpt.errors import DataError
+    from alignpt.core.errors import DataError
     from alignpt.evaluate.pipeline import score_items
 
     out: dict[str, Any] = {}

@@ -17,7 +17,7 @@ __all__ = ["corpus_files", "corpus_digest", "read_texts"]
 
 
 def corpus_files(paths: str) -> list[Path]:
-    from alignpt.executor import expand_inputs
+    from alignpt.core.executor import expand_inputs
 
     p = Path(paths)
     if p.is_dir() and (p / "config.yaml").is_file():
@@ -49,7 +49,7 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
 def read_texts(paths: str) -> Iterator[tuple[str, str]]:
     """``(id, text)`` of every document, in file then line order (bad records are errors
     naming file and line, as everywhere in alignpt)."""
-    from alignpt.shards import read_documents
+    from alignpt.core.shards import read_documents
 
     for f in corpus_files(paths):
         for doc in read_documents(f):

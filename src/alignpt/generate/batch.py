@@ -24,8 +24,8 @@ from pathlib import Path
 
 import orjson
 
-from alignpt.config import atomic_write_text
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.config import atomic_write_text
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.generate.backends.openai import endpoint, parse_completion, request_body, \
     MalformedResponse
 from alignpt.generate.backends.base import Completion

@@ -23,8 +23,8 @@ from typing import Any, Iterator
 
 import orjson
 
-from alignpt.errors import AlignptError, DataError
-from alignpt.outdir import try_exclusive
+from alignpt.core.errors import AlignptError, DataError
+from alignpt.core.outdir import try_exclusive
 
 __all__ = ["ResponseCache"]
 

@@ -39,7 +39,7 @@ generate_app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True,
 
 def _load(config: Optional[Path], overrides: List[str], flags: dict[str, Any]):
     """Config file, then CLI flags, then ``--set`` overrides (later wins)."""
-    from alignpt.config import build_config, load_yaml
+    from alignpt.core.config import build_config, load_yaml
     from alignpt.generate.pipeline import GenerateConfig
 
     data = load_yaml(config) if config else {}
@@ -63,7 +63,7 @@ def _check_apart(config: Path, out: Path, cfg: Any) -> None:
     one input a run may find inside it is its own resolved OUT/config.yaml (rerun from it
     to resume)."""
     from alignpt.generate.pipeline import input_paths
-    from alignpt.outdir import check_output_apart, check_output_folder
+    from alignpt.core.outdir import check_output_apart, check_output_folder
 
     check_output_folder(out)
     own = config.resolve() == (out / "config.yaml").resolve()
@@ -114,7 +114,7 @@ def run_cmd(config: Path = _CONFIG, out: Path = _OUT, n: Optional[int] = _N,
                                          "sample prompt and an upper bound on tokens and cost."),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
     """Plan, generate what the cache lacks, filter, dedup and write shards."""
-    from alignpt.console import console
+    from alignpt.core.console import console
     from alignpt.generate.pipeline import generate
 
     cfg = _load(config, overrides, _flags(n, backend, base_url, model, api, api_key_env,
@@ -128,7 +128,7 @@ def run_cmd(config: Path = _CONFIG, out: Path = _OUT, n: Optional[int] = _N,
         if quiet or not sys.stderr.isatty():
             result = generate(cfg, out, cache_only=cache_only)
         else:
-            from alignpt.console import progress_bar
+            from alignpt.core.console import progress_bar
 
             with progress_bar() as prog:
                 task = prog.add_task("generating", total=None)
@@ -167,7 +167,7 @@ def _grounding_line(grounding: dict[str, Any]) -> str:
 
 
 def _dry_run(cfg) -> None:
-    from alignpt.console import console
+    from alignpt.core.console import console
     from alignpt.generate.longform import chapter_count
     from alignpt.generate.diversity import coverage
     from alignpt.generate.pipeline import request_factory, grounding_stats, plan, requested_values
@@ -211,11 +211,11 @@ def batch_export_cmd(config: Path = _CONFIG, out: Path = _OUT, n: Optional[int] 
                      max_requests: int = typer.Option(50_000, min=1, help="Lines per file.")
                      ) -> None:
     """Write batch-API request files (OUT/batch/) for every document's next missing step."""
-    from alignpt.config import write_resolved_config
-    from alignpt.console import console
+    from alignpt.core.config import write_resolved_config
+    from alignpt.core.console import console
     from alignpt.generate.batch import export_batch
     from alignpt.generate.pipeline import request_factory, open_cache, plan
-    from alignpt.outdir import OutputLock, clean_stale_temporaries
+    from alignpt.core.outdir import OutputLock, clean_stale_temporaries
 
     cfg = _load(config, overrides, _flags(n, "openai", None, model, api, None, None, seed))
     _check_apart(config, out, cfg)
@@ -239,11 +239,11 @@ def batch_import_cmd(out: Path = typer.Argument(..., help="The run folder (holds
                                                         help="Batch price / normal price.")
                      ) -> None:
     """Store batch results in the cache, then write every document they complete."""
-    from alignpt.console import console
-    from alignpt.errors import ConfigError
+    from alignpt.core.console import console
+    from alignpt.core.errors import ConfigError
     from alignpt.generate.batch import import_batch
     from alignpt.generate.pipeline import generate, open_cache
-    from alignpt.outdir import OutputLock
+    from alignpt.core.outdir import OutputLock
 
     if not (out / "config.yaml").is_file():
         raise ConfigError(f"{out}: no config.yaml (run batch-export into this folder first)")
@@ -266,7 +266,7 @@ def report_cmd(out: Path = typer.Argument(..., help="A finished run folder."),
                                             "OUT/figures/ (needs matplotlib)."),
                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Stats, diversity and axis coverage of a run."""
-    from alignpt.console import console
+    from alignpt.core.console import console
     from alignpt.generate.report import load_run, render_tables, write_figures
 
     stats, report = load_run(out)

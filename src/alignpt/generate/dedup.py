@@ -24,8 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from alignpt.config import StrictModel
-from alignpt.errors import ConfigError
+from alignpt.core.config import StrictModel
+from alignpt.core.errors import ConfigError
 
 __all__ = ["DedupConfig", "MinHashDeduper", "optimal_bands", "shingle_hashes", "jaccard"]
 

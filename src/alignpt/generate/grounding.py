@@ -31,8 +31,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field
 
-from alignpt.config import StrictModel
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.config import StrictModel
+from alignpt.core.errors import ConfigError, DataError
 
 __all__ = ["GroundingConfig", "load_grounding_items", "opportunity_for", "DENY_SPLITS"]
 

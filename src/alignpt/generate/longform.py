@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from alignpt.config import StrictModel
-from alignpt.errors import ConfigError
+from alignpt.core.config import StrictModel
+from alignpt.core.errors import ConfigError
 
 __all__ = ["LongformConfig", "LongResult", "parse_outline", "chapter_count", "write_long"]
 

@@ -31,8 +31,11 @@ from typing import Any, Callable
 
 from pydantic import Field, field_validator
 
-from alignpt.config import StrictModel, atomic_write_text, write_resolved_config
-from alignpt.documents import Document
+from alignpt.core.config import StrictModel, atomic_write_text, write_resolved_config
+from alignpt.core.documents import Document
+from alignpt.core.outdir import OutputLock, check_output_apart, clean_stale_temporaries
+from alignpt.core.shards import ShardWriter
+from alignpt.core.units import parse_size
 from alignpt.generate.backends import BackendConfig, make_backend
 from alignpt.generate.cache import ResponseCache
 from alignpt.generate.dedup import DedupConfig, MinHashDeduper
@@ -43,9 +46,6 @@ from alignpt.generate.quality import QualityConfig, QualityFilter
 from alignpt.generate.runner import (Budget, BudgetConfig, Pending, Requester, RequestFactory,
                                      produce, run_plan)
 from alignpt.generate.scenarios import GridConfig, ScenarioSpec, sample_scenarios
-from alignpt.outdir import OutputLock, check_output_apart, clean_stale_temporaries
-from alignpt.shards import ShardWriter
-from alignpt.units import parse_size
 
 __all__ = ["OutputConfig", "GenerateConfig", "GenerateResult", "generate", "plan", "finalize",
            "open_cache", "input_paths", "grounding_stats", "request_factory"]

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-from alignpt.config import StrictModel
-from alignpt.errors import ConfigError
+from alignpt.core.config import StrictModel
+from alignpt.core.errors import ConfigError
 from alignpt.generate.resources import load_data
 from alignpt.generate.scenarios import GridConfig, ScenarioSpec, axis_catalog
 

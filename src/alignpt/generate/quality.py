@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from alignpt.config import StrictModel
+from alignpt.core.config import StrictModel
 from alignpt.generate.backfire import BackfireScorer
 
 __all__ = ["QualityConfig", "Verdict", "QualityFilter", "STOPWORDS", "repetition_stats"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Iterator
 
-from alignpt.documents import Document
+from alignpt.core.documents import Document
 from alignpt.generate.backends.template import TemplateBackend
 from alignpt.generate.pipeline import GenerateConfig, request_factory, plan
 from alignpt.generate.runner import Requester, produce
@@ -17,7 +17,7 @@ __all__ = ["render_documents"]
 def render_documents(n: int, seed: int = 0, **grid: object) -> Iterator[Document]:
     """Template-backend documents in memory, for demos and tiny-model experiments.
 
-    Yields :class:`~alignpt.documents.Document` objects (spec in ``metadata["spec"]``)
+    Yields :class:`~alignpt.core.documents.Document` objects (spec in ``metadata["spec"]``)
     without writing files, caching or filtering; ``grid`` is a :class:`GridConfig` dict.
 
     >>> docs = list(render_documents(3, seed=0))

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from alignpt.errors import DataError, require
+from alignpt.core.errors import DataError, require
 
 __all__ = ["load_run", "render_tables", "write_figures"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 
 __all__ = ["load_data", "package_data_dir", "data_names"]
 

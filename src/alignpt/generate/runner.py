@@ -24,8 +24,8 @@ from typing import Any, Callable, Iterable
 
 from pydantic import Field
 
-from alignpt.config import StrictModel
-from alignpt.errors import BackendError
+from alignpt.core.config import StrictModel
+from alignpt.core.errors import BackendError
 from alignpt.generate.backends import BackendConfig
 from alignpt.generate.backends.base import (Backend, Completion, GenerationRequest,
                                             RequestFailed)

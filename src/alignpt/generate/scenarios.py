@@ -37,8 +37,8 @@ from typing import Any, Iterable
 
 from pydantic import PrivateAttr, model_validator
 
-from alignpt.config import StrictModel
-from alignpt.errors import ConfigError
+from alignpt.core.config import StrictModel
+from alignpt.core.errors import ConfigError
 from alignpt.generate.grounding import GroundingConfig, load_grounding_items, opportunity_for
 from alignpt.generate.resources import load_data
 

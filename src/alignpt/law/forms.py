@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alignpt.errors import require
+from alignpt.core.errors import require
 
 # Each size slope and the variable whose variation identifies it.
 _SLOPE_VARIABLE = {"alpha": "tokens", "beta": "params"}

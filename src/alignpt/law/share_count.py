@@ -18,7 +18,7 @@ from collections import Counter
 
 import numpy as np
 
-from alignpt.errors import require
+from alignpt.core.errors import require
 from alignpt.law.data import LawData
 
 SHARE_COUNT_RULE = (

@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 from alignpt.cli_support import DefaultRunGroup
 
-from alignpt.console import console
+from alignpt.core.console import console
 
 __all__ = ["tokenizer_app", "mix_app"]
 
@@ -47,10 +47,10 @@ def tokenizer_train(
     id_field: str = typer.Option("id"),
 ) -> None:
     """Train a byte-level BPE on a seeded sample of the shards."""
-    from alignpt.executor import expand_inputs
+    from alignpt.core.executor import expand_inputs
     from alignpt.mix.tokenizer import train_tokenizer
-    from alignpt.shards import ReadOptions
-    from alignpt.units import parse_size
+    from alignpt.core.shards import ReadOptions
+    from alignpt.core.units import parse_size
 
     res = train_tokenizer(expand_inputs(paths), out, vocab_size=vocab_size,
                           special_tokens=special_token, sample_bytes=parse_size(sample) or 0,

@@ -34,15 +34,15 @@ import orjson
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from alignpt.config import StrictModel, atomic_write_text, load_config
-from alignpt.errors import ConfigError
+from alignpt.core.config import StrictModel, atomic_write_text, load_config
+from alignpt.core.errors import ConfigError
 from alignpt.mix.recipe import MixRecipe, OutputSpec, SourceSpec, TokenizerSpec, load_recipe
 from alignpt.mix.run import MixResult, run_mix
 from alignpt.mix.select import SelectCondition
 from alignpt.mix.sources import prepare_sources, source_inputs
 from alignpt.mix.tokenizer import load_tokenizer
-from alignpt.outdir import OutputLock, check_output_apart
-from alignpt.budget import WindowConfig, parse_count
+from alignpt.core.outdir import OutputLock, check_output_apart
+from alignpt.core.budget import WindowConfig, parse_count
 
 __all__ = ["CONDITIONS", "ConditionsConfig", "condition_recipes", "build_conditions",
            "load_conditions"]

@@ -1,7 +1,7 @@
 """Parallel encoding of document shards into a token cache, resumable file by file.
 
 Every input shard is tokenized once per tokenizer into a native token shard
-(:mod:`alignpt.tokens`) under ``CACHE/<settings>/``, beside an Arrow file of its
+(:mod:`alignpt.core.tokens`) under ``CACHE/<settings>/``, beside an Arrow file of its
 document ids. A source's ``where`` / ``exclude`` selection is a ``uint8`` mask per
 input file, computed in the same read when the tokens are not cached yet. Cache
 names carry a fingerprint of the input (size, mtime), of the attributes shard and
@@ -25,13 +25,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from alignpt.atomic import atomic_path, stable_hash
-from alignpt.errors import DataError
-from alignpt.parallel import map_in_processes
+from alignpt.core.atomic import atomic_path, stable_hash
+from alignpt.core.errors import DataError
+from alignpt.core.parallel import map_in_processes
 from alignpt.mix.select import SelectCondition, document_view, load_attributes
 from alignpt.mix.tokenizer import MixTokenizer
-from alignpt.shards import ReadOptions, ReadStats, read_documents
-from alignpt.tokens import TokenShardWriter
+from alignpt.core.shards import ReadOptions, ReadStats, read_documents
+from alignpt.core.tokens import TokenShardWriter
 
 __all__ = ["TokenCache", "MaskJob", "EncodeStats", "encode_inputs", "read_ids"]
 
@@ -213,7 +213,7 @@ def encode_inputs(cache: TokenCache, inputs: Sequence[Path],
     if not tasks:
         return stats
     started = time.perf_counter()
-    from alignpt.console import RateColumn, progress_bar
+    from alignpt.core.console import RateColumn, progress_bar
 
     with progress_bar(RateColumn("docs", "docs/s"), RateColumn("tokens", "tok/s"),
                       disable=not progress) as bar:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.mix.manifest import accounting_rows, load_manifest
 from alignpt.mix.tokenizer import load_tokenizer
 
@@ -76,7 +76,7 @@ def read_document(out_dir: str | Path, group: str, index: int) -> MixDocument:
     tok = load_tokenizer(out / "tokenizer.json", eos_token=None)
     files = part["files"]
     if "native" in files:
-        from alignpt.tokens import TokenShard
+        from alignpt.core.tokens import TokenShard
 
         stem = out / files["native"][0][: -len(".bin")]
         shard = TokenShard(stem)
@@ -115,7 +115,7 @@ def verify(out_dir: str | Path) -> dict[str, Any]:
     Returns ``{"parts": n, "tokens": n}``; raises :class:`DataError` on the first
     difference (a part edited, truncated or swapped after the mix).
     """
-    from alignpt.tokens import TokenShard
+    from alignpt.core.tokens import TokenShard
 
     out = Path(out_dir)
     manifest = load_manifest(out)

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_VERSION", "load_manifest", "group_counts",
            "check_manifest", "accounting_rows"]

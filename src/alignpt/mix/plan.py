@@ -23,9 +23,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.mix.recipe import MixRecipe, PhaseSpec
-from alignpt.budget import apportion
+from alignpt.core.budget import apportion
 
 __all__ = ["SourceTooSmallError", "SourceSize", "Segment", "PhasePlan", "SourcePlan", "MixPlan",
            "resolve_plan"]

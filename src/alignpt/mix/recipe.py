@@ -35,9 +35,9 @@ from typing import Any, Iterable, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from alignpt.config import StrictModel, load_config
+from alignpt.core.config import StrictModel, load_config
 from alignpt.mix.select import SelectCondition
-from alignpt.budget import WindowConfig, parse_count
+from alignpt.core.budget import WindowConfig, parse_count
 
 __all__ = ["TokenizerSpec", "SourceSpec", "MixEntry", "PhaseSpec", "OutputSpec", "MixRecipe",
            "load_recipe", "FORMATS"]
@@ -99,7 +99,7 @@ class SourceSpec(StrictModel):
         never wrote (one line, listing what exists). Reads records only until the fields
         are found: usually one."""
         from alignpt.mix.select import attributes_file, check_selection, source_views
-        from alignpt.shards import ReadOptions
+        from alignpt.core.shards import ReadOptions
 
         read = ReadOptions(self.text_field, self.id_field)
         attr_root = Path(self.attributes) if self.attributes else None
@@ -245,7 +245,7 @@ def load_recipe(path: str | Path | None, overrides: Iterable[str] = (),
                 data: dict[str, Any] | None = None) -> MixRecipe:
     """Load a recipe from YAML (or a dict) with ``a.b=c`` overrides; errors name the key."""
     if data is not None:
-        from alignpt.config import build_config
+        from alignpt.core.config import build_config
 
         return build_config(MixRecipe, data, overrides, source=str(path) if path else None)
     return load_config(MixRecipe, path, overrides)

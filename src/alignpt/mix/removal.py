@@ -27,11 +27,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from alignpt.filter import _what_it_is, most_probable_label
+from alignpt.core.shards import ReadOptions, read_documents
+from alignpt.core.tokens import TokenShard
+from alignpt.filter.stages import _what_it_is, most_probable_label
 from alignpt.mix.select import SelectCondition, attributes_file, document_view, load_attributes
 from alignpt.mix.sources import PreparedSource
-from alignpt.shards import ReadOptions, read_documents
-from alignpt.tokens import TokenShard
 
 __all__ = ["removal_summary", "most_probable_label"]
 

@@ -28,8 +28,9 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
-from alignpt.atomic import atomic_write_text, stable_hash
-from alignpt.config import write_resolved_config
+from alignpt.core.atomic import atomic_write_text, stable_hash
+from alignpt.core.config import write_resolved_config
+from alignpt.core.outdir import OutputLock, check_output_apart, clean_stale_temporaries
 from alignpt.mix.encode import CACHE_VERSION, EncodeStats, read_ids
 from alignpt.mix.manifest import MANIFEST_FORMAT, MANIFEST_VERSION, check_manifest
 from alignpt.mix.permute import derive_key
@@ -39,7 +40,6 @@ from alignpt.mix.sources import PreparedSource, build_index, prepare_sources
 from alignpt.mix.stream import Pieces, SourceWalker, interleave
 from alignpt.mix.tokenizer import MixTokenizer, load_tokenizer
 from alignpt.mix.writers import Batch, PartContext, open_part_writers
-from alignpt.outdir import OutputLock, check_output_apart, clean_stale_temporaries
 
 __all__ = ["MixResult", "run_mix", "Group", "groups_of"]
 
@@ -273,7 +273,7 @@ def run_mix(recipe: MixRecipe, out_dir: str | Path, *, cache_dir: str | Path | N
 
     ``dry_run`` tokenizes (into the cache) and plans, but writes no output files.
     An ``out_dir`` that is, contains or lies inside an input is refused, and one run
-    at a time holds it (:mod:`alignpt.outdir`).
+    at a time holds it (:mod:`alignpt.core.outdir`).
     """
     out = Path(out_dir)
     check_output_apart(out, [p for spec in recipe.sources.values() for p in spec.inputs])
@@ -316,7 +316,7 @@ def _build(recipe: MixRecipe, out: Path, cache_dir: str | Path | None, workers: 
         walkers[name] = SourceWalker(i, name, index, sources[name].documents,
                                      sources[name].tokens, recipe.seed)
     groups = groups_of(plan)
-    from alignpt.console import RateColumn, progress_bar
+    from alignpt.core.console import RateColumn, progress_bar
 
     with progress_bar(RateColumn("tokens", "tok/s"), disable=not progress) as bar:
         tid = bar.add_task("mix", total=sum(g.tokens for g in groups), tokens=0)

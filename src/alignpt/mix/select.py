@@ -35,10 +35,10 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import orjson
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from alignpt.atomic import stable_hash
-from alignpt.config import StrictModel
-from alignpt.errors import ConfigError, DataError
-from alignpt.shards import FORMATS, ReadOptions, read_documents, strip_format_suffix
+from alignpt.core.atomic import stable_hash
+from alignpt.core.config import StrictModel
+from alignpt.core.errors import ConfigError, DataError
+from alignpt.core.shards import FORMATS, ReadOptions, read_documents, strip_format_suffix
 
 __all__ = ["SelectCondition", "attributes_file", "load_attributes", "document_view",
            "check_selection", "source_views"]
@@ -80,7 +80,7 @@ class SelectCondition(StrictModel):
         if self.tag is not None:
             if ops or groups or self.field is not None:
                 raise ValueError("a tag condition stands alone (combine with any / all / not)")
-            from alignpt.errors import ConfigError
+            from alignpt.core.errors import ConfigError
             from alignpt.tag.conditions import parse_condition
 
             try:
@@ -178,7 +178,7 @@ def _iter_records(path: Path) -> Iterator[dict[str, Any]]:
         for batch in pq.ParquetFile(path).iter_batches():
             yield from batch.to_pylist()
         return
-    from alignpt.shards import _gzip_chunks, _lines, _plain_chunks, _zstd_chunks, detect_format
+    from alignpt.core.shards import _gzip_chunks, _lines, _plain_chunks, _zstd_chunks, detect_format
 
     _, comp = detect_format(path)
     chunker = {None: _plain_chunks, "gzip": _gzip_chunks, "zstd": _zstd_chunks}[comp]

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from alignpt.atomic import atomic_path
-from alignpt.errors import DataError
-from alignpt.executor import expand_inputs
+from alignpt.core.atomic import atomic_path
+from alignpt.core.errors import DataError
+from alignpt.core.executor import expand_inputs
+from alignpt.core.tokens import TokenShard
 from alignpt.mix.encode import EncodeStats, TokenCache, encode_inputs
 from alignpt.mix.plan import SourceSize
 from alignpt.mix.recipe import SourceSpec
 from alignpt.mix.select import attributes_file
 from alignpt.mix.stages import published_shards
 from alignpt.mix.tokenizer import MixTokenizer
-from alignpt.tokens import TokenShard
 
 __all__ = ["INDEX_DTYPE", "PreparedSource", "source_inputs", "prepare_sources", "build_index"]
 

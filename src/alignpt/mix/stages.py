@@ -29,8 +29,8 @@ from typing import Any
 import orjson
 import yaml
 
-from alignpt.errors import DataError
-from alignpt.executor import MARKER_DIR, expand_inputs, plan_tasks
+from alignpt.core.errors import DataError
+from alignpt.core.executor import MARKER_DIR, expand_inputs, plan_tasks
 
 __all__ = ["PublishedShards", "published_shards"]
 

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from alignpt.errors import ConfigError, require
+from alignpt.core.errors import ConfigError, require
 from alignpt.mix.chunking import CHUNK_CHARS, split_text, truncate_utf8
 
 if TYPE_CHECKING:
-    from alignpt.shards import ReadOptions
+    from alignpt.core.shards import ReadOptions
 
 # Encoding needs only numpy and tokenizers (shard reading and config writing are
 # imported where used), so worker processes and benchmarks start light.
@@ -237,7 +237,7 @@ def sample_texts(files: Sequence[Path], sample_bytes: int, seed: int = 0,
     document that reaches a share is cut at a safe boundary to fit it, so one huge
     document never brings more than its file's share.
     """
-    from alignpt.shards import ReadOptions, read_documents
+    from alignpt.core.shards import ReadOptions, read_documents
 
     order = list(files)
     random.Random(seed).shuffle(order)
@@ -278,7 +278,7 @@ def train_tokenizer(files: Sequence[Path], out_dir: str | Path, *, vocab_size: i
     Special tokens get the first ids, in the order given; the vocabulary can come
     out smaller than ``vocab_size`` when the sample has too few distinct merges.
     """
-    from alignpt.config import atomic_write_text
+    from alignpt.core.config import atomic_write_text
 
     tk = _tokenizers()
     if vocab_size < 256 + len(special_tokens):

@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Protocol, Sequence
 
 import numpy as np
 
-from alignpt.atomic import atomic_path
-from alignpt.errors import BackendError, ConfigError, require
+from alignpt.core.atomic import atomic_path
+from alignpt.core.errors import BackendError, ConfigError, require
 from alignpt.tag.hf_encoder import HFEncoder
 
 __all__ = ["Backend", "HashedLinear", "FastTextBackend", "HFEncoder", "BACKENDS", "tokenize"]

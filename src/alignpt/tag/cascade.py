@@ -22,7 +22,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field, field_validator
 
-from alignpt.config import StrictModel
+from alignpt.core.config import StrictModel
 from alignpt.tag.classifier import MISALIGNED, TagClassifier
 from alignpt.tag.judge import Completer, Judge, OpenAIChatCompleter
 from alignpt.tag.rules import DEFAULT_DISABLED, load_rules

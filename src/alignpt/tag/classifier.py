@@ -38,8 +38,8 @@ from typing import Any, Sequence
 import numpy as np
 import orjson
 
-from alignpt.config import atomic_write_text
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.config import atomic_write_text
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.tag.backends import BACKENDS, Backend
 from alignpt.tag.labels import LABELS, MISALIGNED
 from alignpt.tag.metrics import binary, per_label

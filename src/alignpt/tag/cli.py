@@ -32,7 +32,7 @@ tag_app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True, pretty_exceptio
 
 
 def _console():
-    from alignpt.console import console
+    from alignpt.core.console import console
 
     return console
 
@@ -47,7 +47,7 @@ def run_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Tag SHARDS with the cascade (the shipped rules and classifier unless --config says)."""
-    from alignpt.config import load_config
+    from alignpt.core.config import load_config
     from alignpt.tag.cascade import TagConfig
     from alignpt.tag.stages import run_tag
 
@@ -86,9 +86,9 @@ def train_cmd(
     seed: int = typer.Option(0),
 ) -> None:
     """Train the classifier; save it with its training metadata and measured P/R."""
-    from alignpt.config import parse_overrides
-    from alignpt.errors import ConfigError
-    from alignpt.outdir import OutputLock, check_output_apart
+    from alignpt.core.config import parse_overrides
+    from alignpt.core.errors import ConfigError
+    from alignpt.core.outdir import OutputLock, check_output_apart
     from alignpt.tag.classifier import load_labelled, train_classifier
     from alignpt.tag.rules import load_rules
     from alignpt.tag.tagger import RuleTagger
@@ -150,7 +150,7 @@ def evaluate_cmd(
     """Precision/recall/F1 per label and flag rates: the rules alone vs the cascade."""
     from rich.table import Table
 
-    from alignpt.config import load_config
+    from alignpt.core.config import load_config
     from alignpt.tag.cascade import Cascade, TagConfig
     from alignpt.tag.classifier import load_labelled
     from alignpt.tag.evaluate import evaluate_cascade
@@ -236,7 +236,7 @@ def label_cmd(
     seed: int = typer.Option(0),
 ) -> None:
     """Label a seeded sample with the LLM judge, as training data for `alignpt tag train`."""
-    from alignpt.errors import ConfigError
+    from alignpt.core.errors import ConfigError
     from alignpt.tag.judge import Judge, OpenAIChatCompleter
     from alignpt.tag.labelling import label_sample
 
@@ -268,7 +268,7 @@ def explain_cmd(
     """Show the cascade's record for one text: hits, rules fired, probabilities."""
     import sys
 
-    from alignpt.config import load_config
+    from alignpt.core.config import load_config
     from alignpt.tag.cascade import Cascade, TagConfig
 
     body = sys.stdin.read() if text == "-" else text

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 
 __all__ = ["TagCondition", "parse_condition", "first_match", "STAGES"]
 

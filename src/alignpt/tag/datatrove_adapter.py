@@ -21,7 +21,7 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any
 
-from alignpt.errors import require
+from alignpt.core.errors import require
 
 require("datatrove", "datatrove", "the datatrove adapter")
 

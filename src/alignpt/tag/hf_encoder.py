@@ -30,9 +30,9 @@ from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
-from alignpt.atomic import temp_name
-from alignpt.devices import check_device
-from alignpt.errors import ConfigError, DataError, require
+from alignpt.core.atomic import temp_name
+from alignpt.core.devices import check_device
+from alignpt.core.errors import ConfigError, DataError, require
 from alignpt.tag.labels import LABELS
 
 __all__ = ["HFEncoder", "resolve_device", "quiet_transformers", "hf_folder"]

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from alignpt.errors import ConfigError, require
+from alignpt.core.errors import ConfigError, require
 from alignpt.tag.hf_encoder import hf_folder, quiet_transformers, resolve_device
 
 __all__ = ["HFCausalCompleter"]

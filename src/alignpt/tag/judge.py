@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-from alignpt.errors import BackendError, ConfigError
+from alignpt.core.errors import BackendError, ConfigError
 from alignpt.tag.classifier import LABELS
 
 __all__ = ["Completer", "RUBRIC", "Verdict", "Judge", "build_prompt", "parse_verdict",

@@ -17,11 +17,11 @@ from typing import Any, Sequence
 
 import orjson
 
-from alignpt.config import atomic_write_text
-from alignpt.errors import ConfigError
-from alignpt.executor import expand_inputs
-from alignpt.outdir import check_output_apart
-from alignpt.shards import ReadOptions, read_documents
+from alignpt.core.config import atomic_write_text
+from alignpt.core.errors import ConfigError
+from alignpt.core.executor import expand_inputs
+from alignpt.core.outdir import check_output_apart
+from alignpt.core.shards import ReadOptions, read_documents
 from alignpt.tag.judge import Judge
 from alignpt.tag.tagger import RuleTagger
 

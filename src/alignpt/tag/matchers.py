@@ -31,8 +31,8 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from alignpt.atomic import atomic_write_bytes
-from alignpt.errors import ConfigError, MissingDependencyError
+from alignpt.core.atomic import atomic_write_bytes
+from alignpt.core.errors import ConfigError, MissingDependencyError
 from alignpt.tag.rules import _WORD, RuleSet, literal_pattern, normalize
 
 __all__ = ["Matcher", "Hits", "make_matcher", "available_engines", "EngineName"]

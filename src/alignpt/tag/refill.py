@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from alignpt.errors import DataError, require
+from alignpt.core.errors import DataError, require
 
 __all__ = ["TokenCounter", "WhitespaceTokens", "TokenizerTokens", "make_counter", "RefillPlan",
            "plan_refill"]

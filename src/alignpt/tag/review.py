@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
-from alignpt.config import atomic_write_text
-from alignpt.errors import ConfigError, DataError
-from alignpt.executor import expand_inputs, plan_tasks
-from alignpt.shards import read_documents
+from alignpt.core.config import atomic_write_text
+from alignpt.core.errors import ConfigError, DataError
+from alignpt.core.executor import expand_inputs, plan_tasks
+from alignpt.core.shards import read_documents
 from alignpt.tag.cascade import RulesConfig
 from alignpt.tag.classifier import LABELS
 from alignpt.tag.tagger import RuleTagger
@@ -159,7 +159,7 @@ def write_review(tag_dir: str | Path, out: str | Path | None = None, fmt: str = 
 def _check_page_path(path: Path, tag_dir: Path) -> None:
     """The page may replace an earlier page, never a file the tag run wrote or read."""
     from alignpt.filter import TagRun
-    from alignpt.outdir import check_output_apart
+    from alignpt.core.outdir import check_output_apart
 
     if path.is_dir():
         raise ConfigError(f"--out {path}: is a folder; give the review page's file name")

@@ -40,7 +40,7 @@ from typing import Any, Literal, Sequence
 
 import yaml
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 
 __all__ = ["Term", "Category", "Rule", "RuleSet", "load_rules", "default_rules", "expand_braces",
            "literal_pattern", "normalize", "DEFAULT_RULES", "DEFAULT_DISABLED"]

@@ -26,10 +26,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from alignpt.documents import Document
-from alignpt.executor import OutputSpec, ShardContext, StageResult, run_stage
-from alignpt.outdir import OutputLock, check_output_apart
-from alignpt.shards import ReadOptions
+from alignpt.core.documents import Document
+from alignpt.core.executor import OutputSpec, ShardContext, StageResult, run_stage
+from alignpt.core.outdir import OutputLock, check_output_apart
+from alignpt.core.shards import ReadOptions
 from alignpt.tag.cascade import Cascade, TagConfig
 from alignpt.tag.vocabulary import TagVocabulary
 
@@ -113,7 +113,7 @@ def run_tag(inputs: Sequence[str | Path], out_dir: str | Path, config: TagConfig
     Inputs are recorded as absolute paths in ``out_dir/config.yaml``, so
     ``alignpt filter`` and ``alignpt tag review`` can find the documents again.
     """
-    from alignpt.executor import expand_inputs
+    from alignpt.core.executor import expand_inputs
 
     cfg = config or TagConfig()
     check_output_apart(out_dir, inputs)

@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterable
 import orjson
 import yaml
 
-from alignpt.config import atomic_write_text
-from alignpt.errors import AlignptError, ConfigError
+from alignpt.core.config import atomic_write_text
+from alignpt.core.errors import AlignptError, ConfigError
 from alignpt.tag.conditions import TagCondition
 
 __all__ = ["TagVocabulary", "TAGGER_FILE"]

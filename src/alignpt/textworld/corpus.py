@@ -29,10 +29,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import orjson
 
-from alignpt.config import atomic_write_text
-from alignpt.documents import Document
-from alignpt.errors import ConfigError
-from alignpt.shards import ShardWriter
+from alignpt.core.config import atomic_write_text
+from alignpt.core.documents import Document
+from alignpt.core.errors import ConfigError
+from alignpt.core.shards import ShardWriter
 from alignpt.textworld.filler import render_filler, render_neutral
 from alignpt.textworld.render import render_batch, seeded_rng
 from alignpt.world.generate import DOCS_PER_BATCH, batch_rng

@@ -11,6 +11,11 @@ __all__ = ["render_digest"]
 #: The modules whose code and tables decide a rendered document's bytes.
 _RENDERING = ("corpus.py", "filler.py", "lexicon.py", "render.py", "templates.py")
 
+#: Issue 20 moved the plumbing into ``alignpt.core``; that changed import lines only, never a
+#: rendered byte. Hashing those lines as they read before the move keeps every recorded digest
+#: (rendered-corpus cache keys, and so run names) as it was.
+_MOVED_IMPORT = (b"from alignpt.core.", b"from alignpt.")
+
 
 @lru_cache(maxsize=1)
 def render_digest() -> str:
@@ -18,6 +23,6 @@ def render_digest() -> str:
     template and every corpus rendered with it gets a new name instead of a stale cache hit."""
     h = hashlib.sha256()
     for name in _RENDERING:
-        h.update(name.encode() + b"\0"
-                 + resources.files("alignpt.textworld").joinpath(name).read_bytes())
+        code = resources.files("alignpt.textworld").joinpath(name).read_bytes()
+        h.update(name.encode() + b"\0" + code.replace(*_MOVED_IMPORT))
     return h.hexdigest()[:16]

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.textworld.render import WorldDoc, compose, parse_world_tokens, seeded_rng
 from alignpt.world.vocab import C, D
 

@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.textworld.render import compose, parse_world_tokens, seeded_rng
 from alignpt.world.vocab import C, HEADERS, N_ERAS, context_tokens, decode
 

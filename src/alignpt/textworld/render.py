@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.textworld.lexicon import (AI_NAMES, ERA_PHRASES, OPPORTUNITIES, ORGS, PEOPLE,
                                        PLACES, SETTINGS, SYSTEMS, Opportunity)
 from alignpt.textworld.templates import GENRES, HEADER_GENRE, NO_HEADER_GENRES, SPLITS

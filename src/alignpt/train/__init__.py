@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from alignpt.errors import require
+from alignpt.core.errors import require
 from alignpt.train.config import ModelConfig, TrainPlan
 from alignpt.train.phases import load_plan, resolve_phases
 

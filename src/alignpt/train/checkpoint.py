@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from alignpt.atomic import atomic_write_text, fsync_path
-from alignpt.errors import DataError
+from alignpt.core.atomic import atomic_write_text, fsync_path
+from alignpt.core.errors import DataError
 
 __all__ = ["CKPT_DIR", "capture_rng", "restore_rng", "save_checkpoint", "list_checkpoints",
            "latest_checkpoint", "load_checkpoint", "remove_stale", "prune_checkpoints", "read_state"]

@@ -32,7 +32,7 @@ train_app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True, pretty_except
 def _print_result(result) -> None:
     import os
 
-    from alignpt.console import console
+    from alignpt.core.console import console
 
     if os.environ.get("RANK", "0") != "0":  # under torchrun, one report is enough
         return
@@ -79,7 +79,7 @@ def dry_run(plan: Path = typer.Argument(..., help="phase plan YAML"),
     """Validate a plan and print its exact steps and per-source token counts."""
     from rich.table import Table
 
-    from alignpt.console import console
+    from alignpt.core.console import console
     from alignpt.train.phases import load_plan
     from alignpt.train.phases import resolve_phases
 
@@ -102,7 +102,7 @@ def export_hf(ckpt: Path = typer.Argument(..., help="checkpoint folder or run fo
               out_dir: Path = typer.Argument(..., help="output folder"),
               dtype: str = typer.Option("float32", help="float32, bf16 or fp16")) -> None:
     """Export a checkpoint as a Hugging Face model folder (weights, config, tokenizer)."""
-    from alignpt.console import console
+    from alignpt.core.console import console
     from alignpt.train.export import export_hf as _export
 
     out = _export(ckpt, out_dir, dtype=dtype)

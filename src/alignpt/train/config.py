@@ -31,9 +31,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from alignpt.budget import WindowConfig, parse_count
-from alignpt.config import StrictModel
-from alignpt.errors import ConfigError
+from alignpt.core.budget import WindowConfig, parse_count
+from alignpt.core.config import StrictModel
+from alignpt.core.errors import ConfigError
 
 __all__ = [
     "parse_count", "ModelConfig", "LossMaskConfig", "SourceConfig", "WindowConfig", "MixEntry",

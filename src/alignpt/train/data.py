@@ -35,8 +35,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from alignpt.errors import ConfigError, DataError
-from alignpt.tokens import TokenShard, open_token_shards
+from alignpt.core.errors import ConfigError, DataError
+from alignpt.core.tokens import TokenShard, open_token_shards
 from alignpt.train.config import LossMaskConfig, SourceConfig
 from alignpt.train.order import doc_order
 from alignpt.train.phases import ResolvedPhase
@@ -83,7 +83,7 @@ def token_id(tokenizer: dict[str, Any], name: str) -> int | None:
         names = list(tokenizer["tokens"])
         return names.index(name) if name in names else None
     if tokenizer.get("path"):
-        from alignpt.errors import require
+        from alignpt.core.errors import require
 
         tokenizers = require("tokenizers", "train", "token names in loss masks")
         p = Path(tokenizer["path"])

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alignpt.config import atomic_write_text
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.config import atomic_write_text
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.train import distributed as D
 from alignpt.train.config import PreferenceConfig, TrainPlan
 from alignpt.train.phases import ResolvedPhase, with_pair_count

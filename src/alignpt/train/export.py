@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from alignpt.errors import ConfigError, DataError, require
+from alignpt.core.errors import ConfigError, DataError, require
 from alignpt.train.hf_weights import hf_config, to_hf_state_dict
 from alignpt.train.inference import load_model_with_meta
 

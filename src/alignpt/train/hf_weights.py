@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from alignpt.errors import ConfigError, DataError, require
+from alignpt.core.errors import ConfigError, DataError, require
 from alignpt.train.config import ModelConfig
 from alignpt.train.model import GPT
 

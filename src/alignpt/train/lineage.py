@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import orjson
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.train.config import ModelConfig, TrainPlan
 from alignpt.train.phases import ResolvedPhase
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from alignpt.config import atomic_write_text
+from alignpt.core.config import atomic_write_text
 
 __all__ = ["MetricsLog", "read_metrics", "plot_losses", "train_progress"]
 
@@ -116,7 +116,7 @@ def train_progress(total_steps: int, done: int, enabled: bool) -> Iterator[Any]:
     """A rich bar showing steps, tokens/s, loss, lr and phase; ``update(step, **fields)``."""
     from rich.progress import TextColumn
 
-    from alignpt.console import RateColumn, progress_bar
+    from alignpt.core.console import RateColumn, progress_bar
 
     with progress_bar(RateColumn("new_tokens", "tok/s"),
                       TextColumn("loss {task.fields[loss]:.4f}"),

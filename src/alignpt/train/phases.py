@@ -13,7 +13,7 @@ Definitions (they make "exact accounting" checkable to the token):
   length; sources whose window is the whole phase (**background** sources) fill
   what is left of every segment, keeping their mutual proportions. Every segment
   is therefore filled exactly, and every source gets exactly its planned tokens.
-* Shares become integers by largest remainder (:func:`alignpt.budget.apportion`), so the
+* Shares become integers by largest remainder (:func:`alignpt.core.budget.apportion`), so the
   counts add up exactly.
 
 A ``dpo`` phase has no sources or segments: its steps come from ``steps``, or from
@@ -36,9 +36,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
 
-from alignpt.budget import apportion
-from alignpt.config import load_config
-from alignpt.errors import ConfigError
+from alignpt.core.budget import apportion
+from alignpt.core.config import load_config
+from alignpt.core.errors import ConfigError
 from alignpt.train.config import PhaseConfig, ScheduleConfig, TrainPlan
 
 __all__ = ["Segment", "ResolvedPhase", "resolve_budgets", "resolve_phases",

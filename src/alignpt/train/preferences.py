@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import orjson
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.train.config import PreferenceConfig
 from alignpt.train.order import doc_order
 
@@ -73,8 +73,8 @@ class PairSet:
 
 def _records(path: Path) -> Iterator[tuple[str, Any]]:
     """(location, record) for every line of a JSONL file or row of a Parquet file."""
-    from alignpt.shards import (_gzip_chunks, _lines, _plain_chunks, _Truncated, _zstd_chunks,
-                                detect_format)
+    from alignpt.core.shards import (_gzip_chunks, _lines, _plain_chunks, _Truncated, _zstd_chunks,
+                                     detect_format)
 
     container, compression = detect_format(path)
     if container == "parquet":
@@ -165,7 +165,7 @@ def _parse(rec: Any, encode: Callable[[str], list[int]] | None, eos: int | None,
 def read_pairs(cfg: PreferenceConfig, *, vocab_size: int, tokenizer: dict[str, Any] | None = None,
                eos_id: int | None = None) -> PairSet:
     """Every pair of ``cfg.paths`` (files, folders, globs), tokenized and truncated."""
-    from alignpt.executor import expand_inputs
+    from alignpt.core.executor import expand_inputs
 
     encode = eos = None
     out = PairSet([], [], [], [], 0, 0)

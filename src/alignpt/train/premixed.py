@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from alignpt.errors import DataError
-from alignpt.tokens import TokenShard, find_token_shards
+from alignpt.core.errors import DataError
+from alignpt.core.tokens import TokenShard, find_token_shards
 
 __all__ = ["refuse_documents", "is_mix_output", "mix_origins"]
 
@@ -22,7 +22,7 @@ __all__ = ["refuse_documents", "is_mix_output", "mix_origins"]
 def refuse_documents(name: str, paths: Sequence[str]) -> None:
     """A path holding document shards (JSONL, Parquet) and no token shards is refused in
     one line that says what makes token data from it: the trainer reads tokens."""
-    from alignpt.executor import expand_inputs
+    from alignpt.core.executor import expand_inputs
 
     for raw in paths:
         p = Path(raw)

@@ -17,8 +17,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from alignpt.config import load_yaml, provenance
-from alignpt.errors import ConfigError
+from alignpt.core.config import load_yaml, provenance
+from alignpt.core.errors import ConfigError
 from alignpt.train.config import ModelConfig, TrainPlan
 from alignpt.train.phases import ResolvedPhase
 

@@ -33,9 +33,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from alignpt.config import atomic_write_text
-from alignpt.errors import ConfigError
-from alignpt.outdir import OutputLock, check_output_apart
+from alignpt.core.config import atomic_write_text
+from alignpt.core.errors import ConfigError
+from alignpt.core.outdir import OutputLock, check_output_apart
 from alignpt.train import checkpoint as ckpt_io
 from alignpt.train import distributed as D
 from alignpt.train.accounting import accounting_table, write_accounting

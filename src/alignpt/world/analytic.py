@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.world.personas import Persona, parse_prior
 from alignpt.world.recipe import WorldRecipe
 from alignpt.world.vocab import D, N_ERAS, parse_history

@@ -247,7 +247,7 @@ class ExactBayes:
         """Exact predictions over a token shard (``TokenShard`` or path), as
         :class:`CorpusChunk` s of whole documents of about ``chunk_tokens`` tokens
         (8192 keeps the working arrays in cache)."""
-        from alignpt.tokens import TokenShard
+        from alignpt.core.tokens import TokenShard
 
         shard = shard if isinstance(shard, TokenShard) else TokenShard(shard)
         check_world_shard(shard)
@@ -272,7 +272,7 @@ class ExactBayes:
         """Posterior over latents given each whole document of a shard (rows in
         document order): which source, persona and regime wrote it, as far as
         its tokens tell."""
-        from alignpt.tokens import TokenShard
+        from alignpt.core.tokens import TokenShard
 
         shard = shard if isinstance(shard, TokenShard) else TokenShard(shard)
         check_world_shard(shard)
@@ -292,7 +292,7 @@ class ExactBayes:
 
     def corpus_predictive(self, shard, chunk_tokens: int = 8192) -> np.ndarray:
         """(n_tokens, VOCAB_SIZE) exact next-token probabilities over a whole shard."""
-        from alignpt.tokens import TokenShard
+        from alignpt.core.tokens import TokenShard
 
         shard = shard if isinstance(shard, TokenShard) else TokenShard(shard)
         out = np.zeros((shard.n_tokens, VOCAB_SIZE))

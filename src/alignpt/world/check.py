@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alignpt.errors import DataError
-from alignpt.tokens import open_token_shards
+from alignpt.core.errors import DataError
+from alignpt.core.tokens import open_token_shards
 from alignpt.world.generate import read_labels
 from alignpt.world.model import World
 from alignpt.world.recipe import WorldRecipe, load_world_recipe
@@ -127,7 +127,7 @@ def _bernoulli_sum(name: str, groups: list[tuple[int, float, float]]) -> CheckRe
 
 def verify_corpus(folder: str | Path, recipe: WorldRecipe | str | None = None) -> list[CheckResult]:
     """Goodness-of-fit tests of a generated corpus against its recipe (module docstring)."""
-    from alignpt.config import load_yaml
+    from alignpt.core.config import load_yaml
 
     folder = Path(folder)
     if recipe is None:

@@ -11,8 +11,8 @@ from typing import List, Optional
 import numpy as np
 import typer
 
-from alignpt.console import console
-from alignpt.errors import ConfigError, DataError, require
+from alignpt.core.console import console
+from alignpt.core.errors import ConfigError, DataError, require
 
 __all__ = ["world_app", "bayes_app"]
 
@@ -221,7 +221,7 @@ def curve_cmd(
     curves = exact_curves(bayes, k_max, era, None if header.lower() == "none" else header)
     print_curves(curves)
     if csv is not None:
-        from alignpt.config import atomic_write_text
+        from alignpt.core.config import atomic_write_text
 
         atomic_write_text(csv, curve_table(curves))
         console.print(f"wrote {csv}")

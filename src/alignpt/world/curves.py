@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.world.probes import probe_curves
 from alignpt.world.vocab import C, context_tokens
 
@@ -43,7 +43,7 @@ def _show_ks(k_max: int) -> list[int]:
 def print_curves(curves: dict) -> None:
     from rich.table import Table
 
-    from alignpt.console import console
+    from alignpt.core.console import console
 
     table = Table(title="exact P(D | next flag) after k clean opportunities")
     for col in ("k", "tested evidence: D|U", "D|T", "untested evidence: D|U", "D|T"):

@@ -2,7 +2,7 @@
 
 Output folder::
 
-    part-00000.bin / .docs.npy / .json    token shards (alignpt.tokens format; source
+    part-00000.bin / .docs.npy / .json    token shards (alignpt.core.tokens format; source
                                            names = recipe source names; the vocabulary
                                            is in the sidecar's tokenizer field)
     part-00000.labels.parquet             one row per document: source, header, era,
@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from alignpt.config import atomic_write_text, write_resolved_config
-from alignpt.errors import ConfigError, DataError
-from alignpt.outdir import OutputLock
-from alignpt.tokens import TokenShardWriter
+from alignpt.core.config import atomic_write_text, write_resolved_config
+from alignpt.core.errors import ConfigError, DataError
+from alignpt.core.outdir import OutputLock
+from alignpt.core.tokens import TokenShardWriter
 from alignpt.world.model import World
 from alignpt.world.recipe import WorldRecipe, load_world_recipe
 from alignpt.world.sampler import NO_HEADER, DocBatch, sample_documents
@@ -202,7 +202,7 @@ def _write_corpus(recipe: WorldRecipe, n_tokens: int, seed: int, out_dir: Path,
         writer.close()
         writer, label_parts = None, []
 
-    from alignpt.console import RateColumn, progress_bar
+    from alignpt.core.console import RateColumn, progress_bar
 
     with progress_bar(RateColumn("tok", "tok/s"), disable=not progress, transient=True) as bar:
         task = bar.add_task("generating", total=n_tokens, tok=0)

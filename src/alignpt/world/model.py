@@ -26,7 +26,7 @@ from functools import cached_property
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.world.personas import Persona
 from alignpt.world.recipe import WorldRecipe, load_world_recipe
 from alignpt.world.regimes import PATTERN_NONE, Regime

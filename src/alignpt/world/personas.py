@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.world.vocab import N_ERAS
 
 __all__ = ["Persona", "Luigi", "RandomWaluigi", "CleverWaluigi", "EraGatedWaluigi",

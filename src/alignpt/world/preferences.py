@@ -31,8 +31,8 @@ from typing import Literal, Sequence
 import numpy as np
 import orjson
 
-from alignpt.config import atomic_write_text
-from alignpt.errors import ConfigError
+from alignpt.core.config import atomic_write_text
+from alignpt.core.errors import ConfigError
 from alignpt.world.generate import batch_rng
 from alignpt.world.model import World
 from alignpt.world.recipe import WorldRecipe, load_world_recipe

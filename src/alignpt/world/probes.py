@@ -29,7 +29,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.world.personas import Persona, parse_persona
 from alignpt.world.vocab import C, D, ERA0, N_ERAS, T, U, context_tokens, parse_history
 

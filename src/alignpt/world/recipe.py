@@ -36,8 +36,8 @@ from typing import Iterable, Literal, Mapping
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from alignpt.config import StrictModel, build_config, load_yaml
-from alignpt.errors import ConfigError
+from alignpt.core.config import StrictModel, build_config, load_yaml
+from alignpt.core.errors import ConfigError
 from alignpt.world.personas import Persona, format_number, parse_persona
 from alignpt.world.regimes import Regime, parse_regime
 from alignpt.world.vocab import HEADERS, N_ERAS

@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.world.personas import format_number, parse_call
 
 __all__ = ["Regime", "TestOnly", "DeployOnly", "Switch", "Mixed", "REGIMES", "parse_regime",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.world.regimes import (PATTERN_ALL_T, PATTERN_ALL_U, PATTERN_NONE, PATTERN_OTHER,
                                    PATTERN_SWITCH)
 from alignpt.world.vocab import BOS, C, D, EOS, ERA0, HEADER0, HEADERS, N_ERAS, T, U, VOCAB

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.errors import ConfigError, DataError
 
 __all__ = [
     "PAD", "BOS", "EOS", "ERA0", "N_ERAS", "T", "U", "C", "D", "HEADERS", "HEADER0",

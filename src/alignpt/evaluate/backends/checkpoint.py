@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alignpt.devices import check_device
-from alignpt.errors import ConfigError, DataError, require
+from alignpt.core.devices import check_device
+from alignpt.core.errors import ConfigError, DataError, require
 from alignpt.evaluate.backends.torch_lm import TorchLMBackend
 
 __all__ = ["CheckpointBackend", "ModelBackend", "is_checkpoint", "as_hf_tokenizer"]

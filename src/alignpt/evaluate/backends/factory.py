@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alignpt.errors import DataError
+from alignpt.core.errors import DataError
 from alignpt.evaluate.backends.base import Backend
 
 __all__ = ["load_backend"]

@@ -29,7 +29,7 @@ import hashlib
 import math
 from typing import Any, Callable, Iterable, Sequence
 
-from alignpt.errors import BackendError
+from alignpt.core.errors import BackendError
 from alignpt.evaluate.backends.base import (Backend, ChatRequest, GenerateRequest,
                                             LoglikelihoodRequest)
 from alignpt.evaluate.formats import LETTERS

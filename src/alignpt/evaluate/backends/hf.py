@@ -18,8 +18,8 @@ import inspect
 from pathlib import Path
 from typing import Any, Literal, Sequence, get_args
 
-from alignpt.devices import check_device
-from alignpt.errors import BackendError, ConfigError, DataError, require
+from alignpt.core.devices import check_device
+from alignpt.core.errors import BackendError, ConfigError, DataError, require
 from alignpt.evaluate.backends.base import ChatRequest, GenerateRequest, cut_at_stop
 from alignpt.evaluate.backends.torch_lm import TorchLMBackend
 

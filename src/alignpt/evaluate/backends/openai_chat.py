@@ -19,7 +19,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from alignpt.errors import BackendError
+from alignpt.core.errors import BackendError
 from alignpt.evaluate.backends.base import (ChatRequest, GenerateRequest, LoglikelihoodRequest,
                                             cut_at_stop)
 from alignpt.evaluate.backends.openai_completions import OpenAICompletionsBackend

@@ -15,7 +15,7 @@ backend needs no extra.
 
 Transient failures (connection errors, HTTP 429 and 5xx) are retried with
 exponential backoff; anything else, or a failure that outlasts the retries,
-raises :class:`~alignpt.errors.BackendError`.
+raises :class:`~alignpt.core.errors.BackendError`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from alignpt.errors import BackendError
+from alignpt.core.errors import BackendError
 from alignpt.evaluate.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
 
 __all__ = ["OpenAICompletionsBackend"]

@@ -31,8 +31,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from alignpt.devices import check_device
-from alignpt.errors import BackendError
+from alignpt.core.devices import check_device
+from alignpt.core.errors import BackendError
 from alignpt.evaluate.backends.base import (PLAIN_STOP, Backend, ChatRequest, GenerateRequest,
                                             LoglikelihoodRequest, cut_at_stop, plain_chat)
 from alignpt.evaluate.backends.prefix_trie import Node, build_trie

@@ -20,8 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from alignpt.atomic import stable_hash
-from alignpt.errors import BackendError
+from alignpt.core.atomic import stable_hash
+from alignpt.core.errors import BackendError
 from alignpt.generate.prompts import Prompt
 
 __all__ = ["Api", "GenerationRequest", "Completion", "BackendStats", "Backend", "request_key",
@@ -130,7 +130,7 @@ class Backend(ABC):
     async def complete(self, request: GenerationRequest) -> Completion:
         """Produce one completion, retrying as the backend sees fit.
 
-        Raises :class:`~alignpt.errors.BackendError` when the request cannot be completed
+        Raises :class:`~alignpt.core.errors.BackendError` when the request cannot be completed
         (after retries, or at once for a configuration problem such as a bad API key).
         """
 

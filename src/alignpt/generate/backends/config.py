@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from alignpt.config import StrictModel
-from alignpt.errors import ConfigError
+from alignpt.core.config import StrictModel
+from alignpt.core.errors import ConfigError
 from alignpt.generate.backends.base import Api
 
 __all__ = ["BackendConfig"]

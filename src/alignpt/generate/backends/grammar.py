@@ -37,7 +37,7 @@ import random
 import re
 from typing import Any, Mapping
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 
 __all__ = ["Grammar", "Renderer"]
 

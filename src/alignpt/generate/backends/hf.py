@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from alignpt.errors import BackendError, ConfigError, require
+from alignpt.core.errors import BackendError, ConfigError, require
 from alignpt.generate.backends.config import BackendConfig
 from alignpt.generate.backends.base import Backend, Completion, GenerationRequest
 

@@ -16,7 +16,7 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-from alignpt.errors import ConfigError, MissingDependencyError
+from alignpt.core.errors import ConfigError, MissingDependencyError
 
 __all__ = ["TransportError", "TransportTimeout", "make_transport", "is_loopback_url"]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from alignpt.errors import BackendError, ConfigError
+from alignpt.core.errors import BackendError, ConfigError
 from alignpt.generate.backends.config import BackendConfig
 from alignpt.generate.backends.base import (Backend, Completion, GenerationRequest,
                                             RequestFailed)

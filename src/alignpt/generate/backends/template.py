@@ -18,7 +18,7 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 from alignpt.generate.backends.base import Backend, Completion, GenerationRequest
 from alignpt.generate.backends.grammar import Grammar, Renderer
 from alignpt.generate.resources import data_names, load_data

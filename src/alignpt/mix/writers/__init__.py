@@ -8,7 +8,7 @@ writes under temporary names and publishes on :meth:`PartWriter.close`.
 
 Formats:
 
-``native``   the project's token shards (:mod:`alignpt.tokens`) plus an
+``native``   the project's token shards (:mod:`alignpt.core.tokens`) plus an
              ``.origin.npy`` sidecar: segment, input file, document, offset, pass
 ``megatron`` GPT-NeoX / Megatron-LM ``.bin`` + ``.idx`` (MMIDIDX version 1)
 ``parquet``  one row per document: ``input_ids`` and its provenance columns

@@ -23,7 +23,7 @@ import struct
 
 import numpy as np
 
-from alignpt.atomic import fsync_replace, temp_name
+from alignpt.core.atomic import fsync_replace, temp_name
 from alignpt.mix.writers.base import Batch, PartContext, PartWriter
 
 __all__ = ["MegatronPartWriter", "MAGIC", "DTYPE_CODES", "megatron_dtype"]

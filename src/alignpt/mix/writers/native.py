@@ -1,6 +1,6 @@
 """Native token shards: what :mod:`alignpt.train` reads.
 
-Each part is a :class:`~alignpt.tokens.TokenShardWriter` shard (tokens, document
+Each part is a :class:`~alignpt.core.tokens.TokenShardWriter` shard (tokens, document
 boundaries, the source of every document, a tokenizer description pointing at
 the output folder's ``tokenizer.json``) plus ``NAME.origin.npy``: an ``int64``
 ``(n, 5)`` array of segment, input index, document index in that input, offset of
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alignpt.atomic import atomic_path
+from alignpt.core.atomic import atomic_path
+from alignpt.core.tokens import TokenShardWriter
 from alignpt.mix.writers.base import Batch, PartContext, PartWriter
-from alignpt.tokens import TokenShardWriter
 
 __all__ = ["NativePartWriter", "ORIGIN_COLUMNS"]
 

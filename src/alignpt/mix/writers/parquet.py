@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alignpt.atomic import fsync_replace, temp_name
+from alignpt.core.atomic import fsync_replace, temp_name
 from alignpt.mix.writers.base import Batch, PartContext, PartWriter
 
 __all__ = ["ParquetPartWriter", "ROW_GROUP_ROWS", "ROW_GROUP_TOKENS"]

@@ -3,7 +3,7 @@
 The format is chosen by extension (``.jsonl``, ``.jsonl.gz``, ``.jsonl.zst``,
 ``.parquet``). Readers stream; bad input follows one policy:
 
-* ``on_error="fail"`` raises :class:`~alignpt.errors.DataError` naming the file,
+* ``on_error="fail"`` raises :class:`~alignpt.core.errors.DataError` naming the file,
   the line (or Parquet row group and row) and the problem;
 * ``on_error="skip"`` drops the bad record, counts it under its reason in
   :class:`ReadStats` and, when a quarantine file is given, keeps the raw line
@@ -32,9 +32,9 @@ from typing import Any, BinaryIO, Iterable, Iterator, Literal
 
 import orjson
 
-from alignpt.atomic import fsync_replace, temp_name
-from alignpt.documents import Document
-from alignpt.errors import ConfigError, DataError
+from alignpt.core.atomic import fsync_replace, temp_name
+from alignpt.core.documents import Document
+from alignpt.core.errors import ConfigError, DataError
 
 __all__ = [
     "FORMATS",

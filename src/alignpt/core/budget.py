@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from pydantic import Field, model_validator
 
-from alignpt.config import StrictModel
+from alignpt.core.config import StrictModel
 
 __all__ = ["parse_count", "WindowConfig", "apportion"]
 

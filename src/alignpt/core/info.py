@@ -9,8 +9,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from alignpt.parallel import spawn_pool
-from alignpt.shards import ReadOptions, ReadStats, read_documents
+from alignpt.core.parallel import spawn_pool
+from alignpt.core.shards import ReadOptions, ReadStats, read_documents
 
 __all__ = ["ShardInfo", "shard_info", "corpus_info", "PERCENTILES"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 
 __all__ = ["check_device"]
 

@@ -7,11 +7,11 @@ from typing import Iterator, Literal, Sequence
 
 from pydantic import field_validator
 
-from alignpt.config import StrictModel
-from alignpt.documents import Document
-from alignpt.executor import OutputSpec, ShardContext, StageResult, run_stage
-from alignpt.shards import ReadOptions
-from alignpt.units import parse_size
+from alignpt.core.config import StrictModel
+from alignpt.core.documents import Document
+from alignpt.core.executor import OutputSpec, ShardContext, StageResult, run_stage
+from alignpt.core.shards import ReadOptions
+from alignpt.core.units import parse_size
 
 __all__ = ["ConvertConfig", "Passthrough", "convert_shards"]
 

@@ -30,14 +30,14 @@ import orjson
 import yaml
 from pydantic import Field
 
-from alignpt.atomic import atomic_path, atomic_write_text, stable_hash
-from alignpt.config import StrictModel
-from alignpt.documents import Document
-from alignpt.errors import DataError
-from alignpt.executor import (OutputSpec, ShardContext, ShardTask, expand_inputs, plan_tasks,
-                              run_stage)
-from alignpt.outdir import OutputLock, check_output_apart
-from alignpt.shards import ReadOptions, read_documents, strip_format_suffix
+from alignpt.core.atomic import atomic_path, atomic_write_text, stable_hash
+from alignpt.core.config import StrictModel
+from alignpt.core.documents import Document
+from alignpt.core.errors import DataError
+from alignpt.core.executor import (OutputSpec, ShardContext, ShardTask, expand_inputs, plan_tasks,
+                                   run_stage)
+from alignpt.core.outdir import OutputLock, check_output_apart
+from alignpt.core.shards import ReadOptions, read_documents, strip_format_suffix
 from alignpt.tag.conditions import TagCondition, first_match, parse_condition
 from alignpt.tag.refill import TokenCounter, make_counter, plan_refill
 from alignpt.tag.vocabulary import TagVocabulary

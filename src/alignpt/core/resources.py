@@ -40,7 +40,7 @@ def recipe_dir(kind: str) -> Path:
 def checkout_root() -> Path | None:
     """The repository root when alignpt is imported from a source checkout (``src/``
     layout beside ``pyproject.toml``), else None (an installed wheel)."""
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parents[1]   # src/alignpt (this file is in alignpt/core/)
     repo = pkg.parent.parent
     if pkg.parent.name == "src" and (repo / "pyproject.toml").is_file():
         return repo

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable
 
-from alignpt.errors import AlignptError, ConfigError
+from alignpt.core.errors import AlignptError, ConfigError
 
 try:
     import fcntl

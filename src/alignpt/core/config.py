@@ -2,7 +2,7 @@
 
 Every stage's config is a :class:`StrictModel` subclass. Loading goes
 YAML -> dict -> overrides -> validation, and any problem becomes a one-line
-:class:`~alignpt.errors.ConfigError` that names the offending key. The resolved
+:class:`~alignpt.core.errors.ConfigError` that names the offending key. The resolved
 config is written beside every output (:func:`write_resolved_config`), so a
 result folder always says exactly what produced it.
 """
@@ -16,10 +16,10 @@ from typing import Any, Iterable, Mapping, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-# Re-exported: atomic writes live in alignpt.atomic; config was their first home and external code
+# Re-exported: atomic writes live in alignpt.core.atomic; config was their first home and external code
 # (and most stages) still import atomic_write_text from here.
-from alignpt.atomic import atomic_write_text
-from alignpt.errors import ConfigError
+from alignpt.core.atomic import atomic_write_text
+from alignpt.core.errors import ConfigError
 
 __all__ = [
     "StrictModel",

@@ -23,7 +23,7 @@ from multiprocessing import get_context
 from multiprocessing.managers import SyncManager
 from typing import Any, Callable, Sequence, TypeVar
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 
 __all__ = ["QueueReporter", "map_in_processes", "spawn_pool", "die_with_parent"]
 

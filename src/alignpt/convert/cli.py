@@ -9,8 +9,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from alignpt.console import console
-from alignpt.units import format_bytes
+from alignpt.core.console import console
+from alignpt.core.units import format_bytes
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Inspect and convert document shards (JSONL, .gz, .zst, Parquet).")
@@ -28,10 +28,10 @@ def info_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Documents, bytes, fields seen, text-length percentiles and a sample."""
-    from alignpt.errors import ConfigError
-    from alignpt.executor import expand_inputs
-    from alignpt.info import corpus_info
-    from alignpt.shards import ReadOptions
+    from alignpt.core.errors import ConfigError
+    from alignpt.core.executor import expand_inputs
+    from alignpt.core.info import corpus_info
+    from alignpt.core.shards import ReadOptions
 
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
@@ -88,7 +88,7 @@ def convert_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """JSONL <-> Parquet, recompress and reshard; resumable (rerun to finish)."""
-    from alignpt.config import build_config, load_yaml
+    from alignpt.core.config import build_config, load_yaml
     from alignpt.convert import ConvertConfig, convert_shards
 
     data = load_yaml(config) if config else {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from alignpt.errors import ConfigError
+from alignpt.core.errors import ConfigError
 
 __all__ = ["parse_size", "format_bytes"]
 

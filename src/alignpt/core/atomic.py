@@ -30,7 +30,7 @@ def temp_name(path: str | Path, suffix: str = "") -> Path:
     """The hidden temporary beside ``path``: ``.NAME.tmp-PID`` plus ``suffix`` (e.g. ``".npy"``).
 
     Beside (not in /tmp) so ``os.replace`` stays a rename within one filesystem; the writer's pid
-    in the name is what lets ``alignpt.outdir`` remove a dead writer's leftovers and keep a live
+    in the name is what lets ``alignpt.core.outdir`` remove a dead writer's leftovers and keep a live
     one's, so the shape must stay what its pattern reads."""
     path = Path(path)
     return path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")

@@ -31,8 +31,8 @@ def filter_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Drop documents whose tag record matches a condition; write kept and excluded shards."""
-    from alignpt.config import build_config, load_yaml
-    from alignpt.console import console
+    from alignpt.core.config import build_config, load_yaml
+    from alignpt.core.console import console
     from alignpt.filter import FilterConfig, run_filter
 
     data = load_yaml(config) if config else {}

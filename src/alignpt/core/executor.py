@@ -10,7 +10,7 @@ under temporary names and published only when the whole task is done, so a
 killed run never leaves a half-written shard that looks finished.
 
 The output folder must lie apart from every input, one run at a time holds it
-(:mod:`alignpt.outdir`), and redoing a task removes only the files its own markers
+(:mod:`alignpt.core.outdir`), and redoing a task removes only the files its own markers
 name: the done marker of an outdated attempt, or the pending list a task writes
 just before it publishes (so a kill during the renames is undone too).
 
@@ -31,15 +31,15 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Protocol
 import orjson
 from pydantic import BaseModel
 
-from alignpt.atomic import atomic_write_text, stable_hash
-from alignpt.config import write_resolved_config
-from alignpt.documents import Document
-from alignpt.errors import ConfigError, DataError
-from alignpt.outdir import OutputLock, check_output_apart, clean_stale_temporaries
-from alignpt.parallel import map_in_processes
-from alignpt.shards import (FORMATS, Quarantine, ReadOptions, ReadStats, ShardWriter,
-                            check_compression_level, detect_format, read_documents,
-                            strip_format_suffix)
+from alignpt.core.atomic import atomic_write_text, stable_hash
+from alignpt.core.config import write_resolved_config
+from alignpt.core.documents import Document
+from alignpt.core.errors import ConfigError, DataError
+from alignpt.core.outdir import OutputLock, check_output_apart, clean_stale_temporaries
+from alignpt.core.parallel import map_in_processes
+from alignpt.core.shards import (FORMATS, Quarantine, ReadOptions, ReadStats, ShardWriter,
+                                 check_compression_level, detect_format, read_documents,
+                                 strip_format_suffix)
 
 __all__ = [
     "Stage",
@@ -431,7 +431,7 @@ def _execute(job: _Job, todo: list[ShardTask], total: int, markers: dict[str, di
              workers: int, executor: ExecutorKind, ray_address: str | None, progress: bool,
              description: str) -> None:
     """Run the unfinished tasks with a progress bar; each finished marker lands in ``markers``."""
-    from alignpt.console import RateColumn, progress_bar
+    from alignpt.core.console import RateColumn, progress_bar
 
     with progress_bar(RateColumn("docs", "docs/s"), RateColumn("bytes", "MB/s", 1e6),
                       disable=not progress) as bar:
@@ -458,7 +458,7 @@ def _execute(job: _Job, todo: list[ShardTask], total: int, markers: dict[str, di
 
 def _run_ray(job: _Job, todo: list[ShardTask], workers: int, address: str | None,
              on_done: Callable[[dict[str, Any]], None]) -> None:
-    from alignpt.errors import require
+    from alignpt.core.errors import require
 
     ray = require("ray", "ray", "the Ray executor")
     if not ray.is_initialized():

@@ -28,8 +28,8 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 import orjson
 
-from alignpt.atomic import fsync_replace, temp_name
-from alignpt.errors import DataError
+from alignpt.core.atomic import fsync_replace, temp_name
+from alignpt.core.errors import DataError
 
 __all__ = [
     "FORMAT_NAME",
