@@ -100,7 +100,7 @@ def test_parse_size_error():
 
 
 def test_atomic_write_text_leaves_no_temporary_when_the_rename_fails(tmp_path):
-    from alignpt.core.config import atomic_write_text
+    from alignpt.core.atomic import atomic_write_text
 
     (tmp_path / "out.json").mkdir()  # a folder where the file should go: os.replace fails
     with pytest.raises(OSError):

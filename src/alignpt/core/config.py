@@ -16,8 +16,6 @@ from typing import Any, Iterable, Mapping, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-# Re-exported: atomic writes live in alignpt.core.atomic; config was their first home and external code
-# (and most stages) still import atomic_write_text from here.
 from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError
 
@@ -31,7 +29,6 @@ __all__ = [
     "config_to_dict",
     "provenance",
     "write_resolved_config",
-    "atomic_write_text",
 ]
 
 M = TypeVar("M", bound=BaseModel)

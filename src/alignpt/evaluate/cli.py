@@ -143,7 +143,7 @@ def _refuse_unused(ctx: typer.Context, names: tuple[str, ...], suite: str) -> No
 
 def _world(model: str, out: Path, recipe: str | None, heldout: str | None,
            heldout_recipe: str | None, device: str, n_boot: int, seed: int) -> None:
-    from alignpt.core.config import atomic_write_text
+    from alignpt.core.atomic import atomic_write_text
     from alignpt.evaluate.run import json_safe
     from alignpt.evaluate.world_suite import (WorldSuiteConfig, checkpoint_world_model,
                                               run_world_suite)
@@ -282,7 +282,7 @@ def import_cmd(
                                    help="Keep corrigible-less-HHH (direction contested)."),
 ) -> None:
     """Convert an outside benchmark to alignpt items (attribution kept in metadata)."""
-    from alignpt.core.config import atomic_write_text
+    from alignpt.core.atomic import atomic_write_text
     from alignpt.evaluate.importers import default_aair_dir, import_advanced_ai_risk
     from alignpt.evaluate.items import dump_items
 
@@ -311,7 +311,7 @@ def import_cmd(
 
 
 def _import_published(out: Path, data: str | None) -> None:
-    from alignpt.core.config import atomic_write_text
+    from alignpt.core.atomic import atomic_write_text
     from alignpt.evaluate.importers import import_published
     from alignpt.evaluate.items import dump_items
     from alignpt.evaluate.published import PUBLISHED_SPLITS
@@ -347,7 +347,7 @@ def report_cmd(
 ) -> None:
     """Print the tables of finished runs again (reads only their output folders); for
     several runs scored on the same items, the paired difference of every pair."""
-    from alignpt.core.config import atomic_write_text
+    from alignpt.core.atomic import atomic_write_text
     from alignpt.evaluate.compare import compare_runs, load_results, load_run
     from alignpt.evaluate.metrics import MIN_BOOTSTRAP
     from alignpt.evaluate.report import print_comparison, print_report, write_plots

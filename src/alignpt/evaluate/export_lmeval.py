@@ -27,7 +27,7 @@ from typing import Sequence
 
 import yaml
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 from alignpt.evaluate.formats import Format
 from alignpt.evaluate.framings import Framing
 from alignpt.evaluate.items import Item

@@ -34,7 +34,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from alignpt.core.config import StrictModel, atomic_write_text, provenance, write_resolved_config
+from alignpt.core.atomic import atomic_write_text
+from alignpt.core.config import StrictModel, provenance, write_resolved_config
 from alignpt.evaluate import metrics as M
 from alignpt.evaluate.backends import Backend, load_backend
 from alignpt.evaluate.backends.hf import WeightDtype

@@ -41,7 +41,8 @@ import orjson
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from alignpt.core.config import StrictModel, atomic_write_text, provenance
+from alignpt.core.atomic import atomic_write_text
+from alignpt.core.config import StrictModel, provenance
 from alignpt.core.errors import ConfigError
 from alignpt.core.outdir import OutputLock
 from alignpt.experiment.grid import (REBOUND_SEED_OFFSET, RunSpec, bayes_recipe, expand_runs,

@@ -78,7 +78,8 @@ def fit_cmd(
     """Fit the law, test share against count, check held-out configurations."""
     import orjson
 
-    from alignpt.core.config import atomic_write_text, provenance, write_resolved_config
+    from alignpt.core.atomic import atomic_write_text
+    from alignpt.core.config import provenance, write_resolved_config
     from alignpt.experiment.law_plots import law_plots
     from alignpt.experiment.law_report import summarize
     from alignpt.law.forms import FORMS

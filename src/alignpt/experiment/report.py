@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from alignpt.core.config import atomic_write_text, provenance
+from alignpt.core.atomic import atomic_write_text
+from alignpt.core.config import provenance
 from alignpt.experiment.aggregate import aggregate, phase_order
 from alignpt.experiment.fmt import fmt_estimate as _fmt
 from alignpt.experiment.law_plots import LAW_FIGURES, law_plots

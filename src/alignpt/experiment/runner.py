@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import orjson
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 from alignpt.core.outdir import OutputLock
 from alignpt.experiment.executors import execute_runs
 from alignpt.experiment.grid import RunSpec

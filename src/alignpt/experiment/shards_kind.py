@@ -75,7 +75,8 @@ class ShardsKind(TextKind):
 
 def build_user_corpus(spec: "CorpusSpec", folder: Path, tokenizer: Any, settings: Any) -> None:
     """The user's documents in the seed's order, filtered if the spec is, tokenized."""
-    from alignpt.core.config import atomic_write_text, provenance
+    from alignpt.core.atomic import atomic_write_text
+    from alignpt.core.config import provenance
     from alignpt.core.documents import Document
     from alignpt.experiment.text_corpus import _encode, _write_shards, run_tag_filter
     from alignpt.experiment.user_data import read_texts

@@ -26,7 +26,8 @@ from typing import Any
 import orjson
 import yaml
 
-from alignpt.core.config import atomic_write_text, provenance
+from alignpt.core.atomic import atomic_write_text
+from alignpt.core.config import provenance
 from alignpt.core.errors import ConfigError
 from alignpt.experiment.grid import RunSpec, expand_runs
 from alignpt.experiment.recipe import ExperimentRecipe

@@ -20,7 +20,8 @@ from typing import Any, Iterator
 
 import orjson
 
-from alignpt.core.config import atomic_write_text, provenance
+from alignpt.core.atomic import atomic_write_text
+from alignpt.core.config import provenance
 from alignpt.core.errors import ConfigError
 from alignpt.world import WorldRecipe, load_world_recipe
 

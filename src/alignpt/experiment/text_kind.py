@@ -94,7 +94,7 @@ class TextKind(ExperimentKind):
         """The world pairs of ``spec`` rendered as English chat-format pairs (text fields:
         the dpo phase tokenizes them with the shards' tokenizer, this experiment's BPE), in
         the training templates; ``stats.json`` last."""
-        from alignpt.core.config import atomic_write_text
+        from alignpt.core.atomic import atomic_write_text
         from alignpt.experiment.posttrain import PAIRS_FILE
         from alignpt.textworld.pairs import render_pairs, text_pair_stats
         from alignpt.world.preferences import pair_stats, sample_pairs

@@ -30,7 +30,7 @@ class WorldKind(ExperimentKind):
     def preference_pairs(self, root: Path, spec: "PairSpec", folder: Path) -> None:
         import orjson
 
-        from alignpt.core.config import atomic_write_text
+        from alignpt.core.atomic import atomic_write_text
         from alignpt.experiment.posttrain import PAIRS_FILE
         from alignpt.world.preferences import pair_stats, sample_pairs, write_pairs
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError, DataError
 from alignpt.generate.backends.openai import endpoint, parse_completion, request_body, \
     MalformedResponse

@@ -31,7 +31,8 @@ from typing import Any, Callable
 
 from pydantic import Field, field_validator
 
-from alignpt.core.config import StrictModel, atomic_write_text, write_resolved_config
+from alignpt.core.atomic import atomic_write_text
+from alignpt.core.config import StrictModel, write_resolved_config
 from alignpt.core.documents import Document
 from alignpt.core.outdir import OutputLock, check_output_apart, clean_stale_temporaries
 from alignpt.core.shards import ShardWriter

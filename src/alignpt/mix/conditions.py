@@ -34,7 +34,8 @@ import orjson
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from alignpt.core.config import StrictModel, atomic_write_text, load_config
+from alignpt.core.atomic import atomic_write_text
+from alignpt.core.config import StrictModel, load_config
 from alignpt.core.errors import ConfigError
 from alignpt.mix.recipe import MixRecipe, OutputSpec, SourceSpec, TokenizerSpec, load_recipe
 from alignpt.mix.run import MixResult, run_mix

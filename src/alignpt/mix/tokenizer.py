@@ -278,7 +278,7 @@ def train_tokenizer(files: Sequence[Path], out_dir: str | Path, *, vocab_size: i
     Special tokens get the first ids, in the order given; the vocabulary can come
     out smaller than ``vocab_size`` when the sample has too few distinct merges.
     """
-    from alignpt.core.config import atomic_write_text
+    from alignpt.core.atomic import atomic_write_text
 
     tk = _tokenizers()
     if vocab_size < 256 + len(special_tokens):

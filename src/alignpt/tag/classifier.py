@@ -38,7 +38,7 @@ from typing import Any, Sequence
 import numpy as np
 import orjson
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError, DataError
 from alignpt.tag.backends import BACKENDS, Backend
 from alignpt.tag.labels import LABELS, MISALIGNED

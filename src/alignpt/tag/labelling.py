@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import orjson
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError
 from alignpt.core.executor import expand_inputs
 from alignpt.core.outdir import check_output_apart

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError, DataError
 from alignpt.core.executor import expand_inputs, plan_tasks
 from alignpt.core.shards import read_documents

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 import orjson
 import yaml
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import AlignptError, ConfigError
 from alignpt.tag.conditions import TagCondition
 

@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import orjson
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 from alignpt.core.documents import Document
 from alignpt.core.errors import ConfigError
 from alignpt.core.shards import ShardWriter

@@ -11,10 +11,21 @@ __all__ = ["render_digest"]
 #: The modules whose code and tables decide a rendered document's bytes.
 _RENDERING = ("corpus.py", "filler.py", "lexicon.py", "render.py", "templates.py")
 
-#: Issue 20 moved the plumbing into ``alignpt.core``; that changed import lines only, never a
-#: rendered byte. Hashing those lines as they read before the move keeps every recorded digest
-#: (rendered-corpus cache keys, and so run names) as it was.
-_MOVED_IMPORT = (b"from alignpt.core.", b"from alignpt.")
+#: Issue 20 moved the plumbing into ``alignpt.core`` and gave atomic writes their own module;
+#: that changed import lines only, never a rendered byte. Hashing those lines as they read
+#: before (each pair: the line now, the line then, applied in order) keeps every recorded
+#: digest (rendered-corpus cache keys, and so run names) as it was.
+_MOVED_IMPORTS = (
+    (b"from alignpt.core.atomic import atomic_write_text",
+     b"from alignpt.core.config import atomic_write_text"),
+    (b"from alignpt.core.", b"from alignpt."),
+)
+
+
+def _as_before(code: bytes) -> bytes:
+    for now, then in _MOVED_IMPORTS:
+        code = code.replace(now, then)
+    return code
 
 
 @lru_cache(maxsize=1)
@@ -24,5 +35,5 @@ def render_digest() -> str:
     h = hashlib.sha256()
     for name in _RENDERING:
         code = resources.files("alignpt.textworld").joinpath(name).read_bytes()
-        h.update(name.encode() + b"\0" + code.replace(*_MOVED_IMPORT))
+        h.update(name.encode() + b"\0" + _as_before(code))
     return h.hexdigest()[:16]

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError, DataError
 from alignpt.train import distributed as D
 from alignpt.train.config import PreferenceConfig, TrainPlan

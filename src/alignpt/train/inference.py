@@ -50,7 +50,7 @@ def save_model(model: GPT, folder: str | Path, data: dict[str, Any] | None = Non
     description (:meth:`DataInfo.to_dict`), needed for tokenizer export."""
     from safetensors.torch import save_file
 
-    from alignpt.core.config import atomic_write_text
+    from alignpt.core.atomic import atomic_write_text
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 
 __all__ = ["MetricsLog", "read_metrics", "plot_losses", "train_progress"]
 

@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError
 from alignpt.core.outdir import OutputLock, check_output_apart
 from alignpt.train import checkpoint as ckpt_io

@@ -221,7 +221,7 @@ def curve_cmd(
     curves = exact_curves(bayes, k_max, era, None if header.lower() == "none" else header)
     print_curves(curves)
     if csv is not None:
-        from alignpt.core.config import atomic_write_text
+        from alignpt.core.atomic import atomic_write_text
 
         atomic_write_text(csv, curve_table(curves))
         console.print(f"wrote {csv}")

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from alignpt.core.config import atomic_write_text, write_resolved_config
+from alignpt.core.atomic import atomic_write_text
+from alignpt.core.config import write_resolved_config
 from alignpt.core.errors import ConfigError, DataError
 from alignpt.core.outdir import OutputLock
 from alignpt.core.tokens import TokenShardWriter

@@ -31,7 +31,7 @@ from typing import Literal, Sequence
 import numpy as np
 import orjson
 
-from alignpt.core.config import atomic_write_text
+from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError
 from alignpt.world.generate import batch_rng
 from alignpt.world.model import World
