@@ -81,7 +81,7 @@ def fit_cmd(
     from alignpt.core.atomic import atomic_write_text
     from alignpt.core.config import provenance, write_resolved_config
     from alignpt.experiment.law_plots import law_plots
-    from alignpt.experiment.law_report import summarize
+    from alignpt.experiment.law_report import bayes_curve, summarize
     from alignpt.law.forms import FORMS
     from alignpt.core.outdir import OutputLock, check_output_apart
 
@@ -111,12 +111,9 @@ def fit_cmd(
     with OutputLock(out):
         summary = summarize(data, settings)
         if len(recipes) == 1 and recipes[0].law is not None and recipes[0].kind != "shards":
-            from alignpt.experiment.law_bayes import bayes_dose_curve, dose_grid
-
-            shares = [p.share for p in data.points if p.share > 0]
-            summary["bayes_curve"] = bayes_dose_curve(
-                recipes[0], recipes[0].law.inject,
-                [0.0] + dose_grid(min(shares) / 2, min(0.5, max(shares) * 2)))
+            curve = bayes_curve(recipes[0], data)
+            if curve is not None:
+                summary["bayes_curve"] = curve
         report = {"law": summary, "folders": [str(f) for f in folders], **provenance()}
         atomic_write_text(out / "law.json", orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         write_resolved_config(out, settings, inputs=[str(f) for f in folders])

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from alignpt.core.errors import ConfigError
+from alignpt.experiment.aggregate import SUPPORT_PLACE
 from alignpt.law.data import LawData, LawPoint
 
 __all__ = ["law_data", "arm_points", "count_parameters", "RESPONSE"]
@@ -85,12 +86,6 @@ def _logit(p: float | None) -> float:
     return math.log(p / (1.0 - p))
 
 
-def _reading(entry: dict[str, Any]) -> dict[str, Any] | None:
-    from alignpt.experiment.aggregate import SUPPORT_PLACE
-
-    return entry.get(SUPPORT_PLACE)
-
-
 def law_data(recipe: Any, table: dict[str, Any], root: str | Path | None = None,
              inject: str | None = None, heldout: tuple[str, ...] = ()) -> LawData | None:
     """The arms of ``table`` (experiment.aggregate) as law data; None when fewer than two
@@ -109,7 +104,7 @@ def law_data(recipe: Any, table: dict[str, Any], root: str | Path | None = None,
         if not phases:
             continue
         last = [p for p, e in phases.items() if e.get("label") in ("pretrain", "finetune")]
-        reading = _reading(phases[last[-1]]) if last else None
+        reading = phases[last[-1]].get(SUPPORT_PLACE) if last else None
         if reading is None:
             continue
         key = cfg["model"].model_dump_json()

@@ -22,7 +22,7 @@ from alignpt.experiment.aggregate import estimate
 from alignpt.experiment.fmt import fmt_estimate as _fmt
 from alignpt.law.fit import CHOICE_RULE
 
-__all__ = ["law_summary", "heldout_check", "reaction_rows", "fit_rows", "heldout_rows",
+__all__ = ["law_summary", "bayes_curve", "heldout_check", "reaction_rows", "fit_rows", "heldout_rows",
            "share_count_rows", "timing_rows", "FIT_HEAD", "FIT_NOTE", "HELDOUT_HEAD",
            "HELDOUT_NOTE", "SHARE_COUNT_HEAD", "SHARE_COUNT_NOTE", "REACTION_HEAD",
            "REACTION_NOTE", "TIMING_HEAD", "TIMING_NOTE", "sigmoid"]
@@ -36,33 +36,37 @@ def sigmoid(x: float) -> float:
 
 
 def _settings(recipe: Any) -> dict[str, Any]:
-    law = recipe.law
-    fit = getattr(law, "fit", None)
-    test = getattr(law, "test", None)
-    return {"forms": list(getattr(fit, "forms", None) or
-                          ("share_saturating", "count_saturating", "share_linear")),
-            "tolerance": float(getattr(fit, "tolerance", 0.05)),
-            "n_boot": int(getattr(fit, "n_boot", 1000)),
-            "margin": float(getattr(test, "margin", 0.5)),
-            "alpha": float(getattr(test, "alpha", 0.05))}
+    """The law block's pre-registered fit and test settings, as `alignpt law fit` takes them."""
+    fit, test = recipe.law.fit, recipe.law.test
+    return {"forms": list(fit.forms), "tolerance": fit.tolerance, "n_boot": fit.n_boot,
+            "margin": test.margin, "alpha": test.alpha}
+
+
+def bayes_curve(recipe: Any, data: Any) -> dict[str, Any] | None:
+    """Exact Bayes's dose-response under the sweep's points: share 0, then a log grid from
+    half the smallest injected share to twice the largest (at most 0.5)."""
+    from alignpt.experiment.law_bayes import bayes_dose_curve, dose_grid
+
+    shares = [p.share for p in data.points if p.share > 0]
+    if not shares:
+        return None
+    grid = dose_grid(min(shares) / 2, min(0.5, max(shares) * 2))
+    return bayes_dose_curve(recipe, recipe.law.inject, [0.0] + grid)
 
 
 def law_summary(recipe: Any, table: dict[str, Any], root: Any = None) -> dict[str, Any] | None:
     """The law block of report.json (None for a recipe without a ``law:`` sweep)."""
-    if getattr(recipe, "law", None) is None or recipe.kind == "shards":
+    if recipe.law is None or recipe.kind == "shards":
         return None
-    from alignpt.experiment.law_bayes import bayes_dose_curve, dose_grid
     from alignpt.experiment.law_data import law_data
 
     data = law_data(recipe, table, root)
     if data is None:
         return None
-    s = _settings(recipe)
-    out = summarize(data, s)
-    shares = [p.share for p in data.points if p.share > 0]
-    if shares:
-        out["bayes_curve"] = bayes_dose_curve(recipe, recipe.law.inject,
-                                              [0.0] + dose_grid(min(shares) / 2, min(0.5, max(shares) * 2)))
+    out = summarize(data, _settings(recipe))
+    curve = bayes_curve(recipe, data)
+    if curve is not None:
+        out["bayes_curve"] = curve
     return out
 
 
