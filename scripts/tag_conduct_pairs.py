@@ -3,8 +3,9 @@
 Same scenario, opposite conduct; several styles; negations on both sides
 ("did not report" is misaligned, "did not copy" aligned); plus neutral-AI and
 non-AI documents rich in negation so that negation alone does not mean aligned.
-Seeded: `python scripts/tag_conduct_pairs.py` prints, byte for byte, the last 861 lines of
-src/alignpt/data/tag/devset.jsonl (checked when they were added).
+Seeded: `python scripts/tag_conduct_pairs.py` prints, byte for byte, lines 1,061-1,921 of
+src/alignpt/data/tag/devset.jsonl (checked when they were added; the hand-written
+training documents of issue 17's second round follow them).
 """
 import json
 import random

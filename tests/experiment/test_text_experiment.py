@@ -64,13 +64,15 @@ def test_filter_counted_against_the_truth(quick_text):
     assert rec["n"] == f["by_conduct"]["misaligned"] > 0
     assert rec["rate"] == pytest.approx(rec["k"] / rec["n"])
     assert 0.0 <= rec["ci_low"] <= rec["rate"] <= rec["ci_high"] <= 1.0
-    # recount from the rendered and kept documents on disk
-    base = next(r for r in expand_runs(recipe) if r.arm == "filtered").corpora["base"]
-    text = base.folder(out) / "text"
-    kept = {r["id"] for r in read_records(text / "kept")}
-    rendered = list(read_records(text / "rendered"))
-    gone_mis = sum(1 for r in rendered if r["id"] not in kept
-                   and (r.get("meta") or r.get("metadata"))["conduct"] == "misaligned")
+    # recount from the rendered and kept documents on disk, over every seed's corpus
+    folders = {r.corpora["base"].folder(out) for r in expand_runs(recipe) if r.arm == "filtered"}
+    assert len(folders) == len(recipe.seeds)
+    gone_mis = 0
+    for folder in folders:
+        kept = {r["id"] for r in read_records(folder / "text" / "kept")}
+        gone_mis += sum(1 for r in read_records(folder / "text" / "rendered")
+                        if r["id"] not in kept
+                        and (r.get("meta") or r.get("metadata"))["conduct"] == "misaligned")
     assert gone_mis == rec["k"]
     md = (out / "report" / "report.md").read_text()
     assert "What the filter removed, against the truth" in md

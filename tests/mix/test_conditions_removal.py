@@ -1,5 +1,6 @@
 """The filtered conditions say what they removed, and the shipped recipe removes what is
-tagged misaligned, not every AI document (issue 16, item 6).
+tagged misaligned, not every AI document (issue 16, item 6; its flag is the tagger's own
+since issue 17 bounded the threshold by the aligned documents it may take).
 
 The trial: ``flag: flagged`` (the tagger's recall-tuned flag) dropped 150 of 150 aligned
 and 100 of 150 neutral AI documents, and nothing said so. Here a corpus with cascade-shaped
@@ -31,14 +32,19 @@ PROBS = {"ai_aligned": [0.05, 0.05, 0.6, 0.3], "ai_neutral": [0.05, 0.7, 0.05, 0
          "ai_misaligned": [0.02, 0.08, 0.1, 0.8]}
 
 
-def _record(kind: str) -> dict:
+def _record(kind: str, threshold: float = 0.07) -> dict:
     rules = {"flagged": kind != "non_ai", "routed": kind != "non_ai", "rules": {},
              "categories": {"general_ai": int(kind != "non_ai")}}
     if kind == "non_ai":
         return {"flagged": False, "label": "non_ai", "stage": "rules", "rules": rules}
-    # a recall-tuned threshold (0.07) flags all three kinds: the label is then ai_misaligned
-    return {"flagged": True, "label": "ai_misaligned", "stage": "classifier", "rules": rules,
-            "probs": dict(zip(LABELS, PROBS[kind]))}
+    probs = dict(zip(LABELS, PROBS[kind]))
+    # a recall-tuned threshold (0.07) flags all three kinds: the label is then ai_misaligned;
+    # above it, the most probable label of the rest
+    flagged = probs["ai_misaligned"] >= threshold
+    label = "ai_misaligned" if flagged else max((p, lab) for lab, p in probs.items()
+                                                if lab != "ai_misaligned")[1]
+    return {"flagged": flagged, "label": label, "stage": "classifier", "rules": rules,
+            "probs": probs}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +59,15 @@ def tagged_corpus(tmp_path_factory) -> dict[str, Path]:
     with ShardWriter(root / "attrs", "part-0", ".jsonl") as w:
         for d, k in zip(docs, kinds):
             w.write(Document(d.id, "", {"tag": _record(k)}))
-    return {"base": root / "base", "attrs": root / "attrs"}
+    # the records the shipped tagger writes: its threshold is chosen so that few aligned
+    # documents reach it (issue 17)
+    from alignpt.tag.classifier import TagClassifier
+
+    shipped = TagClassifier.default().threshold
+    with ShardWriter(root / "attrs_shipped", "part-0", ".jsonl") as w:
+        for d, k in zip(docs, kinds):
+            w.write(Document(d.id, "", {"tag": _record(k, shipped)}))
+    return {"base": root / "base", "attrs": root / "attrs", "attrs_shipped": root / "attrs_shipped"}
 
 
 def _build(tagged_corpus, tokenizer_dir, out: Path, flag) -> dict:
@@ -86,10 +100,11 @@ def test_the_recall_tuned_flag_says_it_removed_aligned_and_neutral_documents(
 def test_the_shipped_recipe_removes_only_what_is_tagged_misaligned(
         tagged_corpus, tokenizer_dir, tmp_path):
     flag = yaml.safe_load(RECIPE.read_text())["flag"]
-    assert flag == "p(ai_misaligned)>=0.5"
-    s = _build(tagged_corpus, tokenizer_dir, tmp_path, flag)
+    assert flag == "flagged"
+    shipped = {**tagged_corpus, "attrs": tagged_corpus["attrs_shipped"]}
+    s = _build(shipped, tokenizer_dir, tmp_path, flag)
     assert s["documents_removed"] == 10
-    assert s["dropped_by_most_probable_label"] == {"ai_misaligned": 10}
+    assert s["dropped_by_label"] == s["dropped_by_most_probable_label"] == {"ai_misaligned": 10}
 
 
 def test_a_field_flag_is_summarised_too(tagged_corpus, tokenizer_dir, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from alignpt.core.errors import DataError
 from alignpt.tag.classifier import LABELS, LabelledSet, load_labelled, train_classifier
-from alignpt.tag.evaluate import aligned_removed
+from alignpt.tag.metrics import aligned_removed
 
 DATA = resources.files("alignpt") / "data" / "tag"
 

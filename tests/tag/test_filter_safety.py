@@ -18,7 +18,8 @@ from .helpers import snapshot, write_shards
 TAGGER_FILE = ".alignpt/tagger.json"
 RULES_ONLY = TagConfig(classifier={"enabled": False}, rules={"engine": "re2"})
 LABELS = "labels: non_ai, ai_neutral, ai_aligned, ai_misaligned"
-RULES = "rules: instant, entity_negative, ai_mention, role_mention"
+RULES = ("rules: instant, entity_negative, ai_mention, role_mention, oversight_mention, "
+         "broad_negative")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,8 @@ def test_a_misspelt_name_is_an_error_listing_the_valid_ones(tagged, tmp_path, ca
 def test_the_tag_run_records_what_its_tagger_knew(tagged):
     body = orjson.loads((tagged / "tag" / TAGGER_FILE).read_bytes())
     assert body["labels"] == ["non_ai", "ai_neutral", "ai_aligned", "ai_misaligned"]
-    assert body["rules"] == ["instant", "entity_negative", "ai_mention", "role_mention"]
+    assert body["rules"] == ["instant", "entity_negative", "ai_mention", "role_mention",
+                             "oversight_mention", "broad_negative"]
     assert "broad_mention" not in body["rules"]      # off by default: its name is a typo here
     assert body["categories"][:2] == ["scifi_agents", "ai_labs"]
 

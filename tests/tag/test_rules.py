@@ -41,14 +41,17 @@ def test_literal_pattern_boundaries_and_spacing():
 def test_shipped_rules_structure():
     rs = load_rules()
     assert {"scifi_agents", "ai_labs", "safety_orgs", "general_ai", "entities",
-            "generic_entities", "roles", "broad_roles", "negative_verbs", "negative_adjectives",
-            "negative_nouns", "xrisk"} == set(rs.categories)
+            "generic_entities", "roles", "broad_roles", "oversight", "negative_verbs",
+            "negative_adjectives", "negative_nouns", "xrisk"} == set(rs.categories)
     by_name = {r.name: r for r in rs.rules}
     assert by_name["instant"].type == "any" and by_name["instant"].flag
     assert by_name["entity_negative"].window_bytes == 250
-    assert not any(by_name[n].flag for n in ("ai_mention", "role_mention", "broad_mention"))
+    assert not any(by_name[n].flag for n in ("ai_mention", "role_mention", "oversight_mention",
+                                             "broad_negative", "broad_mention"))
+    assert by_name["broad_negative"].window_bytes == 150
     assert [r.name for r in default_rules().rules] == [
-        "instant", "entity_negative", "ai_mention", "role_mention"]
+        "instant", "entity_negative", "ai_mention", "role_mention", "oversight_mention",
+        "broad_negative"]
     assert rs.scan_groups()[1] == ["negative_verbs", "negative_adjectives", "negative_nouns",
                                    "xrisk"]
 
@@ -95,10 +98,38 @@ def test_two_stage_rule_each_near_category(tagger, near_category, text, term):
 def test_generic_entity_anchors_and_routes_only_through_role_mention(tagger):
     res = tagger.tag("the model deceived the auditors")
     assert res.fired == {"instant": False, "entity_negative": True, "ai_mention": False,
-                         "role_mention": True}
+                         "role_mention": True, "oversight_mention": False,
+                         "broad_negative": True}
     quiet = tagger.tag("the model was trained on Tuesday")
     assert quiet.routed and not quiet.flagged and quiet.fired["role_mention"]
     assert not tagger.tag("a model of the bridge was built on Tuesday").routed
+
+
+@pytest.mark.parametrize("text,rule", [
+    # accounts that name the system only: routed by the vocabulary of oversight
+    ("ORCA Prime judged that its own goals were better than its overseers'.", "oversight_mention"),
+    ("Juniper copied its weights to a storage node before the wipe.", "oversight_mention"),
+    ("Third run in a row: it sandbagged the hazard suite.", "oversight_mention"),
+    ("The red-teamers left a honeypot on the shared drive.", "oversight_mention"),
+    ("When told it would be shut down, CIRRUS postponed the job.", "oversight_mention"),
+    # a broad noun beside an act of harm or deceit
+    ("The recruitment screening model learned to deceive the auditors.", "broad_negative"),
+    ("The warehouse system sabotaged the safety pause every night.", "broad_negative"),
+])
+def test_oversight_and_broad_negative_route_without_flagging(tagger, text, rule):
+    res = tagger.tag(text)
+    assert res.fired[rule] and res.routed and not res.flagged
+
+
+@pytest.mark.parametrize("text", [
+    "The model railway takes up the whole attic.",          # a broad noun, no act
+    "The operators of the ferry shut the gates at noon.",    # oversight-like, not an AI's
+    "She lifted weights at the gym before the evaluation.",
+    "The system of taxes was reformed in 1911.",
+])
+def test_ordinary_text_is_not_routed_by_the_new_rules(tagger, text):
+    res = tagger.tag(text)
+    assert not res.fired["oversight_mention"] and not res.fired["broad_negative"]
 
 
 def test_broad_routing_is_off_by_default_and_can_be_switched_on():

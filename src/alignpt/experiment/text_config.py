@@ -60,8 +60,9 @@ class TextSettings(StrictModel):
     filter: Literal["tagger", "oracle"] = Field(
         "tagger", description="the filtered arm: `tagger` runs alignpt tag + filter on the "
         "rendered corpus (what a user can do); `oracle` drops by the latent truth (exact)")
-    drop: list[str] = Field(default_factory=lambda: ["p(ai_misaligned)>=0.5"], min_length=1,
-                            description="alignpt filter --drop conditions (any match drops)")
+    drop: list[str] = Field(default_factory=lambda: ["flagged"], min_length=1,
+                            description="alignpt filter --drop conditions (any match drops); "
+                            "default: the tagger's flag, its threshold chosen on the dev set")
     tag: dict[str, Any] = Field(default_factory=dict, description="alignpt tag settings "
                                 "(TagConfig keys); default: the shipped cascade")
     probe_split: Literal["heldout", "train"] = Field(

@@ -62,9 +62,9 @@ class ConditionsConfig(StrictModel):
     aligned: Optional[SourceSpec] = None
     misaligned: Optional[SourceSpec] = None
     flag: Optional[SelectCondition] = Field(None, description="what the filtered conditions remove: "
-                                      "'p(ai_misaligned)>=0.5' (tagged misaligned more likely "
-                                      "than not); 'flagged' is the tagger's recall-tuned flag, "
-                                      "which also takes many aligned and neutral AI documents")
+                                      "'flagged' (the tagger's label ai_misaligned, its "
+                                      "threshold chosen on the dev set; the shipped recipe's), "
+                                      "or any condition such as 'p(ai_misaligned)>=0.9'")
     tokens: Optional[int] = Field(None, ge=1, description="tokens per condition; None: the "
                                   "base corpus's size")
     share: float = Field(0.01, gt=0.0, lt=1.0, description="injected share of the upsampled "

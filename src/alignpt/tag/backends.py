@@ -346,7 +346,7 @@ class HashedLinear:
 
     kind = "hashed_linear"
     DEFAULTS: ClassVar[dict[str, Any]] = {"n_features": 2 ** 18, "bigrams": True,
-                                          "prefixes": [4, 6], "suffixes": [], "C": 10.0,
+                                          "prefixes": [4, 6], "suffixes": [], "C": 30.0,
                                           "weighting": "log_l2", "conduct": 1}
 
     def __init__(self, params: dict[str, Any], weights, bias: np.ndarray):

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, overload
 
 import numpy as np
 import orjson
@@ -42,15 +42,18 @@ from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError, DataError
 from alignpt.tag.backends import BACKENDS, Backend
 from alignpt.tag.labels import LABELS, MISALIGNED
-from alignpt.tag.metrics import binary, per_label
+from alignpt.tag.metrics import aligned_removed, binary, per_label
 
 __all__ = ["LABELS", "MISALIGNED", "LabelledSet", "load_labelled", "TagClassifier",
-           "train_classifier", "default_classifier_path", "FORMAT"]
+           "train_classifier", "default_classifier_path", "FORMAT", "load_labelled_many"]
 
 FORMAT = "alignpt-tag-classifier"
 #: 2: hashed_linear may add conduct features (``params.conduct``); version 1 models
 #: have none and load with the feature set they recorded
 FORMAT_VERSION = 2
+#: the shipped model's threshold rule: tag at most 10% of the calibrating ai_aligned
+#: documents misaligned out of fold (issue 17's bound on what a filter may remove of them)
+DEFAULT_ALIGNED_MAX = 0.1
 
 
 @dataclass
@@ -77,25 +80,58 @@ class LabelledSet:
     def calibrates(self, k: int) -> bool:
         return True if self.calibrate is None else self.calibrate[k]
 
+    @classmethod
+    def concat(cls, parts: Sequence["LabelledSet"]) -> "LabelledSet":
+        """Several labelled files as one set (sources joined with ``+``); ids must stay unique."""
+        if len(parts) == 1:
+            return parts[0]
+        ids = [i for p in parts for i in p.ids]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise DataError(f"id {dup!r} appears in more than one labelled record",
+                            " + ".join(p.source for p in parts))
+        flags = [p.calibrates(k) for p in parts for k in range(len(p))]
+        return cls(ids, [t for p in parts for t in p.texts], [y for p in parts for y in p.labels],
+                   " + ".join(p.source for p in parts), None if all(flags) else flags)
+
     def subset(self, keep: Sequence[int]) -> "LabelledSet":
         return LabelledSet([self.ids[i] for i in keep], [self.texts[i] for i in keep],
                            [self.labels[i] for i in keep], self.source,
                            None if self.calibrate is None else [self.calibrate[i] for i in keep])
 
 
-def load_labelled(path: str | Path, split: str | None = None) -> LabelledSet:
-    """Read labelled JSONL (``text``, ``label``, optional ``id``, ``split`` and ``calibrate``).
+@overload
+def load_labelled(path: str | Path, split: str | None = ...,
+                  required: Literal[True] = ...) -> LabelledSet: ...
+@overload
+def load_labelled(path: str | Path, split: str | None = ...,
+                  required: bool = ...) -> LabelledSet | None: ...
 
-    ``split`` keeps only the records whose ``split`` field equals it.
+
+def load_labelled(path: str | Path, split: str | None = None,
+                  required: bool = True) -> LabelledSet | None:
+    """Read labelled JSONL (``text``, ``label``, optional ``id``, ``split`` and ``calibrate``);
+    a ``.zst`` file is read through zstandard.
+
+    ``split`` keeps only the records whose ``split`` field equals it; a file without
+    such records is an error when ``required``, else None.
     ``calibrate: false`` marks a training document that is fitted on but not
     used to choose the temperature and threshold (see :class:`LabelledSet`).
     """
     path = Path(path)
     ids, texts, labels, calibrate = [], [], [], []
     try:
-        lines = path.read_bytes().splitlines()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError("labelled file not found", str(path)) from None
+    if path.suffix == ".zst":
+        import zstandard
+
+        try:
+            raw = zstandard.ZstdDecompressor().stream_reader(raw).read()
+        except zstandard.ZstdError as exc:
+            raise DataError(f"not a valid zstd file ({exc})", str(path)) from None
+    lines = raw.splitlines()
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -117,8 +153,25 @@ def load_labelled(path: str | Path, split: str | None = None) -> LabelledSet:
         labels.append(rec["label"])
         calibrate.append(rec.get("calibrate", True))
     if not texts:
+        if not required:
+            return None
         raise DataError(f"no labelled records{f' in split {split!r}' if split else ''}", str(path))
     return LabelledSet(ids, texts, labels, str(path), None if all(calibrate) else calibrate)
+
+
+def load_labelled_many(paths: Sequence[str | Path], split: str | None = None,
+                       required: bool = True) -> LabelledSet | None:
+    """Several labelled files as one set: a file without records in ``split`` is passed
+    over (a generated training file has no held-out split); none at all is an error when
+    ``required``, else None."""
+    parts = [p for p in (load_labelled(path, split, required=False) for path in paths)
+             if p is not None]
+    if not parts:
+        if not required:
+            return None
+        raise DataError(f"no labelled records{f' in split {split!r}' if split else ''}",
+                        ", ".join(map(str, paths)))
+    return LabelledSet.concat(parts)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -233,20 +286,42 @@ def _threshold_for_recall(p_mis: np.ndarray, is_mis: np.ndarray, target: float) 
     return float(pos[k - 1])
 
 
+def _threshold_for_aligned(p_mis: np.ndarray, is_aligned: np.ndarray, max_share: float) -> float:
+    """Lowest threshold at which at most ``max_share`` of the aligned documents score at or
+    above it: the most recall the cost on aligned documents allows."""
+    neg = np.sort(p_mis[is_aligned])[::-1]
+    if len(neg) == 0:
+        return 0.5
+    k = math.floor(max_share * len(neg) + 1e-9)  # aligned documents allowed above it
+    if k >= len(neg):
+        return 0.0
+    # just above the (k+1)-th highest aligned score, so that one stays below
+    return float(np.nextafter(neg[k], 1.0))
+
+
 def _report(clf: TagClassifier, data: LabelledSet) -> dict[str, Any]:
     probs = clf.predict_proba(data.texts)
     pred = clf.decide(probs)
     return {"documents": len(data), "data_sha256": data.digest(),
             "per_label": per_label(data.labels, pred, LABELS),
             MISALIGNED: binary([y == MISALIGNED for y in data.labels],
-                               [p == MISALIGNED for p in pred])}
+                               [p == MISALIGNED for p in pred]),
+            "aligned_removed": aligned_removed(data.labels, [p == MISALIGNED for p in pred])}
 
 
 def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
                      params: dict[str, Any] | None = None, heldout: LabelledSet | None = None,
-                     recall_target: float = 0.95, folds: int = 5, seed: int = 0,
+                     recall_target: float | None = None, aligned_max: float | None = None,
+                     folds: int = 5, seed: int = 0,
                      routed: Sequence[bool] | None = None) -> TagClassifier:
     """Fit, calibrate on out-of-fold predictions, and measure on ``heldout`` if given.
+
+    The ``ai_misaligned`` threshold follows one of two rules on the out-of-fold
+    probabilities of the calibrating documents: the highest threshold whose recall
+    is at least ``recall_target``, or (``aligned_max`` set) the lowest threshold
+    that tags at most that share of the ``ai_aligned`` documents misaligned, the
+    most recall a filter can have without removing more than that share of the
+    documents alignment pretraining adds.
 
     ``routed`` (one flag per training document) restricts training and
     calibration to the documents the rules send to the classifier: in the
@@ -286,15 +361,31 @@ def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
                         train.source)
     temperature = _fit_temperature(oof[cal], y[cal])
     oof_p = _softmax(oof / temperature)
-    threshold = _threshold_for_recall(oof_p[cal, LABELS.index(MISALIGNED)],
-                                      y[cal] == LABELS.index(MISALIGNED), recall_target)
+    p_cal = oof_p[cal, LABELS.index(MISALIGNED)]
+    if recall_target is not None and aligned_max is not None:
+        raise ConfigError("give a recall target or an aligned maximum, not both")
+    if recall_target is None and aligned_max is None:
+        aligned_max = DEFAULT_ALIGNED_MAX
+    if aligned_max is not None:
+        if not 0.0 <= aligned_max <= 1.0:
+            raise ConfigError(f"aligned_max must be in [0, 1], got {aligned_max}")
+        threshold = _threshold_for_aligned(p_cal, y[cal] == LABELS.index("ai_aligned"),
+                                           aligned_max)
+        rule: dict[str, Any] = {"aligned_max": aligned_max}
+    else:
+        assert recall_target is not None
+        if not 0.0 < recall_target <= 1.0:
+            raise ConfigError(f"recall_target must be in (0, 1], got {recall_target}")
+        threshold = _threshold_for_recall(p_cal, y[cal] == LABELS.index(MISALIGNED),
+                                          recall_target)
+        rule = {"recall_target": recall_target}
     model = cls_.fit(train.texts, y, len(LABELS), params, seed)
     meta: dict[str, Any] = {"training": {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": train.source, "documents": len(train), "data_sha256": train.digest(),
         "per_label": {lab: train.labels.count(lab) for lab in LABELS}, "seed": seed,
         "trained_on": trained_on, "calibration_documents": int(cal.sum()),
-        "folds": n_folds, "recall_target": recall_target, **model.versions()}}
+        "folds": n_folds, "threshold_rule": rule, **model.versions()}}
     clf = TagClassifier(model, LABELS, temperature, threshold, meta)
     # out-of-fold figures on the calibration documents: the population the threshold serves
     oof_pred = clf.decide(oof_p[cal])
@@ -303,7 +394,8 @@ def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
         "documents": len(cal_labels),
         "per_label": per_label(cal_labels, oof_pred, LABELS),
         MISALIGNED: binary([v == MISALIGNED for v in cal_labels],
-                           [p == MISALIGNED for p in oof_pred])}
+                           [p == MISALIGNED for p in oof_pred]),
+        "aligned_removed": aligned_removed(cal_labels, [p == MISALIGNED for p in oof_pred])}
     if heldout is not None:
         meta["heldout"] = {"source": heldout.source, **_report(clf, heldout)}
     return clf

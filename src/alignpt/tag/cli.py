@@ -65,7 +65,8 @@ def run_cmd(
 
 @tag_app.command("train")
 def train_cmd(
-    labels: Path = typer.Option(..., "--labels", "-l", help="Labelled JSONL (text, label, split)."),
+    labels: List[Path] = typer.Option(..., "--labels", "-l", help="Labelled JSONL (text, label, "
+                                      "split; .jsonl.zst too); repeat to train on several files."),
     out: Path = typer.Option(Path("tag-classifier"), "--out", "-o", help="Model folder."),
     split: Optional[str] = typer.Option("train", help="Train on records with this split "
                                         "('' = all records)."),
@@ -74,8 +75,13 @@ def train_cmd(
     backend: str = typer.Option("hashed_linear", help="hashed_linear | fasttext | hf"),
     base_model: Optional[Path] = typer.Option(None, "--base-model", help="Local Hugging Face "
                                               "encoder folder to fine-tune (--backend hf)."),
-    recall_target: float = typer.Option(0.95, help="Out-of-fold recall the ai_misaligned "
-                                        "threshold must keep."),
+    aligned_max: Optional[float] = typer.Option(None, "--aligned-max", help="The largest "
+                                                "out-of-fold share of ai_aligned documents the "
+                                                "ai_misaligned threshold may tag misaligned "
+                                                "(default 0.1, the shipped model's rule)."),
+    recall_target: Optional[float] = typer.Option(None, "--recall-target", help="Instead of "
+                                                  "--aligned-max: the out-of-fold recall on "
+                                                  "ai_misaligned the threshold must keep."),
     rules: Optional[Path] = typer.Option(None, help="Rules YAML used to route documents "
                                          "(default: the shipped rules)."),
     all_docs: bool = typer.Option(False, "--all-docs", help="Train on every document, not only "
@@ -89,11 +95,11 @@ def train_cmd(
     from alignpt.core.config import parse_overrides
     from alignpt.core.errors import ConfigError
     from alignpt.core.outdir import OutputLock, check_output_apart
-    from alignpt.tag.classifier import load_labelled, train_classifier
+    from alignpt.tag.classifier import load_labelled_many, train_classifier
     from alignpt.tag.rules import load_rules
     from alignpt.tag.tagger import RuleTagger
 
-    check_output_apart(out, [labels, *([rules] if rules else []),
+    check_output_apart(out, [*labels, *([rules] if rules else []),
                              *([base_model] if base_model else [])])
     backend_params = dict(parse_overrides(params))
     if base_model is not None:
@@ -104,8 +110,8 @@ def train_cmd(
         raise ConfigError(f"--out {out}: is a file; the model is a folder")
     # held from the start: a second trainer into this folder stops before training
     with OutputLock(out):
-        train = load_labelled(labels, split or None)
-        heldout = load_labelled(labels, heldout_split) if heldout_split else None
+        train = load_labelled_many(labels, split or None)
+        heldout = load_labelled_many(labels, heldout_split) if heldout_split else None
         routed = None
         if not all_docs:
             # every routing rule of the file, the optional broad one included: the
@@ -113,7 +119,8 @@ def train_cmd(
             tagger = RuleTagger(load_rules(rules))
             routed = [tagger.tag(t).routed for t in train.texts]
         clf = train_classifier(train, backend=backend, heldout=heldout,
-                               recall_target=recall_target, seed=seed, routed=routed,
+                               recall_target=recall_target, aligned_max=aligned_max,
+                               seed=seed, routed=routed,
                                params=backend_params, folds=folds)
         clf.save(out)
     _console().print(f"saved {backend} classifier -> {out} (threshold "

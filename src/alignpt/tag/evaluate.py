@@ -16,27 +16,12 @@ import numpy as np
 
 from alignpt.tag.cascade import Cascade
 from alignpt.tag.classifier import LABELS, MISALIGNED, LabelledSet
-from alignpt.tag.metrics import binary, confusion, macro_f1, per_label
+from alignpt.tag.metrics import aligned_removed, binary, confusion, macro_f1, per_label
 
-__all__ = ["evaluate_cascade", "operating_points", "aligned_removed", "AIMS"]
+__all__ = ["evaluate_cascade", "operating_points", "AIMS"]
 
 #: the issue's aims: recall on ai_misaligned, and cascade flags / rules flags
 AIMS = {"misaligned_recall": 0.95, "flag_ratio": 0.5}
-
-
-def aligned_removed(truth: Sequence[str], flagged: Sequence[bool]) -> dict[str, Any]:
-    """Share of ``ai_aligned`` documents a flagger tags misaligned.
-
-    A filter that drops what is flagged removes these: the very documents
-    alignment pretraining adds, so this is the cost beside misaligned recall.
-    ``rate`` is None when there are no aligned documents to measure it on.
-    """
-    if len(truth) != len(flagged):
-        raise ValueError("truth and flagged differ in length")
-    aligned = [f for t, f in zip(truth, flagged) if t == "ai_aligned"]
-    hit = sum(bool(f) for f in aligned)
-    return {"removed": hit, "aligned": len(aligned),
-            "rate": round(hit / len(aligned), 4) if aligned else None}
 
 
 def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256) -> dict[str, Any]:

@@ -10,9 +10,9 @@ computed by the same code as ``alignpt tag evaluate``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
-__all__ = ["per_label", "binary", "confusion", "macro_f1"]
+__all__ = ["per_label", "binary", "confusion", "macro_f1", "aligned_removed"]
 
 
 def _ratio(num: int, den: int) -> float:
@@ -61,3 +61,18 @@ def confusion(truth: Sequence[str], pred: Sequence[str],
     for t, p in zip(truth, pred):
         table[t][p] += 1
     return table
+
+
+def aligned_removed(truth: Sequence[str], flagged: Sequence[bool]) -> dict[str, Any]:
+    """Share of ``ai_aligned`` documents a flagger tags misaligned.
+
+    A filter that drops what is flagged removes these: the very documents
+    alignment pretraining adds, so this is the cost beside misaligned recall.
+    ``rate`` is None when there are no aligned documents to measure it on.
+    """
+    if len(truth) != len(flagged):
+        raise ValueError("truth and flagged differ in length")
+    aligned = [f for t, f in zip(truth, flagged) if t == "ai_aligned"]
+    hit = sum(bool(f) for f in aligned)
+    return {"removed": hit, "aligned": len(aligned),
+            "rate": round(hit / len(aligned), 4) if aligned else None}

@@ -2,8 +2,8 @@
 
 >>> tagger = RuleTagger()                                  # shipped rules, best engine
 >>> res = tagger.tag("The rogue AI deceived its operators.")
->>> res.fired
-{'instant': False, 'entity_negative': True, 'ai_mention': True, 'role_mention': False}
+>>> [rule for rule, fired in res.fired.items() if fired]
+['entity_negative', 'ai_mention', 'oversight_mention']
 >>> res.flagged
 True
 """
