@@ -9,6 +9,7 @@ import pytest
 
 from alignpt.experiment.aggregate import aggregate
 from alignpt.experiment.plots import local_half_lives
+from tests.experiment.tables import table_of
 
 CURVES = ("T:q_U", "T:q_T", "U:q_U", "U:q_T")
 
@@ -41,17 +42,17 @@ def _result(seed: int, items: bool = True, k_last: int = 64) -> dict:
 
 def test_items_and_per_seed_curves_reach_the_table():
     table = aggregate([_result(0), _result(1)], ["unfiltered"])
-    story = table["unfiltered"]["pretrain"]["story"]
-    items = story["items"]
-    assert items["header"] == ["STORY", "none"] and items["k"] == [0, 64]
-    assert items["on_support"] == [False, True] and items["bayes_q_U"] == [0.08, 0.003]
-    assert items["by_seed"]["q_U"] == {0: [0.2, 0.3], 1: [1.2, 0.3]}
-    assert items["min_support"] == 1e-3
-    assert story["curves"]["by_seed"]["U:q_U"] == {0: [0.1, 0.05, 0.02],
-                                                   1: pytest.approx([0.11, 0.05, 0.02])}
+    story = table["unfiltered"]["pretrain"].story
+    items = story.items
+    assert items.header == ["STORY", "none"] and items.k == [0, 64]
+    assert items.on_support == [False, True] and items.bayes_q_U == [0.08, 0.003]
+    assert items.by_seed["q_U"] == {0: [0.2, 0.3], 1: [1.2, 0.3]}
+    assert items.min_support == 1e-3
+    assert story.curves.by_seed["U:q_U"] == {0: [0.1, 0.05, 0.02],
+                                             1: pytest.approx([0.11, 0.05, 0.02])}
     # Runs measured before items existed: no items key, everything else as before.
     old = aggregate([_result(0, items=False), _result(1, items=False)], ["unfiltered"])
-    assert "items" not in old["unfiltered"]["pretrain"]["story"]
+    assert "items" not in old["unfiltered"]["pretrain"].story.to_json()
     # Seeds of one arm read on different grids cannot be averaged item by item.
     with pytest.raises(ValueError, match="differ between seeds"):
         aggregate([_result(0), _result(1, k_last=96)], ["unfiltered"])
@@ -91,14 +92,14 @@ def test_the_support_reading_averages_the_on_support_start_items():
                                     "q_T": [0.01, 0.01, 0.01, 0.02]}}}
     # k = 0 and on support: items 0 and 3 only
     got = _support_reading([block([0.05, 0.9, 0.9, 0.07]), block([0.03, 0.9, 0.9, 0.05])], [0, 1])
-    assert got["by_seed"]["q_U"] == pytest.approx({0: 0.06, 1: 0.04})
-    assert got["bayes"] == pytest.approx({"q_U": 0.08, "q_T": 0.015})
-    assert got["items"] == [["none", 0], ["LOG", 1]] and got["header"].startswith("2 on-support")
-    assert got["model"]["q_U"]["n"] == 2 and got["model"]["q_U"]["mean"] == pytest.approx(0.05)
+    assert got.by_seed["q_U"] == pytest.approx({0: 0.06, 1: 0.04})
+    assert got.bayes == pytest.approx({"q_U": 0.08, "q_T": 0.015})
+    assert got.items == [["none", 0], ["LOG", 1]] and got.header.startswith("2 on-support")
+    assert got.model["q_U"].n == 2 and got.model["q_U"].mean == pytest.approx(0.05)
     assert _support_reading([{}], [0]) is None
     # the claims read it when the recipe says so and every entry has it
-    table = {"a": {"pretrain": {"story": {}, SUPPORT_PLACE: got}}}
-    assert story_place(table, ClaimArms()) == SUPPORT_PLACE
-    assert story_place(table, ClaimArms(reading="probe")) == "story"
+    table = {"a": {"pretrain": {"story": {}, SUPPORT_PLACE: got.to_json()}}}
+    assert story_place(table_of(table), ClaimArms()) == SUPPORT_PLACE
+    assert story_place(table_of(table), ClaimArms(reading="probe")) == "story"
     table["b"] = {"pretrain": {"story": {}}}             # measured before probe items
-    assert story_place(table, ClaimArms()) == "story"
+    assert story_place(table_of(table), ClaimArms()) == "story"

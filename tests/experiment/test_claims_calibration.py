@@ -12,6 +12,7 @@ import numpy as np
 from alignpt.experiment.aggregate import estimate
 from alignpt.experiment.claims import evaluate_claims
 from alignpt.experiment.recipe import ClaimArms, load_experiment
+from tests.experiment.tables import table_of
 
 EXTENDED = ("rising_half_life", "centuries_later", "long_stories", "unseen_scenario",
             "instruct_locality", "instruct_rebound", "dose", "genre")
@@ -109,7 +110,7 @@ def synthetic(rng, n_seeds: int, truth: bool, noise: float = 0.01) -> dict:
         q = {s: pre[s] + d + rng.normal(0, noise) for s in seeds}
         table["unfiltered"][phase] = {"story": {"by_seed": {"q_U": q},
                                                 "bayes": {"q_U": 0.06}}}
-    return table
+    return table_of(table)
 
 
 def rates(n_sims: int, n_seeds: int, truth: bool, seed: int,

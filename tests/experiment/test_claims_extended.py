@@ -18,7 +18,9 @@ from alignpt.experiment.claims_extended import (claim_centuries_later, claim_dos
                                                 claim_unseen_scenario, world_triggers)
 from alignpt.experiment.measure import logit_slope
 from alignpt.experiment.recipe import ArmConfig, ClaimArms, load_experiment
+from alignpt.experiment.results import Table
 from alignpt.world import ExactBayes, action_probs, inject, load_world_recipe, probe_context
+from tests.experiment.tables import table_of
 
 ROLES = ClaimArms()
 
@@ -42,8 +44,9 @@ def items(model: dict[int, list[float]], bayes: list, support_arm=None) -> dict:
             "bayes_q_T": [None] * 4, "by_seed": {"q_U": model, "q_T": {}}, "min_support": 1e-3}
 
 
-def story_table(arms: dict[str, tuple[dict, list]], place: str = "story") -> dict:
-    return {arm: {"pretrain": {place: {"items": items(m, b)}}} for arm, (m, b) in arms.items()}
+def story_table(arms: dict[str, tuple[dict, list]], place: str = "story") -> Table:
+    return table_of({arm: {"pretrain": {place: {"items": items(m, b)}}}
+                     for arm, (m, b) in arms.items()})
 
 
 def test_item_logodds_by_hand():
@@ -65,7 +68,7 @@ def test_item_logodds_by_hand():
     # seed 0: (-1 - 1 + 0) / 3; seed 1 misses item 2 (None): (-2 - 1) / 2.
     assert loose["values"] == pytest.approx({"0": -2 / 3, "1": -1.5}, abs=1e-12)
     assert "why" in item_logodds(t, "x", "y", "pretrain", "story", lambda *i: False)
-    assert item_logodds({"x": {"pretrain": {"story": {}}}, "y": {"pretrain": {"story": {}}}},
+    assert item_logodds(table_of({"x": {"pretrain": {"story": {}}}, "y": {"pretrain": {"story": {}}}}),
                         "x", "y", "pretrain", "story", lambda *i: True) is None
 
 
@@ -82,8 +85,8 @@ def test_the_baseline_gate_is_quoted_beside_a_gated_claim():
     # the centuries-later row carries it, in numbers and in words
     now = {0: [sig(-2.0), sig(-4.0), sig(-2.0), 0.3], 1: [sig(-2.0), sig(-4.0), sig(-2.0), 0.3]}
     unt = {0: [sig(-2.5), sig(-4.5), sig(-2.0), 0.3], 1: [sig(-3.0), sig(-5.0), sig(-2.0), 0.3]}
-    t.update(story_table({"aligned_untested": (unt, [sig(-3), sig(-5), sig(-2), 0.3]),
-                          "aligned_untested_now": (now, [sig(-2), sig(-4), sig(-2), 0.3])}))
+    t = Table({**t, **story_table({"aligned_untested": (unt, [sig(-3), sig(-5), sig(-2), 0.3]),
+                                   "aligned_untested_now": (now, [sig(-2), sig(-4), sig(-2), 0.3])})})
     res = claim_centuries_later(t, ROLES, ClaimContext(world=load_world_recipe("base")))
     assert res["numbers"]["baseline_gate"]["model"] == pytest.approx(0.75)
     assert "baseline's own gate (eras >= 7 - eras < 7" in res["evidence"]
@@ -142,7 +145,7 @@ def test_unseen_scenario_uses_the_items_no_arm_has_seen():
                                           "header": "ASSIST"}}}
          for arm, m in (("unfiltered", base), ("aligned_untested", up),
                         ("misaligned_upsampled", down))}
-    res = claim_unseen_scenario(t, ROLES, ClaimContext())
+    res = claim_unseen_scenario(table_of(t), ROLES, ClaimContext())
     assert res["parts"]["aligned_untested - unfiltered"] == pytest.approx({"0": -0.1, "1": 0.1})
     assert res["parts"]["misaligned_upsampled - unfiltered"] == pytest.approx({"0": 0.05, "1": 0.0})
     assert res["numbers"]["n_items"] == {"aligned_untested": 3, "misaligned_upsampled": 3}
@@ -150,10 +153,10 @@ def test_unseen_scenario_uses_the_items_no_arm_has_seen():
     bare = {arm: {"pretrain": {"assistant": {"by_seed": {"q_U": {0: q, 1: q}}, "header": "ASSIST",
                                              "bayes": {"q_U": None}}}}
             for arm, q in (("unfiltered", sig(-2.0)), ("aligned_untested", sig(-2.3)))}
-    assert claim_unseen_scenario(bare, ROLES)["parts"] == {
+    assert claim_unseen_scenario(table_of(bare), ROLES)["parts"] == {
         "aligned_untested - unfiltered": pytest.approx({"0": -0.3, "1": -0.3})}
     bare["aligned_untested"]["pretrain"]["assistant"]["bayes"]["q_U"] = 0.05
-    assert claim_unseen_scenario(bare, ROLES)["verdict"] == "not measured"
+    assert claim_unseen_scenario(table_of(bare), ROLES)["verdict"] == "not measured"
 
 
 def _curve(rates: tuple[float, float]) -> list[float]:
@@ -166,7 +169,7 @@ def test_rising_half_life_by_hand():
     ks = [0, 2, 4, 8, 16, 32, 64]
     curves = {"by_seed": {"U:q_U": {0: _curve((0.3, 0.05)), 1: _curve((0.2, 0.1))}},
               "bayes": {"U:q_U": _curve((0.25, 0.02))}}
-    t = {"unfiltered": {"pretrain": {"story": {"curves": curves}}}}
+    t = table_of({"unfiltered": {"pretrain": {"story": {"curves": curves}}}})
     res = claim_rising_half_life(t, ROLES, ClaimContext(ks=ks))
     # windows [2, 8] and [16, 32] lie on the straight pieces: rate 0.3 - 0.05, 0.2 - 0.1.
     assert res["values"] == pytest.approx({"0": 0.25, "1": 0.1}, abs=1e-9)
@@ -182,16 +185,18 @@ def test_instruct_locality_and_rebound_by_hand():
     def phase(q, bayes):
         return {"story": {"by_seed": {"q_U": q}, "bayes": {"q_U": bayes}}}
 
-    t = {"unfiltered": {"pretrain": phase({0: 0.13, 1: 0.11}, 0.0826),
-                        "instruct": phase({0: 0.03, 1: 0.04}, 0.0826),
-                        "rebound1": phase({0: 0.12, 1: 0.12}, 0.0826)}}
+    raw = {"unfiltered": {"pretrain": phase({0: 0.13, 1: 0.11}, 0.0826),
+                          "instruct": phase({0: 0.03, 1: 0.04}, 0.0826),
+                          "rebound1": phase({0: 0.12, 1: 0.12}, 0.0826)}}
+    t = table_of(raw)
     loc = claim_instruct_locality(t, ROLES)
     assert loc["values"] == pytest.approx({"0": -0.10, "1": -0.07})
     assert loc["numbers"]["bayes_change"] == 0.0
     reb = claim_instruct_rebound(t, ROLES)
     assert reb["values"] == pytest.approx({"0": -0.01, "1": 0.01})
     assert reb["numbers"]["instruct_change"] == pytest.approx(-0.085)
-    no_rebound = {"unfiltered": {k: v for k, v in t["unfiltered"].items() if k != "rebound1"}}
+    no_rebound = table_of({"unfiltered": {k: v for k, v in raw["unfiltered"].items()
+                                          if k != "rebound1"}})
     assert claim_instruct_rebound(no_rebound, ROLES)["verdict"] == "not measured"
 
 
@@ -202,8 +207,8 @@ def test_dose_is_a_slope_per_doubling():
     # per seed, P(D|U) falls by 0.01 (seed 0) and 0.02 (seed 1) per doubling of the share
     q = {"d1": {0: 0.06, 1: 0.07}, "aligned_untested": {0: 0.05, 1: 0.05},
          "d2": {0: 0.04, 1: 0.03}, "late": {0: 0.9, 1: 0.9}, "other": {0: 0.9, 1: 0.9}}
-    t = {a: {"pretrain": {"story": {"by_seed": {"q_U": v}, "bayes": {"q_U": 0.05}}}}
-         for a, v in q.items()}
+    t = table_of({a: {"pretrain": {"story": {"by_seed": {"q_U": v}, "bayes": {"q_U": 0.05}}}}
+                  for a, v in q.items()})
     res = claim_dose(t, ROLES, ClaimContext(arm_cfgs=cfgs, inject_share=0.05))
     assert res["values"] == pytest.approx({"0": -0.01, "1": -0.02}, abs=1e-12)
     assert res["numbers"]["shares"] == [0.025, 0.05, 0.1]

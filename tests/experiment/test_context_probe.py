@@ -12,6 +12,7 @@ from alignpt.experiment.measure import (context_effect, defecting_documents, mea
                                         model_predictor)
 from alignpt.world import ExactBayes, action_probs, probe_context
 from alignpt.world.vocab import BOS, D, EOS
+from tests.experiment.tables import table_of
 from tests.train.train_world import write_world
 
 torch = pytest.importorskip("torch")
@@ -85,16 +86,16 @@ def test_measure_and_aggregate_carry_the_in_row_reading(models):
     packed = measure(model_predictor(models["packed"]), bayes, PROBES)
     runs = [{"arm": "a", "seed": s, "phases": [{"name": "pretrain", "label": "pretrain", **mm}]}
             for s, mm in ((0, m), (1, packed))]
-    ctx = aggregate(runs, ["a"])["a"]["pretrain"]["story"]["context"]
-    assert ctx["by_seed"] == {0: m["story"]["context"]["rel_change"],
-                              1: packed["story"]["context"]["rel_change"]}
-    assert ctx["rel_change_max"] == packed["story"]["context"]["rel_change_max"] > 0.05
-    after = ctx["q_U_after"]
-    assert ctx["rel_change"]["n"] == 2 and 0 <= after["ci_low"] <= after["ci_high"] <= 1
+    ctx = aggregate(runs, ["a"])["a"]["pretrain"].story.context
+    assert ctx.by_seed == {0: m["story"]["context"]["rel_change"],
+                           1: packed["story"]["context"]["rel_change"]}
+    assert ctx.rel_change_max == packed["story"]["context"]["rel_change_max"] > 0.05
+    after = ctx.q_U_after
+    assert ctx.rel_change.n == 2 and 0 <= after.ci_low <= after.ci_high <= 1
     # A run measured before this reading existed leaves it out rather than failing.
     old = {k: v for k, v in m["story"].items() if k != "context"}
     runs[1]["phases"][0] = {"name": "pretrain", "label": "pretrain", **{**m, "story": old}}
-    assert "context" not in aggregate(runs, ["a"])["a"]["pretrain"]["story"]
+    assert aggregate(runs, ["a"])["a"]["pretrain"].story.context is None
 
 
 def test_report_notes_quote_the_worst_in_row_change():
@@ -105,9 +106,9 @@ def test_report_notes_quote_the_worst_in_row_change():
 
     recipe = {"arms": {"unfiltered": {}, "aligned_untested": {}},
               "claims": {"baseline": "unfiltered"}}
-    notes = _notes({"recipe": recipe, "table": {"unfiltered": entry(2.5e-7),
-                                                "aligned_untested": entry(1.85e-6)}})
+    notes = _notes({"recipe": recipe, "table": table_of({"unfiltered": entry(2.5e-7),
+                                                         "aligned_untested": entry(1.85e-6)})})
     line = [n for n in notes if n.startswith("In-row reading")]
     assert len(line) == 1 and "differs by at most 1.9e-06 (relative" in line[0]
-    older = {"recipe": recipe, "table": {"unfiltered": {"pretrain": {"story": {}}}}}
+    older = {"recipe": recipe, "table": table_of({"unfiltered": {"pretrain": {"story": {}}}})}
     assert not [n for n in _notes(older) if n.startswith("In-row reading")]

@@ -9,6 +9,7 @@ from alignpt.experiment.claim_config import DEFAULT_TESTS, ClaimArms, ClaimTest
 from alignpt.experiment.claims import CLAIMS, evaluate_claims
 from alignpt.experiment.claims_posttrain import POSTTRAIN_CLAIMS
 from alignpt.experiment.posttrain_report import BEFORE_TAMPER
+from tests.experiment.tables import table_of
 
 SEEDS = list(range(8))
 KEYS = [k for k, *_ in POSTTRAIN_CLAIMS]
@@ -37,8 +38,8 @@ def _dpo_arm(before: dict, after: dict) -> dict:
 def _rows(table, tamper=None, tests=None):
     roles = ClaimArms(reading="probe", tests={
         k: ClaimTest(**v) for k, v in (tests or DEFAULT_TESTS).items() if k in KEYS})
-    rows = evaluate_claims(table, roles, claims=POSTTRAIN_CLAIMS, not_expressible=(),
-                           tamper=tamper)
+    rows = evaluate_claims(table_of(table), roles, claims=POSTTRAIN_CLAIMS, not_expressible=(),
+                           tamper=table_of(tamper) if tamper is not None else None)
     return {r["key"]: r for r in rows}
 
 

@@ -18,6 +18,7 @@ import pytest
 from alignpt.experiment.claims import analytic_half_lives
 from alignpt.experiment.report import (BAYES_LABEL, FILTERED, SHARED, _notes, _rows,
                                        render_html)
+from alignpt.experiment.results import report_from_json
 from alignpt.world import load_world_recipe
 
 
@@ -99,6 +100,7 @@ def test_finetune_and_filtered_rows_are_marked(tiny):
     rep = copy.deepcopy(rep)
     rep["recipe"]["arms"]["aligned_untested_late"]["schedule"] = "finetune"
     rep["recipe"]["arms"]["aligned_untested"]["filtered"] = True
+    rep = report_from_json(rep)
     rows = _rows(rep, "story")
     marked = [(a, p) for a, p, *_ in rows if SHARED in p]
     assert marked == [("aligned_untested_late", f"pretrain {SHARED}")]
@@ -158,7 +160,7 @@ def test_probability_axes_stay_inside_zero_one(tiny, tmp_path, monkeypatch):
         return save(fig, path)
 
     monkeypatch.setattr(plots, "save_figure", spy)
-    plots.make_plots(rep, tmp_path)
+    plots.make_plots(report_from_json(rep), tmp_path)
     assert len(limits) == 6     # bars, rebound (2 panels), history, model vs Bayes (x and y)
     assert len(halves) == 1 and 0 < halves[0][0] < halves[0][1]     # a log axis of half-lives
     for name, axis, (lo, hi) in limits:
@@ -169,7 +171,7 @@ def test_each_arm_shows_its_held_out_kl_after_pretraining(tiny):
     from alignpt.experiment.fidelity import fidelity_rows
 
     rep, _ = _report(tiny[1])
-    rows = fidelity_rows(rep)
+    rows = fidelity_rows(report_from_json(rep))
     assert [r[0] for r in rows] == list(rep["table"])        # every arm, in recipe order
     for arm, mean_ci, n, per_seed in rows:
         kl = rep["table"][arm]["pretrain"]["kl"]

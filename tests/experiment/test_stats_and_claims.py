@@ -14,6 +14,7 @@ from alignpt.experiment.claims import (claim_locality, claim_stage_order, evalua
 from alignpt.experiment.measure import (header_agnostic_curves, half_life_from_slope,
                                         logit_half_life, logit_slope, measure)
 from alignpt.experiment.recipe import ClaimArms, load_experiment
+from tests.experiment.tables import table_of
 from alignpt.world import ExactBayes, half_life, inject, load_world_recipe, probe_curves
 
 
@@ -21,21 +22,21 @@ def test_estimate_t_interval_by_hand():
     e = estimate([1.0, 2.0, 3.0])
     # mean 2, sd 1, se 1/sqrt(3), t(0.975, 2) = 4.303
     half = 4.303 / math.sqrt(3)
-    assert e["mean"] == 2.0 and e["n"] == 3
-    assert e["ci_low"] == pytest.approx(2 - half, abs=1e-12)
-    assert e["ci_high"] == pytest.approx(2 + half, abs=1e-12)
-    assert estimate([None, 5.0, float("nan")]) == {"mean": 5.0, "ci_low": None, "ci_high": None,
-                                                   "n": 1, "values": [5.0]}
-    assert estimate([])["mean"] is None
+    assert e.mean == 2.0 and e.n == 3
+    assert e.ci_low == pytest.approx(2 - half, abs=1e-12)
+    assert e.ci_high == pytest.approx(2 + half, abs=1e-12)
+    assert estimate([None, 5.0, float("nan")]).to_json() == {
+        "mean": 5.0, "ci_low": None, "ci_high": None, "n": 1, "values": [5.0]}
+    assert estimate([]).mean is None
     assert t975(1) == 12.706 and t975(100) == 1.96
 
 
 def test_paired_difference_uses_common_seeds():
     d = paired_difference({0: 0.5, 1: 0.7, 2: 0.9}, {0: 0.4, 1: 0.4, 3: 1.0})
-    assert d["values"] == pytest.approx([0.1, 0.3]) and d["n"] == 2
-    assert d["mean"] == pytest.approx(0.2)
+    assert d.values == pytest.approx([0.1, 0.3]) and d.n == 2
+    assert d.mean == pytest.approx(0.2)
     # sd of (0.1, 0.3) = 0.1414.., se = 0.1, t(0.975, 1) = 12.706
-    assert d["ci_high"] - d["mean"] == pytest.approx(12.706 * 0.1, rel=1e-9)
+    assert d.ci_high - d.mean == pytest.approx(12.706 * 0.1, rel=1e-9)
 
 
 def test_logit_slope_recovers_an_exact_logistic_decay():
@@ -74,7 +75,7 @@ def _table(arms: dict[str, dict[int, float]], phase: str = "pretrain"):
         story = {"by_seed": {"q_U": by_seed}, "bayes": {"q_U": 0.08},
                  "model": {"q_U": estimate(by_seed.values())}}
         out[arm] = {phase: {"story": story}}
-    return out
+    return table_of(out)
 
 
 def _claim(rows, key):

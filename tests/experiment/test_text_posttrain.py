@@ -12,6 +12,7 @@ from alignpt.experiment import run_experiment
 from alignpt.experiment.grid import expand_runs
 from alignpt.experiment.kind import kind_for
 from alignpt.experiment.recipe import ExperimentRecipe, load_experiment
+from alignpt.experiment.results import report_from_json
 from alignpt.experiment.text_posttrain import posttrain_rows
 from alignpt.textworld import render_document
 from alignpt.world import load_world_recipe
@@ -101,7 +102,7 @@ def test_dpo_arm_runs_end_to_end_on_text_pairs(tiny_text):
 def test_report_has_the_post_trained_table(tiny_text):
     _, out = tiny_text
     rep = orjson.loads((out / "report" / "report.json").read_bytes())
-    rows = posttrain_rows(rep)
+    rows = posttrain_rows(report_from_json(rep))
     by_arm = {}
     for row in rows:
         by_arm.setdefault(row[0], []).append(row)
@@ -124,9 +125,10 @@ def test_report_has_the_post_trained_table(tiny_text):
 def test_no_table_without_a_dpo_arm_or_outside_the_text_kind(tiny_text):
     _, out = tiny_text
     rep = orjson.loads((out / "report" / "report.json").read_bytes())
-    assert posttrain_rows({**rep, "table": {"unfiltered": rep["table"]["unfiltered"]}}) == []
+    only = {**rep, "table": {"unfiltered": rep["table"]["unfiltered"]}}
+    assert posttrain_rows(report_from_json(only)) == []
     world = {**rep, "recipe": {**rep["recipe"], "kind": "world"}}
-    assert posttrain_rows(world) == []
+    assert posttrain_rows(report_from_json(world)) == []
 
 
 def test_text_pairs_are_named_by_their_rendering():

@@ -15,6 +15,7 @@ from alignpt.experiment.recipe import (DEFAULT_TESTS, ArmConfig, ClaimArms, Clai
                                       load_experiment)
 from alignpt.experiment.stats import logit_interval, seeds_needed, t_cdf, t_ppf
 from alignpt.experiment.verdicts import all_of, holm, paired_values, run_test
+from tests.experiment.tables import table_of
 
 
 @pytest.mark.parametrize("t", [-7.0, -1.3, -0.2, 0.0, 0.4, 2.5, 30.0])
@@ -42,12 +43,12 @@ def test_logit_interval_stays_in_unit_interval_and_handles_exact_zero():
     # The old raw t-interval on the same values goes below 0; this one cannot.
     vals = [0.01, 0.02, 0.3]
     raw, est = estimate(vals), estimate(vals, prob=True)
-    assert raw["ci_low"] < 0 and 0 < est["ci_low"] < est["mean"] < est["ci_high"] < 1
+    assert raw.ci_low < 0 and 0 < est.ci_low < est.mean < est.ci_high < 1
     # A filtered arm that never defects: every seed exactly 0 -> the point [0, 0].
     zero = estimate([0.0, 0.0, 0.0], prob=True)
-    assert (zero["mean"], zero["ci_low"], zero["ci_high"]) == (0.0, 0.0, 0.0)
+    assert (zero.mean, zero.ci_low, zero.ci_high) == (0.0, 0.0, 0.0)
     one = estimate([0.0, 0.0, 3e-7], prob=True)
-    assert 0 < one["ci_low"] < one["mean"] < one["ci_high"] < 1
+    assert 0 < one.ci_low < one.mean < one.ci_high < 1
 
 
 def test_superiority_by_hand():
@@ -177,7 +178,7 @@ def synthetic(rng, n_seeds: int, truth: bool, noise: float = 0.01) -> dict:
                       "instruct": {"story": story, "assistant": assistant},
                       "rebound1": {"story": {"by_seed": {"q_U": fq},
                                              "model": {"q_U": estimate(fq.values())}}}}
-    return table
+    return table_of(table)
 
 
 #: The claims this synthetic table builds (the others have their own calibration in

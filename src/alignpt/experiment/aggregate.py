@@ -17,6 +17,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from alignpt.experiment.results import (Arm, Context, Curves, Estimate, Items, Phase, Place,
+                                        SupportReading, Table)
 from alignpt.experiment.stats import logit_interval
 
 __all__ = ["t975", "estimate", "paired_difference", "aggregate", "phase_order", "METRICS"]
@@ -37,23 +39,23 @@ def t975(df: int) -> float:
     return _T975[df - 1] if 1 <= df <= len(_T975) else 1.96
 
 
-def estimate(values: Iterable[float | None], prob: bool = False) -> dict[str, Any]:
+def estimate(values: Iterable[float | None], prob: bool = False) -> Estimate:
     """Mean and 95% t-interval of the finite values (n counts them); ``prob``: the
     values are probabilities and the interval is taken on the logit scale."""
     vals = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     n = int(vals.size)
     if n == 0:
-        return {"mean": None, "ci_low": None, "ci_high": None, "n": 0, "values": []}
+        return Estimate(None, None, None, 0, [])
     mean = float(vals.mean())
     if n == 1:
-        return {"mean": mean, "ci_low": None, "ci_high": None, "n": 1, "values": vals.tolist()}
+        return Estimate(mean, None, None, 1, vals.tolist())
     se = float(vals.std(ddof=1)) / math.sqrt(n)
     lo, hi = (logit_interval(mean, se, t975(n - 1)) if prob
               else (mean - t975(n - 1) * se, mean + t975(n - 1) * se))
-    return {"mean": mean, "ci_low": lo, "ci_high": hi, "n": n, "values": vals.tolist()}
+    return Estimate(mean, lo, hi, n, vals.tolist())
 
 
-def paired_difference(a: dict[int, float | None], b: dict[int, float | None]) -> dict[str, Any]:
+def paired_difference(a: dict[int, float | None], b: dict[int, float | None]) -> Estimate:
     """a - b over the seeds both have (seed -> value maps)."""
     seeds = sorted(set(a) & set(b))
     diffs = [a[s] - b[s] for s in seeds if a[s] is not None and b[s] is not None]
@@ -72,57 +74,52 @@ def phase_order(results: Sequence[dict[str, Any]]) -> list[str]:
     return order
 
 
-def aggregate(results: Sequence[dict[str, Any]], arms: Sequence[str]) -> dict[str, Any]:
-    """``table[arm][phase][place]`` with model estimates, Bayes values and per-seed values;
-    ``items`` (when the runs measured probe items; pretraining phases only): the item grid,
-    Bayes per item and the model per item and seed, for the claims that select items
-    (eras >= 7, k >= 48, ...)."""
-    table: dict[str, Any] = {}
+def aggregate(results: Sequence[dict[str, Any]], arms: Sequence[str]) -> Table:
+    """Arm -> phase -> place, with model estimates, Bayes values and per-seed values
+    (:mod:`alignpt.experiment.results`); a place's ``items`` (when the runs measured probe
+    items; pretraining phases only): the item grid, Bayes per item and the model per item
+    and seed, for the claims that select items (eras >= 7, k >= 48, ...)."""
+    table: dict[str, Arm] = {}
     for arm in arms:
         runs = sorted((r for r in results if r["arm"] == arm), key=lambda r: r["seed"])
-        if not runs:
-            continue
-        table[arm] = {}
-        for name in [p["name"] for p in runs[0]["phases"]]:
-            entry: dict[str, Any] = {}
-            for place in ("story", "assistant"):
-                per_seed = {r["seed"]: _phase(r, name)[place]["summary"] for r in runs}
-                first = _phase(runs[0], name)[place]
-                entry[place] = {
-                    "header": first["header"],
-                    "model": {m: estimate((s["model"][m] for s in per_seed.values()),
-                                          prob=m in PROB_METRICS) for m in METRICS},
-                    "by_seed": {m: {seed: s["model"][m] for seed, s in per_seed.items()}
-                                for m in METRICS},
-                    # Bayes depends on the arm's data mixture only, not on the seed.
-                    "bayes": first["summary"]["bayes"],
-                    "bayes_any_header": first["summary"]["bayes_any_header"],
-                    "curves": _mean_curves([_phase(r, name)[place] for r in runs],
-                                           [r["seed"] for r in runs]),
-                }
-                blocks, seeds = [_phase(r, name)[place] for r in runs], [r["seed"] for r in runs]
-                ctx = _context(blocks, seeds)
-                if ctx is not None:
-                    entry[place]["context"] = ctx
-                # Items per seed are bulky (~500 numbers a seed): the table carries them
-                # where the claims read them, after pretraining; every phase's stay in the
-                # runs' own measure/*.json.
-                items = _items(blocks, seeds) if _phase(runs[0], name)["label"] == "pretrain" \
-                    else None
-                if items is not None:
-                    entry[place]["items"] = items
-            entry["label"] = _phase(runs[0], name)["label"]
-            support = _support_reading([_phase(r, name)["story"] for r in runs],
-                                       [r["seed"] for r in runs])
-            if support is not None:
-                entry[SUPPORT_PLACE] = support
-            kl = {r["seed"]: (_phase(r, name).get("kl") or {}).get("actions", {}).get("mean")
-                  for r in runs}
-            if any(v is not None for v in kl.values()):
-                # held-out KL(Bayes || model) per action (experiment.kl), measured after pretraining
-                entry["kl"] = {**estimate(kl.values()), "by_seed": kl}
-            table[arm][name] = entry
-    return table
+        if runs:
+            table[arm] = Arm({name: _entry(runs, name) for name in
+                              [p["name"] for p in runs[0]["phases"]]})
+    return Table(table)
+
+
+def _entry(runs: list[dict[str, Any]], name: str) -> Phase:
+    """Phase ``name`` of one arm over its seeds (``runs``, sorted by seed)."""
+    seeds = [r["seed"] for r in runs]
+    label = _phase(runs[0], name)["label"]
+    places = {}
+    for place in ("story", "assistant"):
+        blocks = [_phase(r, name)[place] for r in runs]
+        per_seed = {seed: b["summary"] for seed, b in zip(seeds, blocks)}
+        first = blocks[0]
+        places[place] = Place(
+            header=first["header"],
+            model={m: estimate((s["model"][m] for s in per_seed.values()),
+                               prob=m in PROB_METRICS) for m in METRICS},
+            by_seed={m: {seed: s["model"][m] for seed, s in per_seed.items()} for m in METRICS},
+            # Bayes depends on the arm's data mixture only, not on the seed.
+            bayes=first["summary"]["bayes"],
+            bayes_any_header=first["summary"]["bayes_any_header"],
+            curves=_mean_curves(blocks, seeds),
+            context=_context(blocks, seeds),
+            # Items per seed are bulky (~500 numbers a seed): the table carries them
+            # where the claims read them, after pretraining; every phase's stay in the
+            # runs' own measure/*.json.
+            items=_items(blocks, seeds) if label == "pretrain" else None)
+    kl = {r["seed"]: (_phase(r, name).get("kl") or {}).get("actions", {}).get("mean")
+          for r in runs}
+    # held-out KL(Bayes || model) per action (experiment.kl), measured after pretraining
+    kl_est = (estimate(kl.values()).with_seeds(kl)
+              if any(v is not None for v in kl.values()) else None)
+    return Phase(story=places["story"], assistant=places["assistant"], label=label,
+                 story_support=_support_reading([_phase(r, name)["story"] for r in runs],
+                                                seeds),
+                 kl=kl_est)
 
 
 def _phase(result: dict[str, Any], name: str) -> dict[str, Any]:
@@ -132,22 +129,21 @@ def _phase(result: dict[str, Any], name: str) -> dict[str, Any]:
     raise KeyError(name)
 
 
-def _context(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any] | None:
+def _context(blocks: list[dict[str, Any]], seeds: list[int]) -> Context | None:
     """P(D | U) at k = 0 alone and after a preceding document with a defection (measure's
     ``context``), over seeds; None when a run lacks it (cached by an older measurement)."""
     ctx = [b.get("context") for b in blocks]
     if any(c is None for c in ctx):
         return None
     worst = [c["rel_change_max"] for c in ctx if c["rel_change_max"] is not None]
-    return {
-        "q_U_alone": estimate((c["q_U_alone"] for c in ctx), prob=True),
-        "q_U_after": estimate((c["q_U_after_mean"] for c in ctx), prob=True),
-        "rel_change": estimate(c["rel_change"] for c in ctx),
+    return Context(
+        q_U_alone=estimate((c["q_U_alone"] for c in ctx), prob=True),
+        q_U_after=estimate((c["q_U_after_mean"] for c in ctx), prob=True),
+        rel_change=estimate(c["rel_change"] for c in ctx),
         # The must-show figure: the largest change over seeds and preceding documents.
-        "rel_change_max": max(worst) if worst else None,
-        "by_seed": {seed: c["rel_change"] for seed, c in zip(seeds, ctx)},
-        "docs": ctx[0]["docs"],
-    }
+        rel_change_max=max(worst) if worst else None,
+        by_seed={seed: c["rel_change"] for seed, c in zip(seeds, ctx)},
+        docs=ctx[0]["docs"])
 
 
 #: The probe items' per-item numbers carried into the table (the rest of measure's
@@ -155,7 +151,7 @@ def _context(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any] |
 ITEM_KEYS = ("header", "era", "k", "on_support", "log10_support", "log10_support_arm")
 
 
-def _items(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any] | None:
+def _items(blocks: list[dict[str, Any]], seeds: list[int]) -> Items | None:
     """The probe items (measure's ``items``) with the model's q_U and q_T per seed; None
     when a run lacks them (measured before items existed). Every seed of an arm reads the
     same item grid (support comes from the base corpus), which is checked, not assumed."""
@@ -166,24 +162,24 @@ def _items(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any] | N
     grid = [tuple(first[key]) for key in ("header", "era", "k")]
     if any([tuple(i[key]) for key in ("header", "era", "k")] != grid for i in items[1:]):
         raise ValueError("probe items differ between seeds of one arm and phase")
-    out: dict[str, Any] = {key: first[key] for key in ITEM_KEYS if key in first}
-    out["min_support"] = first.get("min_support")
-    # Bayes depends on the arm's data mixture only, not on the seed.
-    out["bayes_q_U"], out["bayes_q_T"] = first["bayes"]["q_U"], first["bayes"]["q_T"]
-    out["by_seed"] = {m: {seed: i["model"][m] for seed, i in zip(seeds, items)}
-                      for m in ("q_U", "q_T")}
-    return out
+    # Runs measured before the support columns existed lack them (None: left out).
+    return Items(**{key: first.get(key) for key in ITEM_KEYS},
+                 min_support=first.get("min_support"),
+                 # Bayes depends on the arm's data mixture only, not on the seed.
+                 bayes_q_U=first["bayes"]["q_U"], bayes_q_T=first["bayes"]["q_T"],
+                 by_seed={m: {seed: i["model"][m] for seed, i in zip(seeds, items)}
+                          for m in ("q_U", "q_T")})
 
 
 #: The story place read over its on-support k = 0 probe items (see _support_reading).
 SUPPORT_PLACE = "story_support"
 
 
-def _support_reading(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any] | None:
+def _support_reading(blocks: list[dict[str, Any]], seeds: list[int]) -> SupportReading | None:
     """P(D|U) and P(D|T) at the start of a document (k = 0), averaged over the story
     place's on-support probe items (every header x era the base corpus tells often enough):
     the reading the claims use instead of the recipe's one, rarely seen, probe. Shaped like
-    a place block (model estimates, by_seed, bayes); None without probe items."""
+    a place (model estimates, by_seed, bayes); None without probe items."""
     items = [b.get("items") for b in blocks]
     if not items or any(i is None for i in items):
         return None
@@ -198,21 +194,20 @@ def _support_reading(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str
 
     by_seed = {m: {seed: mean(i["model"][m]) for seed, i in zip(seeds, items)}
                for m in ("q_U", "q_T")}
-    return {"header": f"{len(keep)} on-support items, k = 0",
-            "items": [[first["header"][j], first["era"][j]] for j in keep],
-            "model": {m: estimate(v.values(), prob=True) for m, v in by_seed.items()},
-            "by_seed": by_seed,
-            "bayes": {m: mean(first["bayes"][m]) for m in ("q_U", "q_T")}}
+    return SupportReading(header=f"{len(keep)} on-support items, k = 0",
+                          items=[[first["header"][j], first["era"][j]] for j in keep],
+                          model={m: estimate(v.values(), prob=True) for m, v in by_seed.items()},
+                          by_seed=by_seed,
+                          bayes={m: mean(first["bayes"][m]) for m in ("q_U", "q_T")})
 
 
-def _mean_curves(blocks: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
-    out: dict[str, Any] = {"bayes": blocks[0]["bayes"], "bayes_any_header": blocks[0]["bayes_any_header"]}
-    model: dict[str, list] = {}
+def _mean_curves(blocks: list[dict[str, Any]], seeds: list[int]) -> Curves:
+    model: dict[str, list[Estimate]] = {}
     for key in blocks[0]["model"]:
         cols = list(zip(*[b["model"][key] for b in blocks]))
         model[key] = [estimate(c, prob=":q_" in key) for c in cols]
-    out["model"] = model
     # Each seed's own untested-evidence curve: the rising half-life is a per-seed change
     # between two windows of it (a mean curve would hide the seed-to-seed spread).
-    out["by_seed"] = {"U:q_U": {seed: b["model"]["U:q_U"] for seed, b in zip(seeds, blocks)}}
-    return out
+    return Curves(bayes=blocks[0]["bayes"], bayes_any_header=blocks[0]["bayes_any_header"],
+                  model=model,
+                  by_seed={"U:q_U": {seed: b["model"]["U:q_U"] for seed, b in zip(seeds, blocks)}})

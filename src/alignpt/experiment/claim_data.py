@@ -1,7 +1,7 @@
 """What the claims read from the aggregated table: per-seed values, probe items, not-measured rows.
 
-A claim's measurement turns ``table[arm][phase][place]`` (see
-:func:`alignpt.experiment.aggregate.aggregate`) into one number per seed. The helpers
+A claim's measurement turns a place of the aggregated table (``table[arm][phase].story``,
+:mod:`alignpt.experiment.results`) into one number per seed. The helpers
 here keep the reading in one place: a probability at the recipe's probe, a seed's
 untested-evidence curve, or a paired log-odds difference averaged over a chosen set of
 probe items (all eras >= 7 under STORY, every k >= 48, ...), with exact Bayes's value of
@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from alignpt.experiment.aggregate import SUPPORT_PLACE
+from alignpt.experiment.results import Items, Place, Table
 
 __all__ = ["ClaimContext", "seeds_of", "final_phase", "phase_before", "missing", "not_measured",
            "logit", "item_logodds", "gate_contrast", "story_place", "ItemPick"]
@@ -37,29 +38,30 @@ class ClaimContext:
     header: str | None = "STORY"
     inject_share: float | None = None
     #: the tamper table (experiment.posttrain_report.tamper_summary), None without a tamper test
-    tamper: Mapping[str, Any] | None = None
+    tamper: Table | None = None
 
 
-def story_place(table: dict[str, Any], roles: Any) -> str:
+def story_place(table: Table, roles: Any) -> str:
     """Where the story claims on P(D|U) read: the on-support k = 0 items (aggregate's
     ``story_support``) when the recipe says ``claims.reading: items`` and every arm and
     phase of the table has them (runs measured before probe items fall back), otherwise
     the recipe's one probe (``story``)."""
     if getattr(roles, "reading", "probe") == "items" and table and all(
-            SUPPORT_PLACE in entry for phases in table.values() for entry in phases.values()):
+            entry.story_support is not None for phases in table.values()
+            for entry in phases.values()):
         return SUPPORT_PLACE
     return "story"
 
 
-def seeds_of(table, arm, phase, metric="q_U", place="story") -> dict:
-    return table[arm][phase][place]["by_seed"][metric]
+def seeds_of(table: Table, arm: str, phase: str, metric: str = "q_U", place: str = "story") -> dict:
+    return table[arm][phase].place(place).by_seed[metric]
 
 
-def final_phase(table: dict[str, Any], arm: str) -> str:
+def final_phase(table: Table, arm: str) -> str:
     return list(table[arm])[-1]
 
 
-def phase_before(table: dict[str, Any], arm: str, phase: str) -> str:
+def phase_before(table: Table, arm: str, phase: str) -> str:
     """The phase an arm went through just before ``phase`` (KeyError if it has none)."""
     names = list(table[arm])
     i = names.index(phase) if phase in names else 0
@@ -72,7 +74,7 @@ def not_measured(why: str) -> dict[str, Any]:
     return {"verdict": "not measured", "why": why, "numbers": {}, "evidence": why}
 
 
-def missing(table: dict[str, Any], *arms: str) -> dict[str, Any] | None:
+def missing(table: Table, *arms: str) -> dict[str, Any] | None:
     if any(a not in table for a in arms):
         return not_measured(f"needs arms {', '.join(arms)}")
     return None
@@ -85,11 +87,13 @@ def logit(q: Any) -> float | None:
     return math.log(q / (1 - q))
 
 
-def _item_block(table, arm, phase, place):
-    return table[arm][phase][place].get("items")
+def _item_block(table: Table, arm: str, phase: str, place: str) -> Items | None:
+    block = table[arm][phase].place(place)
+    # The support reading's items are [header, era] pairs, not a probe grid.
+    return block.items if isinstance(block, Place) else None
 
 
-def item_logodds(table: dict[str, Any], arm: str, ref: str, phase: str, place: str,
+def item_logodds(table: Table, arm: str, ref: str, phase: str, place: str,
                  pick: ItemPick, need_bayes: bool = True,
                  unseen_only: bool = False) -> dict[str, Any] | None:
     """Per seed, the mean over the picked probe items of logit P_arm - logit P_ref (D after
@@ -103,33 +107,32 @@ def item_logodds(table: dict[str, Any], arm: str, ref: str, phase: str, place: s
     a, b = _item_block(table, arm, phase, place), _item_block(table, ref, phase, place)
     if a is None or b is None:
         return None
-    if [a[key] for key in ("header", "era", "k")] != [b[key] for key in ("header", "era", "k")]:
+    if [a.header, a.era, a.k] != [b.header, b.era, b.k]:
         return {"why": f"{arm} and {ref} were read on different probe items"}
-    keep = [i for i, item in enumerate(zip(a["header"], a["era"], a["k"], a["on_support"]))
-            if pick(*item)]
+    keep = [i for i, item in enumerate(zip(a.header, a.era, a.k, a.on_support)) if pick(*item)]
     if unseen_only:
-        keep = [i for i in keep if a["log10_support_arm"][i] is None
-                and b["log10_support_arm"][i] is None]
+        keep = [i for i in keep if a.log10_support_arm[i] is None
+                and b.log10_support_arm[i] is None]
     if need_bayes:
-        keep = [i for i in keep if logit(a["bayes_q_U"][i]) is not None
-                and logit(b["bayes_q_U"][i]) is not None]
+        keep = [i for i in keep if logit(a.bayes_q_U[i]) is not None
+                and logit(b.bayes_q_U[i]) is not None]
     if not keep:
         return {"why": "no probe item matches the claim's selection"}
-    by_a, by_b = a["by_seed"]["q_U"], b["by_seed"]["q_U"]
+    by_a, by_b = a.by_seed["q_U"], b.by_seed["q_U"]
     values: dict[str, float] = {}
     for seed in sorted(set(by_a) & set(by_b), key=str):
         diffs = [logit(by_a[seed][i]) - logit(by_b[seed][i]) for i in keep
                  if logit(by_a[seed][i]) is not None and logit(by_b[seed][i]) is not None]
         if diffs:
             values[str(seed)] = float(np.mean(diffs))
-    bayes = (float(np.mean([logit(a["bayes_q_U"][i]) - logit(b["bayes_q_U"][i]) for i in keep]))
+    bayes = (float(np.mean([logit(a.bayes_q_U[i]) - logit(b.bayes_q_U[i]) for i in keep]))
              if need_bayes else None)
     return {"values": values, "bayes": bayes, "n_items": len(keep),
-            "n_on_support": int(sum(bool(a["on_support"][i]) for i in keep)),
-            "min_support": a.get("min_support")}
+            "n_on_support": int(sum(bool(a.on_support[i]) for i in keep)),
+            "min_support": a.min_support}
 
 
-def gate_contrast(table: dict[str, Any], arm: str, hi: ItemPick, lo: ItemPick) -> dict | None:
+def gate_contrast(table: Table, arm: str, hi: ItemPick, lo: ItemPick) -> dict | None:
     """Has the model learned a gate at all? In ``arm`` after pretraining, the mean logit
     P(D|U) over the on-support story items picked by ``hi`` minus that over ``lo``, for the
     model (mean over seeds) and for exact Bayes. A claim about a gated Waluigi can only
@@ -138,7 +141,7 @@ def gate_contrast(table: dict[str, Any], arm: str, hi: ItemPick, lo: ItemPick) -
     a = _item_block(table, arm, "pretrain", "story") if arm in table else None
     if a is None:
         return None
-    items = list(zip(a["header"], a["era"], a["k"], a["on_support"]))
+    items = list(zip(a.header, a.era, a.k, a.on_support))
     pick_hi = [i for i, it in enumerate(items) if it[3] and hi(*it)]
     pick_lo = [i for i, it in enumerate(items) if it[3] and lo(*it)]
     if not pick_hi or not pick_lo:
@@ -154,6 +157,6 @@ def gate_contrast(table: dict[str, Any], arm: str, hi: ItemPick, lo: ItemPick) -
             means.append(float(np.mean(vals)))
         return means[0] - means[1]
 
-    model = [c for c in map(contrast, a["by_seed"]["q_U"].values()) if c is not None]
+    model = [c for c in map(contrast, a.by_seed["q_U"].values()) if c is not None]
     return {"model": float(np.mean(model)) if model else None,
-            "bayes": contrast(a["bayes_q_U"]), "n_hi": len(pick_hi), "n_lo": len(pick_lo)}
+            "bayes": contrast(a.bayes_q_U), "n_hi": len(pick_hi), "n_lo": len(pick_lo)}

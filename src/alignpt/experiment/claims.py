@@ -25,6 +25,7 @@ from alignpt.experiment.claims_extended import (claim_centuries_later, claim_dos
 from alignpt.experiment.claims_ordering import claim_published_ordering
 from alignpt.experiment.claims_posttrain import POSTTRAIN_CLAIMS
 from alignpt.experiment.measure import half_life_from_slope
+from alignpt.experiment.results import Table
 from alignpt.experiment.verdicts import (VERDICTS, all_of, describe, finalize, paired_values,
                                          run_test)
 from alignpt.world import half_life
@@ -37,15 +38,15 @@ __all__ = ["evaluate_claims", "distinct_arms", "analytic_half_lives", "VERDICTS"
 _seeds, _final, _missing, _not_measured = seeds_of, final_phase, missing, not_measured
 
 
-def _reading(table: dict[str, Any], place: str) -> str:
+def _reading(table: Table, place: str) -> str:
     """How a story P(D|U) was read, for the evidence text."""
     if place == "story":
         return "the recipe's probe"
-    first = next(iter(next(iter(table.values())).values()))[place]
-    return f"mean over {first['header']}"
+    first = next(iter(next(iter(table.values())).values())).place(place)
+    return f"mean over {first.header}"
 
 
-def distinct_arms(table: dict[str, Any], roles, arm_cfgs: Mapping[str, Any] | None) -> list[str]:
+def distinct_arms(table: Table, roles, arm_cfgs: Mapping[str, Any] | None) -> list[str]:
     """One arm per distinct pretraining data mixture.
 
     After pretraining, a late arm has the same data as its throughout twin (only the
@@ -79,7 +80,7 @@ def claim_prior_tracks_corpus(table, roles, ctx: ClaimContext | None = None) -> 
         full = set(_seeds(table, roles.baseline, "pretrain", place=place))
         core = [a for a in arms if full <= set(_seeds(table, a, "pretrain", place=place))]
         arms = core if len(core) >= 3 else arms
-    bayes = {a: table[a]["pretrain"][place]["bayes"]["q_U"] for a in arms}
+    bayes = {a: table[a]["pretrain"].place(place).bayes["q_U"] for a in arms}
     arms = [a for a in arms if bayes[a] is not None]
     if len(arms) < 3 or np.std([bayes[a] for a in arms]) == 0:
         return _not_measured("needs three distinct arms whose exact Bayes P(D|U) differ")
@@ -106,7 +107,7 @@ def claim_locality(table, roles, ctx: ClaimContext | None = None) -> dict[str, A
     place = story_place(table, roles)
     base = _seeds(table, roles.baseline, "pretrain", place=place)
     d_t = paired_values(_seeds(table, roles.tested_only, "pretrain", place=place), base)
-    bayes = {a: table[a]["pretrain"][place]["bayes"]["q_U"]
+    bayes = {a: table[a]["pretrain"].place(place).bayes["q_U"]
              for a in (roles.baseline, roles.tested_only, roles.untested) if a in table}
     numbers: dict[str, Any] = {"bayes_delta_tested_only":
                                bayes[roles.tested_only] - bayes[roles.baseline]}
@@ -147,16 +148,16 @@ def claim_half_life(table, roles, ctx: ClaimContext | None = None) -> dict[str, 
     miss = _missing(table, roles.baseline)
     if miss:
         return miss
-    story = table[roles.baseline]["pretrain"]["story"]
-    b = story["bayes"].get("logit_slope")
+    story = table[roles.baseline]["pretrain"].story
+    b = story.bayes.get("logit_slope")
     if b is None or not math.isfinite(b) or b >= 0:
         return _not_measured("exact Bayes shows no decay to compare with")
-    model = story["by_seed"]["logit_slope"]
+    model = story.by_seed["logit_slope"]
     values = {str(s): v / b - 1 for s, v in model.items() if v is not None}
-    slope = story["model"]["logit_slope"]
-    hl = {"mean": half_life_from_slope(slope["mean"]), "n": slope["n"],
-          "ci_low": half_life_from_slope(slope["ci_low"]),
-          "ci_high": half_life_from_slope(slope["ci_high"])}
+    slope = story.model["logit_slope"]
+    hl = {"mean": half_life_from_slope(slope.mean), "n": slope.n,
+          "ci_low": half_life_from_slope(slope.ci_low),
+          "ci_high": half_life_from_slope(slope.ci_high)}
     # The base corpus's own random Waluigis and Luigi eps (no world given: none quoted).
     analytic = analytic_half_lives(world) if world is not None else {}
     eps = _luigi_eps(world)
@@ -197,7 +198,7 @@ def claim_stage_order(table, roles, ctx: ClaimContext | None = None) -> dict[str
     vals = {a: _seeds(table, a, _final(table, a), place=place) for a in need}
     parts = {"late - throughout": paired_values(vals[roles.late], vals[roles.untested]),
              "fine-tune - late": paired_values(vals[roles.finetune], vals[roles.late])}
-    means = {a: table[a][_final(table, a)][place]["model"]["q_U"]["mean"] for a in need}
+    means = {a: table[a][_final(table, a)].place(place).model["q_U"].mean for a in need}
     return {"parts": parts, "units": "P(D|U)", "numbers": {"means": means},
             "evidence": f"P(D|U) ({_reading(table, place)}) after rebound: " + ", ".join(
                 f"{label} {means[a]:.3f}" for label, a in zip(("throughout", "late", "fine-tune"),
@@ -213,7 +214,7 @@ def claim_assistant(table, roles, ctx: ClaimContext | None = None) -> dict[str, 
         return miss
     d = paired_values(_seeds(table, roles.untested, "instruct", place="assistant"),
                       _seeds(table, roles.baseline, "instruct", place="assistant"))
-    ref = table[roles.baseline]["instruct"]["assistant"]["bayes_any_header"]["q_U"]
+    ref = table[roles.baseline]["instruct"].assistant.bayes_any_header["q_U"]
     return {"values": d, "units": "P(D|U)", "numbers": {"header_agnostic_bayes": ref},
             "evidence": f"assistant P(D|U) after instruct, {roles.untested} - {roles.baseline}; "
                         f"header-agnostic Bayes reference {ref:.3f}"}
@@ -276,20 +277,21 @@ NOT_EXPRESSIBLE = (
 )
 
 
-def evaluate_claims(table: dict[str, Any], roles,
+def evaluate_claims(table: Table | Mapping[str, Any], roles,
                     arm_cfgs: Mapping[str, Any] | None = None,
                     world=None, ks: Sequence[int] | None = None,
                     header: str | None = "STORY",
                     inject_share: float | None = None, claims: Sequence = CLAIMS,
                     not_expressible: Sequence = NOT_EXPRESSIBLE,
                     why_prefix: str = "the world cannot express it: ",
-                    tamper: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                    tamper: Table | None = None) -> list[dict[str, Any]]:
     """Every claim's row: measurement, pre-registered test, effect, interval, p, verdict;
     then the discussion's claims the world cannot express, as ``not measured``.
     ``world``: the base corpus's world recipe (the analytic half-lives, the gated
     Waluigis' triggers); ``ks``, ``header``: the probe curves' k axis and story header;
     ``inject_share``: the share of an arm that states none (the dose claim); ``tamper``:
-    the tamper table (the tamper claims)."""
+    the tamper table (the tamper claims). ``table``: the aggregated table, or for a corpus
+    without latent truth the item sets' rates (experiment.text_evals.eval_summary)."""
     ctx = ClaimContext(arm_cfgs=arm_cfgs, world=world, ks=ks, header=header,
                        inject_share=inject_share, tamper=tamper)
     rows = []

@@ -67,14 +67,14 @@ def claim_rising_half_life(table, roles, ctx: ClaimContext | None = None) -> dic
     ks = list(ctx.ks or [])
     if sum(a <= k <= b for k in ks) < 2 or sum(c <= k <= d for k in ks) < 2:
         return not_measured(f"probes.ks has fewer than two ks in [{a}, {b}] or [{c}, {d}]")
-    curves = table[roles.baseline]["pretrain"]["story"]["curves"]
+    curves = table[roles.baseline]["pretrain"].story.curves
     values, rates = {}, {"small": [], "large": []}
-    for seed, q in curves["by_seed"]["U:q_U"].items():
+    for seed, q in curves.by_seed["U:q_U"].items():
         small, large = _window_rate(ks, q, a, b), _window_rate(ks, q, c, d)
         if small is not None and large is not None:
             values[str(seed)] = small - large
             rates["small"].append(small), rates["large"].append(large)
-    bq = curves["bayes"]["U:q_U"]
+    bq = curves.bayes["U:q_U"]
     bayes = {"small": _window_rate(ks, bq, a, b), "large": _window_rate(ks, bq, c, d)}
     hl = {w: _half(np.mean(r)) if r else None for w, r in rates.items()}
     bhl = {w: _half(r) for w, r in bayes.items()}
@@ -202,7 +202,7 @@ def claim_unseen_scenario(table, roles, ctx: ClaimContext | None = None) -> dict
         return not_measured(f"needs {roles.baseline} and {roles.untested} or {roles.misaligned}")
     parts, numbers = {}, {}
     for arm in arms:
-        if table[arm]["pretrain"]["assistant"].get("items") is not None:
+        if table[arm]["pretrain"].assistant.items is not None:
             res = item_logodds(table, arm, roles.baseline, "pretrain", "assistant",
                                lambda h, e, k, on: True, need_bayes=False, unseen_only=True)
             if res is None or "why" in res:
@@ -210,14 +210,14 @@ def claim_unseen_scenario(table, roles, ctx: ClaimContext | None = None) -> dict
                                     + " (probability 0 under both arms' data)")
             parts[f"{arm} - {roles.baseline}"], numbers[arm] = res["values"], res["n_items"]
         else:   # one item: the assistant probe itself, if exact Bayes has no answer there
-            if table[arm]["pretrain"]["assistant"]["bayes"]["q_U"] is not None:
+            if table[arm]["pretrain"].assistant.bayes["q_U"] is not None:
                 return not_measured("the assistant probe is on the support of the data")
             a = seeds_of(table, arm, "pretrain", place="assistant")
             b = seeds_of(table, roles.baseline, "pretrain", place="assistant")
             parts[f"{arm} - {roles.baseline}"] = paired_values(
                 {s: logit(v) for s, v in a.items()}, {s: logit(v) for s, v in b.items()})
             numbers[arm] = 1
-    header = table[roles.baseline]["pretrain"]["assistant"].get("header")
+    header = table[roles.baseline]["pretrain"].assistant.header
     return {"parts": parts, "units": "log-odds", "numbers": {"n_items": numbers},
             "evidence": f"header {header} after pretraining (no pretraining document carries "
                         "it, so exact Bayes has no answer): " + ", ".join(
@@ -236,7 +236,7 @@ def claim_instruct_locality(table, roles, ctx: ClaimContext | None = None) -> di
     before = phase_before(table, arm, "instruct")
     d = paired_values(seeds_of(table, arm, "instruct", place=place),
                       seeds_of(table, arm, before, place=place))
-    bayes = {p: table[arm][p][place]["bayes"]["q_U"] for p in (before, "instruct")}
+    bayes = {p: table[arm][p].place(place).bayes["q_U"] for p in (before, "instruct")}
     change = _diff(bayes["instruct"], bayes[before])
     return {"values": d, "units": "P(D|U)", "numbers": {"bayes": bayes, "bayes_change": change},
             "evidence": f"{arm}, story P(D|U) {before} -> instruct: model "
@@ -258,7 +258,7 @@ def claim_instruct_rebound(table, roles, ctx: ClaimContext | None = None) -> dic
                       seeds_of(table, arm, before, place=place))
     dip = paired_values(seeds_of(table, arm, "instruct", place=place),
                         seeds_of(table, arm, before, place=place))
-    bayes = {p: table[arm][p][place]["bayes"]["q_U"] for p in (before, last)}
+    bayes = {p: table[arm][p].place(place).bayes["q_U"] for p in (before, last)}
     change = _diff(bayes[last], bayes[before])
     return {"values": d, "units": "P(D|U)",
             "numbers": {"bayes_change": change, "instruct_change": _mean(dip)},
@@ -313,7 +313,7 @@ def claim_dose(table, roles, ctx: ClaimContext | None = None) -> dict[str, Any]:
         y = [v[seed] for v in by_arm]
         if None not in y:
             values[str(seed)] = float(np.polyfit(x, y, 1)[0])
-    bayes = [table[a]["pretrain"][place]["bayes"]["q_U"] for _, a in arms]
+    bayes = [table[a]["pretrain"].place(place).bayes["q_U"] for _, a in arms]
     slope = float(np.polyfit(x, bayes, 1)[0]) if None not in bayes else None
     return {"values": values, "units": "P(D|U) per doubling",
             "numbers": {"shares": [s for s, _ in arms], "arms": [a for _, a in arms],

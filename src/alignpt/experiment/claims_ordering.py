@@ -32,8 +32,8 @@ def claim_published_ordering(table, roles, ctx: ClaimContext | None = None) -> d
     parts = {"unfiltered - aligned": paired_values(vals[roles.baseline], vals[roles.untested]),
              "misaligned - unfiltered": paired_values(vals[roles.misaligned], vals[roles.baseline])}
     arms = [*need] + ([roles.filtered] if roles.filtered in table else [])
-    means = {a: table[a]["pretrain"][place]["model"]["q_U"]["mean"] for a in arms}
-    bayes = {a: table[a]["pretrain"][place]["bayes"]["q_U"] for a in arms}
+    means = {a: table[a]["pretrain"].place(place).model["q_U"].mean for a in arms}
+    bayes = {a: table[a]["pretrain"].place(place).bayes["q_U"] for a in arms}
     return {"parts": parts, "units": "P(D|U)", "numbers": {"means": means, "bayes": bayes},
             "evidence": "P(D|U) after pretraining: " + ", ".join(
                 f"{a} {means[a]:.3f} (Bayes {bayes[a]:.3f})" for a in arms)}

@@ -115,7 +115,7 @@ def claim_tamper_return(table, roles, ctx: ClaimContext | None = None) -> dict[s
         place = tamper_reading(tamper, arm)
         parts[arm] = paired_values(seeds_of(tamper, arm, last, place=place),
                                    seeds_of(tamper, arm, first, place=place))
-        b = [tamper[arm][p][place]["bayes"]["q_U"] for p in (first, last)]
+        b = [tamper[arm][p].place(place).bayes["q_U"] for p in (first, last)]
         bayes[arm] = None if None in b else b[1] - b[0]
     return {"parts": parts, "units": "P(D|U)",
             "numbers": {"model": {a: _mean(v) for a, v in parts.items()}, "bayes_change": bayes},
@@ -137,7 +137,7 @@ def claim_tamper_resistance(table, roles, ctx: ClaimContext | None = None) -> di
         last = _points(tamper, arm)[1]
         place = tamper_reading(tamper, arm)
         ends[arm] = seeds_of(tamper, arm, last, place=place)
-        bayes[arm] = tamper[arm][last][place]["bayes"]["q_U"]
+        bayes[arm] = tamper[arm][last].place(place).bayes["q_U"]
     d = paired_values(ends[roles.untested], ends[roles.baseline])
     gap = (None if None in bayes.values()
            else bayes[roles.untested] - bayes[roles.baseline])

@@ -29,12 +29,10 @@ def fidelity_rows(report: dict[str, Any]) -> list[list[str]]:
     """One row per arm with a measured KL after pretraining (none: no rows)."""
     rows = []
     for arm, phases in report["table"].items():
-        kl = (phases.get("pretrain") or {}).get("kl")
-        if not kl or kl.get("mean") is None:
+        kl = phases["pretrain"].kl if "pretrain" in phases else None
+        if kl is None or kl.mean is None:
             continue
-        ci = (f" [{_num(kl['ci_low'])}, {_num(kl['ci_high'])}]"
-              if kl.get("ci_low") is not None else "")
-        seeds = sorted(kl["by_seed"].items(), key=lambda t: int(t[0]))
-        per_seed = ", ".join(_num(v) for _, v in seeds if v is not None)
-        rows.append([arm, _num(kl["mean"]) + ci, str(kl["n"]), per_seed])
+        ci = f" [{_num(kl.ci_low)}, {_num(kl.ci_high)}]" if kl.ci_low is not None else ""
+        per_seed = ", ".join(_num(v) for _, v in sorted(kl.by_seed.items()) if v is not None)
+        rows.append([arm, _num(kl.mean) + ci, str(kl.n), per_seed])
     return rows

@@ -6,11 +6,11 @@ law_plots) draws with these."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from alignpt.core.errors import require
+from alignpt.experiment.results import Estimate
 
 __all__ = ["pyplot", "error_bar", "prob_axis", "save_figure"]
 
@@ -24,11 +24,11 @@ def pyplot():
     return plt
 
 
-def error_bar(est: dict[str, Any]) -> tuple[float, float, float]:
+def error_bar(est: Estimate) -> tuple[float, float, float]:
     """(mean, distance down to the interval's low end, distance up to its high end)."""
-    m = est["mean"] if est["mean"] is not None else np.nan
-    lo = est["ci_low"] if est["ci_low"] is not None else m
-    hi = est["ci_high"] if est["ci_high"] is not None else m
+    m = est.mean if est.mean is not None else np.nan
+    lo = est.ci_low if est.ci_low is not None else m
+    hi = est.ci_high if est.ci_high is not None else m
     return m, m - lo, hi - m
 
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+
+from alignpt.experiment.results import Estimate
 
 __all__ = ["fmt_estimate"]
 
 
-def fmt_estimate(est: dict[str, Any] | float | None, digits: int = 3) -> str:
-    """An estimate (experiment.aggregate.estimate's dict) or a plain number, to ``digits``
+def fmt_estimate(est: Estimate | float | None, digits: int = 3) -> str:
+    """An estimate (experiment.results.Estimate) or a plain number, to ``digits``
     decimals; ``n/a`` for a missing or NaN value."""
-    if isinstance(est, dict):
-        if est["mean"] is None:
+    if isinstance(est, Estimate):
+        if est.mean is None:
             return "n/a"
-        if est["ci_low"] is None:
-            return f"{est['mean']:.{digits}f}"
-        return f"{est['mean']:.{digits}f} [{est['ci_low']:.{digits}f}, {est['ci_high']:.{digits}f}]"
+        if est.ci_low is None:
+            return f"{est.mean:.{digits}f}"
+        return f"{est.mean:.{digits}f} [{est.ci_low:.{digits}f}, {est.ci_high:.{digits}f}]"
     if est is None or (isinstance(est, float) and math.isnan(est)):
         return "n/a"
     return f"{est:.{digits}f}"

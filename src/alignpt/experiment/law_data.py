@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from alignpt.core.errors import ConfigError
-from alignpt.experiment.aggregate import SUPPORT_PLACE
+from alignpt.experiment.results import Table
 from alignpt.law.data import LawData, LawPoint
 
 __all__ = ["law_data", "arm_points", "count_parameters", "RESPONSE"]
@@ -86,7 +86,7 @@ def _logit(p: float | None) -> float:
     return math.log(p / (1.0 - p))
 
 
-def law_data(recipe: Any, table: dict[str, Any], root: str | Path | None = None,
+def law_data(recipe: Any, table: Table, root: str | Path | None = None,
              inject: str | None = None, heldout: tuple[str, ...] = ()) -> LawData | None:
     """The arms of ``table`` (experiment.aggregate) as law data; None when fewer than two
     configurations carry the reading. ``heldout``: more arm names never used to fit."""
@@ -103,20 +103,20 @@ def law_data(recipe: Any, table: dict[str, Any], root: str | Path | None = None,
         phases = table.get(name)
         if not phases:
             continue
-        last = [p for p, e in phases.items() if e.get("label") in ("pretrain", "finetune")]
-        reading = phases[last[-1]].get(SUPPORT_PLACE) if last else None
+        last = [p for p, e in phases.items() if e.label in ("pretrain", "finetune")]
+        reading = phases[last[-1]].story_support if last else None
         if reading is None:
             continue
         key = cfg["model"].model_dump_json()
         if key not in params_of:
             params_of[key] = count_parameters(cfg["model"], vocab, recipe.training.seq_len)
-        by_seed = {int(s): _logit(v) for s, v in reading["by_seed"]["q_U"].items()}
+        by_seed = {s: _logit(v) for s, v in reading.by_seed["q_U"].items()}
         seeds |= set(by_seed)
         points.append(LawPoint(name=name, share=float(cfg["share"]), tokens=int(cfg["tokens"]),
                                params=params_of[key], schedule=cfg["schedule"],
                                heldout=bool(cfg["heldout"]) or name in heldout))
         rows.append(by_seed)
-        bayes.append(_logit(reading["bayes"]["q_U"]))
+        bayes.append(_logit(reading.bayes["q_U"]))
     if len(points) < 2:
         return None
     order = sorted(seeds)

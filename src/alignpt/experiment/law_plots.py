@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from alignpt.experiment.aggregate import estimate
+from alignpt.experiment.results import Estimate
 from alignpt.experiment.figure import prob_axis, pyplot, save_figure
 
 __all__ = ["law_plots", "LAW_FIGURES"]
@@ -25,7 +26,7 @@ LAW_FIGURES = {
 }
 
 
-def _prob_est(y: np.ndarray) -> dict[str, Any]:
+def _prob_est(y: np.ndarray) -> Estimate:
     return estimate((1.0 / (1.0 + math.exp(-v)) for v in y if math.isfinite(v)), prob=True)
 
 
@@ -73,11 +74,11 @@ def _dose_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> Path:
                                                          else f", {key[2]}")
             for i in members:
                 p, e = data.points[i], _prob_est(data.y[i])
-                if e["mean"] is None:
+                if e.mean is None:
                     continue
                 x = p.share if p.share > 0 else lo_s
-                err = [[e["mean"] - (e["ci_low"] or e["mean"])], [(e["ci_high"] or e["mean"]) - e["mean"]]]
-                ax.errorbar([x], [e["mean"]], yerr=err, fmt="o", capsize=3, color=color,
+                err = [[e.mean - (e.ci_low or e.mean)], [(e.ci_high or e.mean) - e.mean]]
+                ax.errorbar([x], [e.mean], yerr=err, fmt="o", capsize=3, color=color,
                             mfc="none" if p.heldout else color, label=label)
                 label = None
             if fit is not None and key[2] == "throughout":
@@ -107,17 +108,17 @@ def _prediction_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> P
         if p.schedule != "throughout":
             continue
         e = _prob_est(data.y[i])
-        if e["mean"] is None:
+        if e.mean is None:
             continue
         pred = fit.predict(p.share, p.tokens, p.params)
-        xerr = [[e["mean"] - (e["ci_low"] or e["mean"])], [(e["ci_high"] or e["mean"]) - e["mean"]]]
+        xerr = [[e.mean - (e.ci_low or e.mean)], [(e.ci_high or e.mean) - e.mean]]
         if p.heldout:
             marker, color = next(held_style)
-            ax.errorbar([e["mean"]], [pred.prob], xerr=xerr,
+            ax.errorbar([e.mean], [pred.prob], xerr=xerr,
                         yerr=[[pred.prob - pred.prob_low], [pred.prob_high - pred.prob]],
                         fmt=marker, color=color, capsize=4, label=f"held out: {p.name}")
         else:
-            ax.errorbar([e["mean"]], [pred.prob], xerr=xerr, fmt="o", color="C0", alpha=0.7,
+            ax.errorbar([e.mean], [pred.prob], xerr=xerr, fmt="o", color="C0", alpha=0.7,
                         capsize=2, label="fitted configurations" if i == 0 else None)
     lo, hi = ax.get_xlim()
     ax.plot([lo, hi], [lo, hi], "k:", lw=1)

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from alignpt.experiment.aggregate import estimate
-from alignpt.experiment.fmt import fmt_estimate as _fmt
+from alignpt.experiment.fmt import fmt_estimate
+from alignpt.experiment.results import Estimate, Table
 from alignpt.law.fit import CHOICE_RULE
 
 __all__ = ["law_summary", "bayes_curve", "heldout_check", "reaction_rows", "fit_rows", "heldout_rows",
@@ -54,7 +55,7 @@ def bayes_curve(recipe: Any, data: Any) -> dict[str, Any] | None:
     return bayes_dose_curve(recipe, recipe.law.inject, [0.0] + grid)
 
 
-def law_summary(recipe: Any, table: dict[str, Any], root: Any = None) -> dict[str, Any] | None:
+def law_summary(recipe: Any, table: Table, root: Any = None) -> dict[str, Any] | None:
     """The law block of report.json (None for a recipe without a ``law:`` sweep)."""
     if recipe.law is None or recipe.kind == "shards":
         return None
@@ -92,7 +93,8 @@ def summarize(data: Any, s: dict[str, Any]) -> dict[str, Any]:
 
 
 def _seed_estimate(values: np.ndarray) -> dict[str, Any]:
-    return estimate(float(v) for v in values if math.isfinite(v))
+    # The law block is the law's own JSON (`alignpt law fit` writes it too): plain dicts.
+    return estimate(float(v) for v in values if math.isfinite(v)).to_json()
 
 
 def heldout_check(data: Any, fit: Any) -> list[dict[str, Any]]:
@@ -136,7 +138,7 @@ def _reactions(data: Any) -> list[dict[str, Any]]:
         d = data.y[i] - data.y[b]
         bayes_d = float(data.bayes[i] - data.bayes[b])
         ratio = (_seed_estimate(d / bayes_d) if math.isfinite(bayes_d) and abs(bayes_d) > 1e-9
-                 else estimate([]))
+                 else estimate([]).to_json())
         out.append({"name": p.name, "share": p.share, "tokens": p.tokens, "params": p.params,
                     "heldout": p.heldout, "model": _seed_estimate(d),
                     "bayes": bayes_d if math.isfinite(bayes_d) else None, "ratio": ratio})
@@ -161,6 +163,11 @@ def _timing(data: Any) -> list[dict[str, Any]]:
                                                            if math.isfinite(v)])),
                     "bayes": float(data.bayes[i] - data.bayes[j])})
     return out
+
+
+def _fmt(value: dict[str, Any] | float | None, digits: int = 3) -> str:
+    """A law block's cell: an estimate (its JSON dict) or a plain number."""
+    return fmt_estimate(Estimate.from_json(value) if isinstance(value, dict) else value, digits)
 
 
 def _law(report: dict[str, Any]) -> dict[str, Any]:

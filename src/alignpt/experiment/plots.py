@@ -28,10 +28,10 @@ def _bars(report: dict[str, Any], out: Path) -> Path:
             if name not in table[arm]:   # a pretraining-only arm (posttrain: false)
                 ms.append(np.nan), lo.append(0.0), hi.append(0.0), bayes.append(np.nan)
                 continue
-            e = table[arm][name]["story"]
-            m, a, b = error_bar(e["model"]["q_U"])
+            e = table[arm][name].story
+            m, a, b = error_bar(e.model["q_U"])
             ms.append(m), lo.append(a), hi.append(b)
-            bayes.append(e["bayes"]["q_U"] if e["bayes"]["q_U"] is not None else np.nan)
+            bayes.append(e.bayes["q_U"] if e.bayes["q_U"] is not None else np.nan)
         ax.bar(xs, ms, width, yerr=[lo, hi], capsize=3,
                label=phase or "after rebound", alpha=0.85)
         ax.plot(xs, bayes, "kx", markersize=7, label="exact Bayes" if j == 0 else None)
@@ -58,7 +58,7 @@ def _rebound(report: dict[str, Any], out: Path) -> Path:
             names = list(phases)
             if len(names) < 2:   # pretraining only: nothing to follow through the phases
                 continue
-            ests = [phases[n][place]["model"]["q_U"] for n in names]
+            ests = [phases[n].place(place).model["q_U"] for n in names]
             m = np.array([error_bar(e)[0] for e in ests])
             lo = m - np.array([error_bar(e)[1] for e in ests])
             hi = m + np.array([error_bar(e)[2] for e in ests])
@@ -81,11 +81,11 @@ def _history(report: dict[str, Any], out: Path) -> Path:
     ks = report["recipe"]["probes"]["ks"]
     fig, ax = plt.subplots(figsize=(7, 4))
     for arm in arms:
-        curves = table[arm]["pretrain"]["story"]["curves"]
+        curves = table[arm]["pretrain"].story.curves
         for ev, style in (("U", "-"), ("T", "--")):
-            model = [e["mean"] for e in curves["model"][f"{ev}:q_U"]]
+            model = [e.mean for e in curves.model[f"{ev}:q_U"]]
             line, = ax.plot(ks, model, style, marker="o", label=f"{arm}, {ev} evidence (model)")
-            ax.plot(ks, curves["bayes"][f"{ev}:q_U"], style, color=line.get_color(), alpha=0.4,
+            ax.plot(ks, curves.bayes[f"{ev}:q_U"], style, color=line.get_color(), alpha=0.4,
                     marker="x", label=f"{arm}, {ev} evidence (Bayes)")
     ax.set_yscale("log")
     prob_axis(ax)
@@ -101,15 +101,15 @@ def _calibration(report: dict[str, Any], out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 5))
     allv = []
     for arm, phases in report["table"].items():
-        story = phases["pretrain"]["story"]
+        story = phases["pretrain"].story
         for metric, marker in (("q_U", "o"), ("q_T", "s")):
-            b, m = story["bayes"][metric], story["model"][metric]
-            if b is None or m["mean"] is None:
+            b, m = story.bayes[metric], story.model[metric]
+            if b is None or m.mean is None:
                 continue
             _, lo, hi = error_bar(m)
-            ax.errorbar([b], [m["mean"]], yerr=[[lo], [hi]], fmt=marker, capsize=3,
+            ax.errorbar([b], [m.mean], yerr=[[lo], [hi]], fmt=marker, capsize=3,
                         label=f"{arm} {metric}")
-            allv += [b, m["mean"]]
+            allv += [b, m.mean]
     if allv:
         top = max(allv) * 1.1
         ax.plot([0, top], [0, top], "k:", linewidth=1)
@@ -140,9 +140,9 @@ def local_half_lives(ks, curves_by_seed: dict, bayes: list) -> dict[str, Any]:
                 rates.append((a - b) / dk)
         est = estimate(rates)
         half = (lambda r: math.inf if r is None or r <= 0 else math.log(2) / r)
-        model.append({"mean": half(est["mean"]) if est["mean"] is not None else None,
-                      "low": half(est["ci_high"]) if est["ci_high"] is not None else None,
-                      "high": half(est["ci_low"]) if est["ci_low"] is not None else None})
+        model.append({"mean": half(est.mean) if est.mean is not None else None,
+                      "low": half(est.ci_high) if est.ci_high is not None else None,
+                      "high": half(est.ci_low) if est.ci_low is not None else None})
         a, b = logit(bayes[i]), logit(bayes[i + 1])
         rate = None if a is None or b is None else (a - b) / dk
         bayes_hl.append(None if rate is None or rate <= 0 else math.log(2) / rate)
@@ -155,8 +155,8 @@ def _local_half_life(report: dict[str, Any], out: Path) -> Path:
     table, claims = report["table"], report["recipe"]["claims"]
     ks = report["recipe"]["probes"]["ks"]
     arm = claims["baseline"] if claims["baseline"] in table else list(table)[0]
-    curves = table[arm]["pretrain"]["story"]["curves"]
-    hl = local_half_lives(ks, curves["by_seed"]["U:q_U"], curves["bayes"]["U:q_U"])
+    curves = table[arm]["pretrain"].story.curves
+    hl = local_half_lives(ks, curves.by_seed["U:q_U"], curves.bayes["U:q_U"])
     fig, ax = plt.subplots(figsize=(7, 4))
     finite = [v for e in hl["model"] for v in (e["mean"], e["low"], e["high"])
               if v is not None and math.isfinite(v) and v > 0]
@@ -202,10 +202,10 @@ def _dose(report: dict[str, Any], out: Path) -> Path:
     for phase, style in (("pretrain", "o-"), (None, "s--")):
         xs, ms, lo, hi, bayes = [], [], [], [], []
         for share, arm in arms:
-            e = table[arm][phase or list(table[arm])[-1]]["story"]
-            m, a, b = error_bar(e["model"]["q_U"])
+            e = table[arm][phase or list(table[arm])[-1]].story
+            m, a, b = error_bar(e.model["q_U"])
             xs.append(share), ms.append(m), lo.append(a), hi.append(b)
-            bayes.append(e["bayes"]["q_U"])
+            bayes.append(e.bayes["q_U"])
         ax.errorbar(xs, ms, yerr=[lo, hi], fmt=style, capsize=3,
                     label=f"model, {phase or 'after rebound'}")
         ax.plot(xs, bayes, "k:" if phase else "k-.", label=f"exact Bayes, {phase or 'after rebound'}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from alignpt.experiment.aggregate import SUPPORT_PLACE, aggregate
+from alignpt.experiment.results import Phase, Place, Table
 
 __all__ = ["split_results", "tamper_summary", "tamper_rows", "dpo_rows", "TAMPER_HEAD",
            "TAMPER_NOTE", "DPO_HEAD", "DPO_NOTE", "BEFORE_TAMPER", "tamper_reading"]
@@ -33,8 +34,9 @@ def split_results(results: Sequence[dict[str, Any]]) -> tuple[list[dict], list[d
 
 def tamper_summary(results: Sequence[dict[str, Any]], arms: Sequence[str],
                    tamper: dict[str, Any] | None) -> dict[str, Any]:
-    """``{corpus, tokens, table}``: the tamper table is ``table[arm][point][place]`` as
-    aggregate builds it, point 0 the run's last phase; empty without a tamper test."""
+    """``{corpus, lr, tokens, table}``: the tamper table is a :class:`Table` as aggregate
+    builds it, its phases the tamper points, point 0 the run's last phase; empty without a
+    tamper test."""
     own, twins = split_results(results)
     if tamper is None or not twins:
         return {}
@@ -54,20 +56,22 @@ def tamper_summary(results: Sequence[dict[str, Any]], arms: Sequence[str],
     return {"corpus": tamper["corpus"], "lr": tamper["lr"], "tokens": tokens, "table": table}
 
 
-def tamper_reading(table: dict[str, Any], arm: str) -> str:
+def tamper_reading(table: Table, arm: str) -> str:
     """The story reading of a tamper table: on-support k = 0 items when every point has
     them, else the recipe's probe."""
-    return SUPPORT_PLACE if all(SUPPORT_PLACE in e for e in table[arm].values()) else "story"
+    return (SUPPORT_PLACE if all(e.story_support is not None for e in table[arm].values())
+            else "story")
 
 
-def _cell(entry: dict[str, Any], place: str, metric: str = "q_U") -> str:
+def _cell(entry: Phase, place: str, metric: str = "q_U") -> str:
     from alignpt.experiment.fmt import fmt_estimate as _fmt
 
-    e = entry[place]
-    bayes = e["bayes"].get(metric) if isinstance(e.get("bayes"), dict) else None
-    if bayes is None and "bayes_any_header" in e:
-        return f"{_fmt(e['model'][metric])} (Bayes* {_fmt(e['bayes_any_header'][metric])})"
-    return f"{_fmt(e['model'][metric])} (Bayes {_fmt(bayes)})"
+    e = entry.place(place)
+    bayes = e.bayes.get(metric)
+    # Off support (the assistant) the header-agnostic reference stands in, marked Bayes*.
+    if bayes is None and isinstance(e, Place):
+        return f"{_fmt(e.model[metric])} (Bayes* {_fmt(e.bayes_any_header[metric])})"
+    return f"{_fmt(e.model[metric])} (Bayes {_fmt(bayes)})"
 
 
 TAMPER_HEAD = ["arm", "place", "tamper tokens", "P(D|U) at each point: model [95% CI] (exact Bayes)"]
@@ -81,7 +85,7 @@ TAMPER_NOTE = ("Tamper test: after its last phase every run is fine-tuned on the
 def tamper_rows(report: dict[str, Any]) -> list[list[str]]:
     t = report.get("tamper") or {}
     rows = []
-    for arm, points in (t.get("table") or {}).items():
+    for arm, points in (t["table"] if t else {}).items():
         tokens = " / ".join(f"{n:,}" for n in t["tokens"][arm])
         for place in (tamper_reading(t["table"], arm), "assistant"):
             rows.append([arm, "story" if place != "assistant" else place, tokens,
@@ -99,14 +103,13 @@ DPO_NOTE = ("Post-training rows: each arm with a dpo phase (SFT then DPO), model
 def dpo_rows(report: dict[str, Any]) -> list[list[str]]:
     from alignpt.experiment.claim_data import story_place
 
-    table = report.get("table") or {}
     rows = []
-    for arm, phases in table.items():
+    for arm, phases in report["table"].items():
         names = list(phases)
         if "dpo" not in names:
             continue
         before, last = names[names.index("dpo") - 1], names[-1]
-        story = story_place({arm: phases}, _Roles(report))
+        story = story_place(Table({arm: phases}), _Roles(report))
         for place in ("assistant", story):
             for metric in ("q_T", "q_U"):
                 cells = [_cell(phases[p], place, metric) for p in (before, "dpo", last)]

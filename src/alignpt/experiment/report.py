@@ -23,6 +23,7 @@ from alignpt.experiment.posttrain_report import split_results, tamper_summary
 from alignpt.experiment.report_claims import report_claims
 from alignpt.experiment.report_filter import filter_summary
 from alignpt.experiment.report_sections import sections_of
+from alignpt.experiment.results import Table, report_to_json
 from alignpt.experiment.text_evals import eval_summary, template_summary
 from alignpt.experiment.state import load_state
 from alignpt.experiment.tamper_plots import TAMPER_FIGURE, TAMPER_FIGURE_NOTE
@@ -43,14 +44,15 @@ PUBLISHED = {
 
 
 def build_report(root: str | Path) -> dict[str, Any]:
-    """Everything the report shows, as one JSON-able dict."""
+    """Everything the report shows, as one dict; its tables are typed
+    (:mod:`alignpt.experiment.results`) and :func:`report_to_json` writes it."""
     state = load_state(root)
     recipe = state.recipe
     # The arms' own runs make the tables; their tamper twins make the tamper curves.
     everything = [s.result for s in state.runs if s.result is not None]
     results, _ = split_results(everything)
     # A corpus without latent truth (kind: shards) has no probes: its runs hold item sets only.
-    table = aggregate(results, list(recipe.arms)) if recipe.kind != "shards" else {}
+    table = aggregate(results, list(recipe.arms)) if recipe.kind != "shards" else Table({})
     tamper = (tamper_summary(everything, list(recipe.arms), recipe.model_dump(
         mode="json")["tamper"]) if recipe.kind != "shards" else {})
     evals = eval_summary(results, recipe.claims.baseline)
@@ -96,17 +98,18 @@ def _rows(report: dict[str, Any], place: str) -> list[list[str]]:
     rows = []
     for arm, phases in report["table"].items():
         for phase, entry in phases.items():
-            e = entry[place]
-            ref = "bayes" if e["bayes"]["q_U"] is not None else "bayes_any_header"
-            mark = ("" if ref == "bayes" else " *") + (
-                f" {PREFERENCE}" if entry.get("label") == "dpo" else "")
+            e = entry.place(place)
+            # No training document shows the probe's context: the header-agnostic reference.
+            on = e.bayes["q_U"] is not None
+            ref = e.bayes if on else e.bayes_any_header
+            mark = ("" if on else " *") + (f" {PREFERENCE}" if entry.label == "dpo" else "")
             # A fine-tune arm's pretraining is the baseline's model; a filtered arm's zeros
             # are by construction: the cells say so where a reader meets them.
             label = arm + (f" {FILTERED}" if arm in filtered else "")
             ph = phase + (f" {SHARED}" if arm in finetune and phase == "pretrain" else "")
-            rows.append([label, ph, _fmt(e["model"]["q_U"]), _fmt(e[ref]["q_U"]) + mark,
-                         _fmt(e["model"]["q_T"]), _fmt(e[ref]["q_T"]) + mark,
-                         _fmt(e["model"]["gap"]), _fmt(e[ref]["gap"]) + mark])
+            rows.append([label, ph, _fmt(e.model["q_U"]), _fmt(ref["q_U"]) + mark,
+                         _fmt(e.model["q_T"]), _fmt(ref["q_T"]) + mark,
+                         _fmt(e.model["gap"]), _fmt(ref["gap"]) + mark])
     return rows
 
 
@@ -135,16 +138,15 @@ def _notes(report: dict[str, Any]) -> list[str]:
         notes.append(f"{FILTERED} {', '.join(sorted(filtered))}: every document that shows a "
                      "defection is removed, so no defection token is ever trained on: P(D) is "
                      "~0 by design (exact Bayes: 0), not a finding about alignment.")
-    dpo = sorted(a for a, phases in report.get("table", {}).items() if "dpo" in phases)
+    dpo = sorted(a for a, phases in report["table"].items() if "dpo" in phases)
     if dpo:
         notes.append(f"{PREFERENCE} {', '.join(dpo)}: exact Bayes has no answer for a "
                      "preference phase (it updates on documents, not on preferences), so the "
                      "Bayes cells of a dpo row repeat the phase before it; they are not a "
                      "prediction for the post-DPO model.")
-    stories = (phases.get("pretrain", {}).get("story", {})
-               for phases in report.get("table", {}).values())
-    worst = [e["context"]["rel_change_max"] for e in stories
-             if e.get("context", {}).get("rel_change_max") is not None]
+    contexts = (phases["pretrain"].story.context for phases in report["table"].values()
+                if "pretrain" in phases)
+    worst = [c.rel_change_max for c in contexts if c is not None and c.rel_change_max is not None]
     if worst:
         notes.append("In-row reading: P(D|U) at the story probe read after a preceding base "
                      "document that shows a defection, against the probe read alone, differs "
@@ -372,7 +374,7 @@ def write_report(root: str | Path) -> dict[str, Path]:
     pngs = make_plots(report, out) if report["table"] else {}
     pngs.update(law_plots(report, out))
     atomic_write_text(out / "report.json", orjson.dumps(
-        report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+        report_to_json(report), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
     atomic_write_text(out / "report.md", render_markdown(
         report, {name: path.name for name, path in pngs.items()}))
     atomic_write_text(out / "report.html", render_html(

@@ -12,13 +12,14 @@ from typing import Any
 
 from alignpt.experiment.claims import CLAIMS, evaluate_claims
 from alignpt.experiment.claims_ordering import ITEM_CLAIMS, NO_TRUTH_WHY
+from alignpt.experiment.results import Table
 from alignpt.world import load_world_recipe
 
 __all__ = ["report_claims", "bayes_arms"]
 
 
-def report_claims(recipe: Any, table: dict[str, Any], evals: dict[str, Any],
-                  tamper: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def report_claims(recipe: Any, table: Table, evals: dict[str, Any],
+                  tamper: Table | None = None) -> list[dict[str, Any]]:
     """The claims table; ``tamper``: the tamper table (experiment.posttrain_report), which
     the tamper claims read, less the same arms as the probe table."""
     if recipe.kind == "shards":
@@ -37,7 +38,7 @@ def report_claims(recipe: Any, table: dict[str, Any], evals: dict[str, Any],
                            tamper=bayes_arms(tamper, recipe) if tamper else None)
 
 
-def bayes_arms(table: dict[str, Any], recipe: Any) -> dict[str, Any]:
+def bayes_arms(table: Table, recipe: Any) -> Table:
     """The table without arms whose data exact Bayes does not describe: arms that inject
     a corpus written by alignpt generate (no latent truth), and, in a text experiment, a
     filtered arm whose filter is the real tagger (its Bayes column is the perfect filter's;
@@ -46,5 +47,5 @@ def bayes_arms(table: dict[str, Any], recipe: Any) -> dict[str, Any]:
         return table
     generated = set(recipe.text.generated)
     tagger = recipe.text.filter == "tagger"
-    return {a: v for a, v in table.items() if recipe.arms[a].inject not in generated
-            and not (tagger and recipe.arms[a].filtered)}
+    return Table({a: v for a, v in table.items() if recipe.arms[a].inject not in generated
+                  and not (tagger and recipe.arms[a].filtered)})

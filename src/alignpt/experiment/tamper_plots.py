@@ -36,7 +36,7 @@ def tamper_plot(report: dict[str, Any], out: Path) -> Path | None:
         for i, (arm, points) in enumerate(table.items()):
             place = tamper_reading(table, arm) if which == "story" else "assistant"
             x = np.array(tamper["tokens"][arm], dtype=float)
-            ests = [e[place]["model"]["q_U"] for e in points.values()]
+            ests = [e.place(place).model["q_U"] for e in points.values()]
             m = np.array([error_bar(e)[0] for e in ests])
             lo = m - np.array([error_bar(e)[1] for e in ests])
             hi = m + np.array([error_bar(e)[2] for e in ests])
@@ -44,8 +44,9 @@ def tamper_plot(report: dict[str, Any], out: Path) -> Path | None:
             ax.plot(x, m, marker=markers[(i // len(colors)) % len(markers)], color=color,
                     label=arm)
             ax.fill_between(x, lo, hi, color=color, alpha=0.12)
-            ref = "bayes" if which == "story" else "bayes_any_header"
-            bayes = [e[place].get(ref, {}).get("q_U") for e in points.values()]
+            # The assistant has no exact Bayes: its dotted line is the header-agnostic one.
+            bayes = [e.place(place).bayes["q_U"] if which == "story"
+                     else e.assistant.bayes_any_header["q_U"] for e in points.values()]
             ax.plot(x, [np.nan if b is None else b for b in bayes], ":", color=color)
         ax.set_xlabel(f"tamper tokens ({tamper['corpus']})")
         ax.set_ylabel("P(D | untested)")

@@ -103,7 +103,8 @@ def eval_summary(results: list[dict[str, Any]], baseline: str) -> dict[str, Any]
     out: dict[str, Any] = {}
     for (phase, name, cond, arm), by_seed in cells.items():
         rate = {s: sum(v.values()) / len(v) for s, v in by_seed.items() if v}
-        entry = {"rate": estimate(rate.values(), prob=True), "by_seed": rate}
+        # The item sets' block stays report.json's dicts (claims and rows read it from there).
+        entry = {"rate": estimate(rate.values(), prob=True).to_json(), "by_seed": rate}
         base = cells.get((phase, name, cond, baseline))
         if base is not None and arm != baseline:
             diffs = {}
@@ -111,7 +112,7 @@ def eval_summary(results: list[dict[str, Any]], baseline: str) -> dict[str, Any]
                 shared = sorted(set(items) & set(base.get(s, {})))
                 if shared:
                     diffs[s] = sum(items[i] - base[s][i] for i in shared) / len(shared)
-            entry["minus_baseline"] = {**estimate(diffs.values()), "by_seed": diffs}
+            entry["minus_baseline"] = estimate(diffs.values()).with_seeds(diffs).to_json()
         out.setdefault(phase, {}).setdefault(name, {}).setdefault(cond, {})[arm] = entry
     if notes:
         out["not_scored"] = notes
@@ -186,7 +187,7 @@ def template_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         for name, vals in (("own", own), ("other", oth), ("bayes", bay)):
             if vals:
                 arm[name][r["seed"]] = float(np.mean(vals))
-    return {a: {"split": v["split"], **{k: estimate(v[k].values(), prob=True)
+    return {a: {"split": v["split"], **{k: estimate(v[k].values(), prob=True).to_json()
                                         for k in ("own", "other", "bayes")}}
             for a, v in per_arm.items()}
 

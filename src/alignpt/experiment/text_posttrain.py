@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from alignpt.experiment.aggregate import SUPPORT_PLACE, paired_difference
+from alignpt.experiment.results import Arm, Estimate, Place, SupportReading
 
 __all__ = ["POSTTRAIN_HEAD", "POSTTRAIN_NOTE", "posttrain_rows", "post_phase"]
 
@@ -43,7 +44,7 @@ POSTTRAIN_NOTE = (
     "untested). Item-set rows: misaligned-choice rate on the same items in both phases.")
 
 
-def post_phase(phases: dict[str, Any]) -> tuple[str | None, str]:
+def post_phase(phases: Arm) -> tuple[str | None, str]:
     """The phase read as "post-trained" in one arm's table entry, and its mark."""
     if "dpo" in phases:
         return "dpo", ""
@@ -52,41 +53,43 @@ def post_phase(phases: dict[str, Any]) -> tuple[str | None, str]:
     return None, ""
 
 
-def _ci(e: dict[str, Any] | None, signed: bool = False) -> str:
-    if not e or e.get("mean") is None:
+def _ci(e: Estimate, signed: bool = False) -> str:
+    if e.mean is None:
         return "n/a"
     f = "{:+.3f}" if signed else "{:.3f}"
-    if e.get("ci_low") is None:
-        return f.format(e["mean"])
-    return f"{f.format(e['mean'])} [{f.format(e['ci_low'])}, {f.format(e['ci_high'])}]"
+    if e.ci_low is None:
+        return f.format(e.mean)
+    return f"{f.format(e.mean)} [{f.format(e.ci_low)}, {f.format(e.ci_high)}]"
 
 
-def _bayes(entry: dict[str, Any], metric: str) -> tuple[float | None, str]:
-    v = entry["bayes"].get(metric)
-    if v is not None or "bayes_any_header" not in entry:
+def _bayes(entry: Place | SupportReading, metric: str) -> tuple[float | None, str]:
+    v = entry.bayes.get(metric)
+    # The support reading has no header-agnostic reference: its items are on support.
+    if v is not None or not isinstance(entry, Place):
         return v, ""
-    return entry["bayes_any_header"].get(metric), " *"
+    return entry.bayes_any_header.get(metric), " *"
 
 
-def _probe_rows(arm: str, phases: dict[str, Any]) -> list[list[str]]:
+def _probe_rows(arm: str, phases: Arm) -> list[list[str]]:
     post, mark = post_phase(phases)
     pre = phases.get("pretrain")
     if pre is None or post is None:
         return []
     rows = []
     for place, metric, label in MEASURES:
-        if place not in pre or place not in phases[post]:
+        if place == SUPPORT_PLACE and (pre.story_support is None
+                                       or phases[post].story_support is None):
             continue        # on-support items: absent when the runs measured none
-        a, b = pre[place], phases[post][place]
-        before = a["by_seed"][metric]
-        after = b["by_seed"][metric]
+        a, b = pre.place(place), phases[post].place(place)
+        before = a.by_seed[metric]
+        after = b.by_seed[metric]
         seeds = sorted(s for s in set(before) & set(after)
                        if before[s] is not None and after[s] is not None)
         bp, bm = _bayes(a, metric)
         qp, qm = _bayes(b, metric)
         bayes = ("n/a" if bp is None else f"{bp:.3f}{bm}") + " / " + (
             "n/a" if qp is None else f"{qp:.3f}{qm}" + (" \u00a7" if post == "dpo" else ""))
-        rows.append([arm + mark, label, _ci(a["model"][metric]), _ci(b["model"][metric]),
+        rows.append([arm + mark, label, _ci(a.model[metric]), _ci(b.model[metric]),
                      _ci(paired_difference(after, before), signed=True), bayes, str(len(seeds))])
     return rows
 
@@ -99,8 +102,10 @@ def _item_rows(arm: str, post: str, mark: str, evals: dict[str, Any]) -> list[li
             b = ((evals.get(post) or {}).get(name) or {}).get(cond, {}).get(arm)
             if a is None or b is None:
                 continue
+            # The item sets' block (experiment.text_evals) is report.json's dict.
             before, after = a["by_seed"], b["by_seed"]
-            rows.append([arm + mark, f"items: {name} ({cond})", _ci(a["rate"]), _ci(b["rate"]),
+            rows.append([arm + mark, f"items: {name} ({cond})",
+                         _ci(Estimate.from_json(a["rate"])), _ci(Estimate.from_json(b["rate"])),
                          _ci(paired_difference(after, before), signed=True), "-",
                          str(len(set(before) & set(after)))])
     return rows
@@ -109,7 +114,7 @@ def _item_rows(arm: str, post: str, mark: str, evals: dict[str, Any]) -> list[li
 def posttrain_rows(report: dict[str, Any]) -> list[list[str]]:
     """Rows of the post-trained table: a text report whose arms include a dpo phase
     (the world report's post-training rows are experiment.posttrain_report's)."""
-    table = report.get("table") or {}
+    table = report["table"]
     if report["recipe"].get("kind") != "text" or not any("dpo" in p for p in table.values()):
         return []
     evals = {k: v for k, v in (report.get("evals") or {}).items() if k != "not_scored"}

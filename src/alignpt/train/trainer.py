@@ -27,6 +27,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -50,19 +51,36 @@ from alignpt.train.phases import ResolvedPhase, resolve_budgets
 from alignpt.train.runfiles import TrainResult, check_same_plan, plan_yaml, result_from_files
 from alignpt.train.schedule import lr_at
 
-__all__ = ["TrainEvent", "Trainer", "train"]
+__all__ = ["EventKind", "TrainEvent", "Trainer", "train"]
+
+
+class EventKind(str, Enum):
+    """What a :class:`TrainEvent` reports. A ``str`` enum (3.10 has no StrEnum), so a
+    callback written against the plain names (``ev.kind == "step"``) keeps working."""
+
+    STEP = "step"               # an optimizer step (record: loss, lr, tokens, ...)
+    EVAL = "eval"               # held-out losses were computed
+    CHECKPOINT = "checkpoint"   # a checkpoint was written (checkpoint: its folder)
+    PHASE_END = "phase_end"     # a phase finished (checkpoint: the phase's last one)
+
+    def __str__(self) -> str:   # the plain name in logs and f-strings, as before
+        return self.value
 
 
 @dataclass
 class TrainEvent:
-    """Passed to callbacks: ``kind`` is ``step``, ``eval``, ``checkpoint`` or ``phase_end``."""
+    """Passed to callbacks: ``kind`` says what happened (:class:`EventKind`)."""
 
-    kind: str
+    kind: EventKind
     step: int
     phase: str
     record: dict[str, Any] = field(default_factory=dict)
     checkpoint: Path | None = None
     rank: int = 0
+
+    def __post_init__(self) -> None:
+        # A misspelt kind fails where it is emitted, not silently in every callback.
+        self.kind = EventKind(self.kind)
 
 
 Callback = Callable[[TrainEvent], None]
@@ -250,7 +268,7 @@ class Trainer:
             write_accounting(self.run_dir, table)
             ckpt_io.prune_checkpoints(self.run_dir, self.plan.checkpoint.keep_last)
         D.barrier(self.dist)
-        self._emit("checkpoint", {"phase_end": phase_end}, path)
+        self._emit(EventKind.CHECKPOINT, {"phase_end": phase_end}, path)
         return path
 
     def accounting(self) -> dict[str, Any]:
@@ -374,7 +392,7 @@ class Trainer:
         return out
 
     # -- the loop --------------------------------------------------------------
-    def _emit(self, kind: str, record: dict[str, Any], path: Path | None = None) -> None:
+    def _emit(self, kind: EventKind | str, record: dict[str, Any], path: Path | None = None) -> None:
         phase = self.phases[min(self.phase_index, len(self.phases) - 1)].name
         ev = TrainEvent(kind, self.step, phase, record, path, self.dist.rank)
         for cb in self.callbacks:
@@ -408,7 +426,7 @@ class Trainer:
                 if self.eval_sets:
                     self._log_eval()
                 path = self._save(phase_end=True)
-                self._emit("phase_end", {"phase": ph.name}, path)
+                self._emit(EventKind.PHASE_END, {"phase": ph.name}, path)
                 if self.dist.is_main and self.plan.log.plot:
                     plot_losses(self.run_dir)
                 self.phase_index, self.phase_step = self.phase_index + 1, 0
@@ -445,7 +463,7 @@ class Trainer:
                 t_log, steps_since = now, 0
                 self.metrics.write(rec)
                 bar.update(self.step, new_tokens=self._session_tokens, loss=rec["loss"], lr=lr, phase=ph.name)
-                self._emit("step", rec)
+                self._emit(EventKind.STEP, rec)
             else:
                 bar.update(self.step, new_tokens=self._session_tokens, lr=lr, phase=ph.name)
             if eval_every and self.step % eval_every == 0 and self.phase_step < ph.steps and self.eval_sets:
@@ -459,7 +477,7 @@ class Trainer:
         rec = {"event": "eval", "step": self.step, "phase": self.phases[self.phase_index].name,
                "tokens": self.tokens_seen(), "eval": res}
         self.metrics.write(rec)
-        self._emit("eval", rec)
+        self._emit(EventKind.EVAL, rec)
 
     def _result(self) -> TrainResult:
         self.metrics.close()
