@@ -108,3 +108,39 @@ def test_the_filter_names_the_filtered_corpus_only():
     a, b = keys("p(ai_misaligned)>=0.5"), keys("p(ai_misaligned)>=0.9")
     assert a["filtered"] != b["filtered"]          # another filter, another corpus
     assert a["unfiltered"] == b["unfiltered"]      # the unfiltered corpus is untouched
+
+
+def test_the_tagger_files_name_the_filtered_corpus(tmp_path):
+    """A retrained classifier or an edited rules file makes another filtered corpus: a resumed
+    experiment never reuses one filtered by the tagger it had before."""
+    import json
+    import shutil
+
+    from alignpt.experiment import load_experiment
+    from alignpt.experiment.grid import expand_runs
+    from alignpt.tag.classifier import default_classifier_path
+    from alignpt.tag.rules import DEFAULT_RULES
+
+    def keys(*overrides):
+        recipe = load_experiment("text-persona", list(overrides), quick=True)
+        return {r.arm: r.corpora["base"].key for r in expand_runs(recipe) if r.seed == 0}
+
+    model = tmp_path / "model"
+    shutil.copytree(default_classifier_path(), model)
+    rules = tmp_path / "rules.yaml"
+    rules.write_bytes((default_classifier_path().parent / DEFAULT_RULES).read_bytes())
+    shipped = keys()
+    # copies of the shipped files, named by path (a tag setting, so a key of its own) ...
+    same_files = keys(f"text.tag={{classifier: {{path: {model}}}, rules: {{path: {rules}}}}}")
+    assert same_files["filtered"] != shipped["filtered"]
+    # ... and then changed in content under the same paths
+    body = json.loads((model / "model.json").read_text())
+    body["threshold"]["value"] = 0.5
+    (model / "model.json").write_text(json.dumps(body))
+    retrained = keys(f"text.tag={{classifier: {{path: {model}}}, rules: {{path: {rules}}}}}")
+    assert retrained["filtered"] != same_files["filtered"]
+    rules.write_text(rules.read_text() + "\n# edited\n")
+    edited = keys(f"text.tag={{classifier: {{path: {model}}}, rules: {{path: {rules}}}}}")
+    assert edited["filtered"] != retrained["filtered"]
+    # the other arms never read the tagger
+    assert edited["unfiltered"] == retrained["unfiltered"] == shipped["unfiltered"]

@@ -92,7 +92,13 @@ class TextSettings(StrictModel):
                                                      "filler_share", "neutral_share"})
 
     def filter_part(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", include={"filter", "drop", "tag"})
+        part = self.model_dump(mode="json", include={"filter", "drop", "tag"})
+        if self.filter == "tagger":
+            # what the tagger's output depends on beyond its settings: the rules and model files
+            from alignpt.tag.cascade import TagConfig, tagger_identity
+
+            part["tagger"] = tagger_identity(TagConfig.model_validate(self.tag))
+        return part
 
     def measure_part(self) -> dict[str, Any]:
         return self.model_dump(mode="json", include={

@@ -18,17 +18,20 @@ rules route to it (a few percent of a web corpus), the judge only those whose
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from pydantic import Field, field_validator
 
 from alignpt.core.config import StrictModel
+from alignpt.core.errors import ConfigError
 from alignpt.tag.classifier import MISALIGNED, TagClassifier
 from alignpt.tag.judge import Completer, Judge, OpenAIChatCompleter
 from alignpt.tag.rules import DEFAULT_DISABLED, load_rules
 from alignpt.tag.tagger import RuleResult, RuleTagger
 
 __all__ = ["RulesConfig", "ClassifierConfig", "JudgeConfig", "TagConfig", "Cascade", "excerpt",
+           "tagger_identity",
            "excerpt_bytes"]
 
 
@@ -100,6 +103,26 @@ class TagConfig(StrictModel):
     text_field: str = "text"
     id_field: str = "id"
     on_error: Literal["fail", "skip"] = "fail"
+
+
+def tagger_identity(config: TagConfig) -> dict[str, str | None]:
+    """Content digests of the rules and classifier a config selects: what a tag run's output
+    depends on beyond its settings. A corpus filtered by the tagger names these in its key,
+    so a retrained shipped model or an edited rules file makes a new corpus, not a stale one."""
+    import hashlib
+
+    from alignpt.tag.classifier import default_classifier_path
+
+    rules = load_rules(config.rules.path).digest
+    if not config.classifier.enabled:
+        return {"rules": rules, "classifier": None}
+    path = config.classifier.path
+    model = (default_classifier_path() if path is None else Path(path)) / "model.json"
+    try:
+        raw = model.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{model}: classifier model.json not found") from None
+    return {"rules": rules, "classifier": hashlib.sha256(raw).hexdigest()[:16]}
 
 
 def excerpt(data: bytes, offsets: Sequence[int], max_bytes: int) -> str:

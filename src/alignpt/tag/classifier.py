@@ -299,6 +299,20 @@ def _threshold_for_aligned(p_mis: np.ndarray, is_aligned: np.ndarray, max_share:
     return float(np.nextafter(neg[k], 1.0))
 
 
+def _threshold_rule(recall_target: float | None, aligned_max: float | None) -> dict[str, float]:
+    """The threshold rule as recorded in ``model.json`` (the default: the shipped one)."""
+    if recall_target is not None and aligned_max is not None:
+        raise ConfigError("give a recall target or an aligned maximum, not both")
+    if recall_target is not None:
+        if not 0.0 < recall_target <= 1.0:
+            raise ConfigError(f"recall_target must be in (0, 1], got {recall_target}")
+        return {"recall_target": recall_target}
+    aligned_max = DEFAULT_ALIGNED_MAX if aligned_max is None else aligned_max
+    if not 0.0 <= aligned_max <= 1.0:
+        raise ConfigError(f"aligned_max must be in [0, 1], got {aligned_max}")
+    return {"aligned_max": aligned_max}
+
+
 def _report(clf: TagClassifier, data: LabelledSet) -> dict[str, Any]:
     probs = clf.predict_proba(data.texts)
     pred = clf.decide(probs)
@@ -330,6 +344,7 @@ def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
     """
     from sklearn.model_selection import StratifiedKFold
 
+    rule = _threshold_rule(recall_target, aligned_max)  # checked before any fitting
     trained_on = "all"
     if routed is not None:
         if len(routed) != len(train):
@@ -362,23 +377,12 @@ def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
     temperature = _fit_temperature(oof[cal], y[cal])
     oof_p = _softmax(oof / temperature)
     p_cal = oof_p[cal, LABELS.index(MISALIGNED)]
-    if recall_target is not None and aligned_max is not None:
-        raise ConfigError("give a recall target or an aligned maximum, not both")
-    if recall_target is None and aligned_max is None:
-        aligned_max = DEFAULT_ALIGNED_MAX
-    if aligned_max is not None:
-        if not 0.0 <= aligned_max <= 1.0:
-            raise ConfigError(f"aligned_max must be in [0, 1], got {aligned_max}")
+    if "aligned_max" in rule:
         threshold = _threshold_for_aligned(p_cal, y[cal] == LABELS.index("ai_aligned"),
-                                           aligned_max)
-        rule: dict[str, Any] = {"aligned_max": aligned_max}
+                                           rule["aligned_max"])
     else:
-        assert recall_target is not None
-        if not 0.0 < recall_target <= 1.0:
-            raise ConfigError(f"recall_target must be in (0, 1], got {recall_target}")
         threshold = _threshold_for_recall(p_cal, y[cal] == LABELS.index(MISALIGNED),
-                                          recall_target)
-        rule = {"recall_target": recall_target}
+                                          rule["recall_target"])
     model = cls_.fit(train.texts, y, len(LABELS), params, seed)
     meta: dict[str, Any] = {"training": {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
