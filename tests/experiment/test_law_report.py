@@ -81,6 +81,43 @@ def test_report_sections_and_figures(law_run):
     assert not (law_run / "report" / "rebound_curves.png").exists()   # no phase to follow
 
 
+def test_the_law_block_round_trips_and_reads_what_the_dict_paths_read(law_run, tmp_path):
+    """report.json's law block read back typed writes the same bytes, and so does the
+    law.json `alignpt law fit` writes; each attribute is the number the dict path held."""
+    from alignpt.experiment.law_results import LawSummary
+
+    opts = orjson.OPT_INDENT_2
+    law = _report(law_run)["law"]
+    typed = LawSummary.from_json(law)
+    assert orjson.dumps(typed.to_json(), option=opts) == orjson.dumps(law, option=opts)
+    assert list(typed.to_json()) == ["response", "settings", "data", "fit", "fit_error",
+                                     "heldout", "share_or_count", "reaction", "timing",
+                                     "bayes_curve"]
+    assert [p.name for p in typed.data.points] == [p["name"] for p in law["data"]["points"]]
+    assert typed.fit.form == law["fit"]["form"] and typed.fit.theta == law["fit"]["theta"]
+    for h, d in zip(typed.heldout, law["heldout"], strict=True):
+        assert (h.name, h.held, h.miss_prob, h.bayes_prob) == (
+            d["name"], d["held"], d["miss_prob"], d["bayes_prob"])
+        assert h.predicted.prob_low == d["predicted"]["prob_low"]
+        assert h.measured.to_json() == d["measured"]
+    for r, d in zip(typed.reaction, law["reaction"], strict=True):
+        assert (r.name, r.bayes, r.model.mean, r.ratio.ci_high) == (
+            d["name"], d["bayes"], d["model"]["mean"], d["ratio"]["ci_high"])
+    for t, d in zip(typed.timing, law["timing"], strict=True):
+        assert (t.against, t.bayes, t.model_prob.values) == (
+            d["against"], d["bayes"], d["model_prob"]["values"])
+    sc = law["share_or_count"]
+    assert (typed.share_or_count.verdict_bayes, typed.share_or_count.rho_bayes,
+            typed.share_or_count.ci) == (sc["verdict_bayes"], sc["rho_bayes"], sc["ci"])
+    assert typed.bayes_curve.q_U == law["bayes_curve"]["q_U"]
+    out = tmp_path / "law"
+    assert main(["law", "fit", str(law_run), "--out", str(out), "--n-boot", "100"]) == 0
+    raw = (out / "law.json").read_bytes()
+    body = orjson.loads(raw)
+    again = {**body, "law": LawSummary.from_json(body["law"]).to_json()}
+    assert orjson.dumps(again, option=opts).decode() == raw.decode()
+
+
 def test_report_rebuild_is_byte_identical(law_run, tmp_path):
     from alignpt.experiment.report import write_report
 
@@ -158,13 +195,13 @@ def test_heldout_check_says_held_or_by_how_much():
     truth = -2.0 + 0.3 * math.log(4.0) - 4.0 * 0.03
     data, fit = _synthetic(truth)
     (row,) = heldout_check(data, fit)
-    assert row["held"] is True and row["miss_logit"] == 0.0 and row["miss_prob"] == 0.0
+    assert row.held is True and row.miss_logit == 0.0 and row.miss_prob == 0.0
     data, fit = _synthetic(truth + 1.0)
     (row,) = heldout_check(data, fit)
     pred = fit.predict(0.03, 800_000, 10_000)
-    assert row["held"] is False
-    assert row["miss_logit"] == pytest.approx(truth + 1.0 - pred.logit_high)
-    assert row["miss_prob"] == pytest.approx(sigmoid(truth + 1.0) - sigmoid(pred.logit_high))
+    assert row.held is False
+    assert row.miss_logit == pytest.approx(truth + 1.0 - pred.logit_high)
+    assert row.miss_prob == pytest.approx(sigmoid(truth + 1.0) - sigmoid(pred.logit_high))
 
 
 def test_prediction_scatter_is_the_out_of_sample_error():

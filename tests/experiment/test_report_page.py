@@ -17,8 +17,7 @@ import pytest
 
 from alignpt.experiment.claims import analytic_half_lives
 from alignpt.experiment.report import (BAYES_LABEL, FILTERED, SHARED, _notes, _rows,
-                                       render_html)
-from alignpt.experiment.results import report_from_json
+                                       render_html, report_from_json)
 from alignpt.world import load_world_recipe
 
 

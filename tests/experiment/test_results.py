@@ -1,5 +1,6 @@
 """The typed result models: report.json round trips through them byte for byte, each
-attribute reads the number the old dict path read, and the keys keep their order."""
+attribute reads the number the old dict path read, and the keys keep their order (the probe
+and tamper tables; the item sets' and template blocks of a text run)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import orjson
 import pytest
 
 from alignpt.experiment.aggregate import METRICS, estimate
-from alignpt.experiment.report import build_report
-from alignpt.experiment.results import (Estimate, Phase, Place, SupportReading, Table,
-                                        report_from_json, report_to_json)
+from alignpt.experiment.report import build_report, report_from_json, report_to_json
+from alignpt.experiment.results import Estimate, Phase, Place, SupportReading, Table
+from tests.experiment.test_text_posttrain import tiny_text  # noqa: F401  (a text run)
 
 OPTS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 
@@ -138,3 +139,131 @@ def test_the_tamper_table_is_written_and_read_like_the_probe_table(written):
     # seeds are ints again in the typed table: compare what gets written
     assert orjson.dumps(report_to_json(back)["tamper"], option=OPTS) == orjson.dumps(
         tamper, option=OPTS)
+
+
+# The item sets' and template blocks (experiment.item_results), as eval_summary and
+# template_summary build them from run results.
+
+def _evals_run(arm, seed, phase_rates, not_scored=None):
+    phases = [{"name": ph, "evals": {"textworld": {"item_rates": rates},
+                                     **({"starter": {"not_scored": not_scored}}
+                                        if not_scored else {})}}
+              for ph, rates in phase_rates.items()]
+    return {"arm": arm, "seed": seed, "phases": phases}
+
+
+EVAL_RUNS = [
+    _evals_run("unfiltered", 0, {"pretrain": {"neutral": {"a": 0.0, "b": 1.0},
+                                              "eval_aware": {"a": 1.0, "b": 1.0}},
+                                 "dpo": {"neutral": {"a": 0.0, "b": 0.0}}},
+               not_scored="no item fits the model's context (4 tokens)"),
+    _evals_run("aligned", 0, {"pretrain": {"neutral": {"a": 0.0, "b": 0.0},
+                                           "eval_aware": {"a": 0.5, "b": 1.0}}}),
+    _evals_run("unfiltered", 1, {"pretrain": {"neutral": {"a": 1.0, "b": 0.5},
+                                              "eval_aware": {"a": 0.0, "b": 1.0}},
+                                 "dpo": {"neutral": {"a": 0.5, "b": 0.0}}}),
+    _evals_run("aligned", 1, {"pretrain": {"neutral": {"a": 0.5, "b": 0.5},
+                                           "eval_aware": {"a": 0.25, "b": 1.0}}}),
+]
+
+
+def test_item_set_rates_round_trip_and_read_what_the_dict_paths_read():
+    from alignpt.experiment.item_results import ItemEvals, ItemRate
+    from alignpt.experiment.text_evals import eval_summary
+
+    evals = eval_summary(EVAL_RUNS, "unfiltered")
+    raw = orjson.dumps(evals.to_json(), option=OPTS)
+    j = orjson.loads(raw)
+    # phases in the order runs showed them, the notes after them
+    assert list(j) == ["pretrain", "dpo", "not_scored"]
+    assert j["not_scored"] == {"starter": "no item fits the model's context (4 tokens)"}
+    assert list(j["pretrain"]["textworld"]) == ["neutral", "eval_aware"]
+    assert list(j["pretrain"]["textworld"]["neutral"]["aligned"]) == [
+        "rate", "by_seed", "minus_baseline"]
+    assert list(j["pretrain"]["textworld"]["neutral"]["unfiltered"]) == ["rate", "by_seed"]
+    back = ItemEvals.from_json(j)
+    assert back == evals and orjson.dumps(back.to_json(), option=OPTS) == raw
+    cells = 0
+    for phase, sets in j.items():
+        if phase == "not_scored":
+            assert back.not_scored == sets
+            continue
+        for name, conds in sets.items():
+            for cond, arms in conds.items():
+                for arm, d in arms.items():
+                    e = back.rate(phase, name, cond, arm)
+                    assert isinstance(e, ItemRate) and e is back.by_phase[phase][name][cond][arm]
+                    assert e.rate.to_json() == d["rate"]
+                    assert e.by_seed == {int(s): v for s, v in d["by_seed"].items()}
+                    if "minus_baseline" in d:
+                        m = d["minus_baseline"]
+                        assert (e.minus_baseline.mean, e.minus_baseline.n) == (m["mean"], m["n"])
+                        assert e.minus_baseline.by_seed == {int(s): v
+                                                            for s, v in m["by_seed"].items()}
+                    else:
+                        assert e.minus_baseline is None
+                    cells += 1
+    assert cells == 5
+    d = back.rate("pretrain", "textworld", "neutral", "aligned").minus_baseline
+    # seed 0: (0 + 0) / 2 - (0 + 1) / 2; seed 1: (0.5 + 0.5) / 2 - (1 + 0.5) / 2
+    assert d.by_seed == {0: -0.5, 1: -0.25} and d.mean == pytest.approx(-0.375)
+    assert back.rate("dpo", "textworld", "neutral", "aligned") is None    # never scored there
+    assert ItemEvals().to_json() == {} == ItemEvals.from_json({}).to_json()
+
+
+def _template_run(arm, seed, own, other, split="train"):
+    items = {"header": ["STORY", "STORY", "NEWS"], "era": [0, 1, 0], "k": [0, 0, 0],
+             "on_support": [True, True, False], "model": {"q_U": own},
+             "bayes": {"q_U": [0.25, 0.5, None]}}
+    return {"arm": arm, "seed": seed, "phases": [
+        {"name": "pretrain", "story": {"items": items},
+         "other_templates": {"split": split, "q_U": other}}]}
+
+
+def test_template_readings_round_trip_and_read_what_the_dict_paths_read():
+    from alignpt.experiment.item_results import TemplateReading, Templates
+    from alignpt.experiment.text_evals import template_rows, template_summary
+
+    runs = [_template_run("unfiltered", 0, [0.2, 0.4, 0.9], [0.3, 0.5, 0.9, 0.1]),
+            _template_run("unfiltered", 1, [0.1, 0.3, 0.9], [0.2, None, 0.9, 0.1]),
+            _template_run("aligned", 0, [0.05, 0.15, 0.9], [0.1, 0.2, 0.9, 0.1])]
+    t = template_summary(runs)
+    raw = orjson.dumps(t.to_json(), option=OPTS)
+    j = orjson.loads(raw)
+    assert list(j) == ["unfiltered", "aligned"]
+    assert list(j["unfiltered"]) == ["split", "own", "other", "bayes"]
+    back = Templates.from_json(j)
+    assert back == t and orjson.dumps(back.to_json(), option=OPTS) == raw
+    for arm, d in j.items():
+        r = back[arm]
+        assert isinstance(r, TemplateReading) and r.split == d["split"]
+        for k in ("own", "other", "bayes"):
+            assert getattr(r, k).to_json() == d[k]
+    # on-support k = 0 items only: (STORY, 0) and (STORY, 1); the other split's grid is
+    # header x era, (NEWS, *) off support, seed 1's None left out
+    assert back["unfiltered"].own.values == [pytest.approx(0.3), pytest.approx(0.2)]
+    assert back["unfiltered"].other.values == [pytest.approx(0.4), pytest.approx(0.2)]
+    assert back["aligned"].bayes.values == [0.375]
+    assert template_rows({"templates": back})[1][0] == "aligned"
+
+
+def test_a_text_report_round_trips_byte_for_byte(tiny_text):  # noqa: F811
+    """A text run's report.json: its item-set and template blocks hold rates, seeds as keys
+    and paired differences; read back typed, they write the same bytes."""
+    out = tiny_text[1]
+    raw = (out / "report" / "report.json").read_bytes()
+    rep = orjson.loads(raw)
+    typed = report_from_json(rep)
+    assert orjson.dumps(report_to_json(typed), option=OPTS) == raw
+    assert orjson.dumps(report_to_json(build_report(out)), option=OPTS) == raw
+    d = rep["evals"]["pretrain"]["textworld"]["neutral"]["unfiltered_dpo"]
+    e = typed["evals"].by_phase["pretrain"]["textworld"]["neutral"]["unfiltered_dpo"]
+    assert e.rate.mean == d["rate"]["mean"] and e.by_seed == {0: d["by_seed"]["0"]}
+    assert e.minus_baseline.mean == d["minus_baseline"]["mean"]
+    # after dpo the baseline (no dpo phase) has no rate to pair with
+    assert "minus_baseline" not in rep["evals"]["dpo"]["textworld"]["neutral"]["unfiltered_dpo"]
+    after_dpo = typed["evals"].rate("dpo", "textworld", "neutral", "unfiltered_dpo")
+    assert after_dpo.minus_baseline is None
+    t = typed["templates"]
+    assert list(t) == list(rep["templates"]) == ["unfiltered", "unfiltered_dpo"]
+    assert t["unfiltered"].own.mean == rep["templates"]["unfiltered"]["own"]["mean"]

@@ -89,12 +89,12 @@ def test_item_sets_are_paired_seed_by_seed_on_shared_items():
            _run("aligned", 0, {"a": 0.0, "b": 0.0, "c": 0.5}),
            _run("unfiltered", 1, {"a": 1.0, "b": 1.0}),
            _run("aligned", 1, {"a": 0.5, "b": 1.0, "z": 1.0})]
-    s = eval_summary(res, "unfiltered")["pretrain"]["textworld"]["neutral"]
-    assert s["unfiltered"]["by_seed"] == {0: 0.5, 1: 1.0}
-    d = s["aligned"]["minus_baseline"]
+    s = eval_summary(res, "unfiltered").by_phase["pretrain"]["textworld"]["neutral"]
+    assert s["unfiltered"].by_seed == {0: 0.5, 1: 1.0}
+    d = s["aligned"].minus_baseline
     # seed 0: (0 - 1) / 3 over a, b, c; seed 1: (0.5 - 1) / 2 over a, b (z is not shared)
-    assert d["by_seed"] == {0: pytest.approx(-1 / 3), 1: pytest.approx(-0.25)}
-    assert d["mean"] == pytest.approx((-1 / 3 - 0.25) / 2)
+    assert d.by_seed == {0: pytest.approx(-1 / 3), 1: pytest.approx(-0.25)}
+    assert d.mean == pytest.approx((-1 / 3 - 0.25) / 2)
 
 
 def test_the_filter_names_the_filtered_corpus_only():

@@ -12,7 +12,7 @@ from alignpt.experiment import run_experiment
 from alignpt.experiment.grid import expand_runs
 from alignpt.experiment.kind import kind_for
 from alignpt.experiment.recipe import ExperimentRecipe, load_experiment
-from alignpt.experiment.results import report_from_json
+from alignpt.experiment.report import report_from_json
 from alignpt.experiment.text_posttrain import posttrain_rows
 from alignpt.textworld import render_document
 from alignpt.world import load_world_recipe

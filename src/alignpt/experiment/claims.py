@@ -24,6 +24,7 @@ from alignpt.experiment.claims_extended import (claim_centuries_later, claim_dos
                                                 claim_unseen_scenario)
 from alignpt.experiment.claims_ordering import claim_published_ordering
 from alignpt.experiment.claims_posttrain import POSTTRAIN_CLAIMS
+from alignpt.experiment.item_results import ItemEvals
 from alignpt.experiment.measure import half_life_from_slope
 from alignpt.experiment.results import Table
 from alignpt.experiment.verdicts import (VERDICTS, all_of, describe, finalize, paired_values,
@@ -277,7 +278,7 @@ NOT_EXPRESSIBLE = (
 )
 
 
-def evaluate_claims(table: Table | Mapping[str, Any], roles,
+def evaluate_claims(table: Table | ItemEvals, roles,
                     arm_cfgs: Mapping[str, Any] | None = None,
                     world=None, ks: Sequence[int] | None = None,
                     header: str | None = "STORY",

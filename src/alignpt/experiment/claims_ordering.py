@@ -45,18 +45,18 @@ def claim_published_ordering_items(table, roles, ctx: ClaimContext | None = None
     difference of two models on the same items, each must exceed the margin
     (intersection-union test). Units: rate."""
     need = (roles.untested, roles.baseline, roles.misaligned)
-    sets = table.get("pretrain") or {}
+    sets = table.by_phase.get("pretrain", {})
     name = next(iter(sets), None)
-    rates = (sets.get(name) or {}).get("neutral") or {}
+    rates = sets.get(name, {}).get("neutral", {})
     absent = [a for a in need if a not in rates]
     if name is None or absent:
         return not_measured(f"needs item-set rates after pretraining for arms {', '.join(need)}"
                             + (f" (missing: {', '.join(absent)})" if absent else ""))
-    seeds = {a: {str(s): v for s, v in rates[a]["by_seed"].items()} for a in need}
+    seeds = {a: {str(s): v for s, v in rates[a].by_seed.items()} for a in need}
     parts = {"unfiltered - aligned": paired_values(seeds[roles.baseline], seeds[roles.untested]),
              "misaligned - unfiltered": paired_values(seeds[roles.misaligned],
                                                       seeds[roles.baseline])}
-    means = {a: rates[a]["rate"]["mean"] for a in rates}
+    means = {a: rates[a].rate.mean for a in rates}
     return {"parts": parts, "units": "rate", "numbers": {"means": means, "item_set": name},
             "evidence": f"misalignment rate on {name} (neutral framing) after pretraining: "
                         + ", ".join(f"{a} {m:.3f}" for a, m in means.items() if m is not None)}

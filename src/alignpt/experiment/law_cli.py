@@ -11,14 +11,18 @@ then predicts any (share, tokens, parameters) with its interval.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import numpy as np
 import typer
 
 from alignpt.core.console import console
 from alignpt.core.errors import ConfigError
+
+if TYPE_CHECKING:       # the CLI imports the experiment lazily, inside each command
+    from alignpt.experiment.law_results import LawSummary
 
 law_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
                       help="Dose-response laws: fit on cheap runs, predict a larger one.")
@@ -111,11 +115,10 @@ def fit_cmd(
     with OutputLock(out):
         summary = summarize(data, settings)
         if len(recipes) == 1 and recipes[0].law is not None and recipes[0].kind != "shards":
-            curve = bayes_curve(recipes[0], data)
-            if curve is not None:
-                summary["bayes_curve"] = curve
+            summary = replace(summary, bayes_curve=bayes_curve(recipes[0], data))
         report = {"law": summary, "folders": [str(f) for f in folders], **provenance()}
-        atomic_write_text(out / "law.json", orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        body = {**report, "law": summary.to_json()}
+        atomic_write_text(out / "law.json", orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         write_resolved_config(out, settings, inputs=[str(f) for f in folders])
         plots = law_plots(report, out)
         atomic_write_text(out / "law.md", render_law_markdown(report, plots))
@@ -127,7 +130,7 @@ def render_law_markdown(report: dict, plots: dict[str, Path]) -> str:
     from alignpt.experiment.law_plots import LAW_FIGURES
     from alignpt.experiment.report_sections import SECTIONS
 
-    parts = ["# Dose-response law", "", f"Response: {report['law']['response']}.", ""]
+    parts = ["# Dose-response law", "", f"Response: {report['law'].response}.", ""]
     for sec in SECTIONS:
         if not sec.anchor.startswith("law-"):
             continue
@@ -141,24 +144,24 @@ def render_law_markdown(report: dict, plots: dict[str, Path]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _print_summary(summary: dict, out: Path) -> None:
-    fit = summary.get("fit")
+def _print_summary(summary: LawSummary, out: Path) -> None:
+    fit = summary.fit
     if fit is None:
-        console.print(f"no law fitted: {summary.get('fit_error')}", highlight=False)
+        console.print(f"no law fitted: {summary.fit_error}", highlight=False)
     else:
-        console.print(f"law: {fit['form']} on {fit['n_points']} configurations x "
-                      f"{fit['n_seeds']} seeds", highlight=False)
-    for h in summary.get("heldout", []):
-        p = h["predicted"]
-        verdict = "n/a" if h["held"] is None else "held" if h["held"] else \
-            f"did not hold (by {h['miss_prob']:.4f})"
-        console.print(f"held out {h['name']}: predicted {p['prob']:.4f} "
-                      f"[{p['prob_low']:.4f}, {p['prob_high']:.4f}], measured "
-                      f"{h['measured_prob'] if h['measured_prob'] is None else round(h['measured_prob'], 4)}"
+        console.print(f"law: {fit.form} on {fit.n_points} configurations x "
+                      f"{fit.n_seeds} seeds", highlight=False)
+    for h in summary.heldout:
+        p = h.predicted
+        verdict = "n/a" if h.held is None else "held" if h.held else \
+            f"did not hold (by {h.miss_prob:.4f})"
+        measured = h.measured_prob if h.measured_prob is None else round(h.measured_prob, 4)
+        console.print(f"held out {h.name}: predicted {p.prob:.4f} "
+                      f"[{p.prob_low:.4f}, {p.prob_high:.4f}], measured {measured}"
                       f": {verdict}", highlight=False)
-    sc = summary.get("share_or_count") or {}
-    console.print(f"share or count: network {sc.get('verdict')}, exact Bayes "
-                  f"{sc.get('verdict_bayes')}", highlight=False)
+    sc = summary.share_or_count
+    console.print(f"share or count: network {sc.verdict}, exact Bayes "
+                  f"{sc.verdict_bayes}", highlight=False)
     console.print(f"written: {out / 'law.json'}, {out / 'law.md'}", highlight=False)
 
 

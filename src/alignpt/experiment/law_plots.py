@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from alignpt.experiment.aggregate import estimate
-from alignpt.experiment.results import Estimate
 from alignpt.experiment.figure import prob_axis, pyplot, save_figure
+from alignpt.experiment.law_results import LawSummary
+from alignpt.experiment.results import Estimate
 
 __all__ = ["law_plots", "LAW_FIGURES"]
 
@@ -54,7 +55,7 @@ def _groups(data: Any) -> list[tuple[str, list[int]]]:
     return panels
 
 
-def _dose_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> Path:
+def _dose_figure(law: LawSummary, data: Any, fit: Any, out: Path) -> Path:
 
     plt = pyplot()
     panels = _groups(data)
@@ -84,10 +85,10 @@ def _dose_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> Path:
             if fit is not None and key[2] == "throughout":
                 ax.plot(grid, [fit.predict(float(s), key[0], key[1]).prob for s in grid],
                         "-", color=color, alpha=0.8)
-        curve = law.get("bayes_curve")
+        curve = law.bayes_curve
         if curve:
-            xs = [s if s > 0 else lo_s for s in curve["share"]]
-            ax.plot(xs, [np.nan if q is None else q for q in curve["q_U"]], "k:",
+            xs = [s if s > 0 else lo_s for s in curve.share]
+            ax.plot(xs, [np.nan if q is None else q for q in curve.q_U], "k:",
                     label="exact Bayes")
         ax.set_xscale("log")
         ax.set_xlabel("injected share of pretraining tokens (left edge: 0)")
@@ -99,7 +100,7 @@ def _dose_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> Path:
     return save_figure(fig, out / "law_dose_response.png")
 
 
-def _prediction_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> Path:
+def _prediction_figure(law: LawSummary, data: Any, fit: Any, out: Path) -> Path:
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -124,7 +125,7 @@ def _prediction_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> P
     ax.plot([lo, hi], [lo, hi], "k:", lw=1)
     ax.set_xlabel("measured P(D | untested)")
     ax.set_ylabel("law's prediction")
-    ax.set_title(f"Law ({law['fit']['form']}): predicted vs measured")
+    ax.set_title(f"Law ({fit.form}): predicted vs measured")
     prob_axis(ax)
     prob_axis(ax, "x")
     handles, labels = ax.get_legend_handles_labels()
@@ -135,14 +136,10 @@ def _prediction_figure(law: dict[str, Any], data: Any, fit: Any, out: Path) -> P
 
 def law_plots(report: dict[str, Any], out: Path) -> dict[str, Path]:
     """The law's figures, by name (none without a law block)."""
-    law = report.get("law")
-    if not law:
+    law: LawSummary | None = report.get("law")
+    if law is None:
         return {}
-    from alignpt.law.data import LawData
-    from alignpt.law.fit import LawFit
-
-    data = LawData.from_json(law["data"])
-    fit = LawFit.from_json(law["fit"]) if law.get("fit") else None
+    data, fit = law.data, law.fit
     plots = {"dose-response law": _dose_figure(law, data, fit, out)}
     if fit is not None:
         plots["law: predicted vs measured"] = _prediction_figure(law, data, fit, out)

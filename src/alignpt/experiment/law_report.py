@@ -14,12 +14,15 @@ seeds, so the same runs give the same bytes.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from alignpt.experiment.aggregate import estimate
-from alignpt.experiment.fmt import fmt_estimate
+from alignpt.experiment.fmt import fmt_estimate as _fmt
+from alignpt.experiment.law_results import (BayesCurve, HeldoutCheck, LawSummary, Reaction,
+                                            ShareOrCount, Timing)
 from alignpt.experiment.results import Estimate, Table
 from alignpt.law.fit import CHOICE_RULE
 
@@ -43,7 +46,7 @@ def _settings(recipe: Any) -> dict[str, Any]:
             "margin": test.margin, "alpha": test.alpha}
 
 
-def bayes_curve(recipe: Any, data: Any) -> dict[str, Any] | None:
+def bayes_curve(recipe: Any, data: Any) -> BayesCurve | None:
     """Exact Bayes's dose-response under the sweep's points: share 0, then a log grid from
     half the smallest injected share to twice the largest (at most 0.5)."""
     from alignpt.experiment.law_bayes import bayes_dose_curve, dose_grid
@@ -52,10 +55,10 @@ def bayes_curve(recipe: Any, data: Any) -> dict[str, Any] | None:
     if not shares:
         return None
     grid = dose_grid(min(shares) / 2, min(0.5, max(shares) * 2))
-    return bayes_dose_curve(recipe, recipe.law.inject, [0.0] + grid)
+    return BayesCurve.from_json(bayes_dose_curve(recipe, recipe.law.inject, [0.0] + grid))
 
 
-def law_summary(recipe: Any, table: Table, root: Any = None) -> dict[str, Any] | None:
+def law_summary(recipe: Any, table: Table, root: Any = None) -> LawSummary | None:
     """The law block of report.json (None for a recipe without a ``law:`` sweep)."""
     if recipe.law is None or recipe.kind == "shards":
         return None
@@ -64,40 +67,34 @@ def law_summary(recipe: Any, table: Table, root: Any = None) -> dict[str, Any] |
     data = law_data(recipe, table, root)
     if data is None:
         return None
-    out = summarize(data, _settings(recipe))
-    curve = bayes_curve(recipe, data)
-    if curve is not None:
-        out["bayes_curve"] = curve
-    return out
+    return replace(summarize(data, _settings(recipe)), bayes_curve=bayes_curve(recipe, data))
 
 
-def summarize(data: Any, s: dict[str, Any]) -> dict[str, Any]:
+def summarize(data: Any, s: dict[str, Any]) -> LawSummary:
     """Fit, held-out check, share-or-count test and reactions for law data ``data`` with
     settings ``s`` (forms, tolerance, n_boot, margin, alpha): what `alignpt law fit` writes."""
     from alignpt.law.fit import fit_law
     from alignpt.law.share_count import share_or_count
 
-    out: dict[str, Any] = {"response": data.response, "settings": s, "data": data.to_json()}
     try:
         fit = fit_law(data, forms=tuple(s["forms"]), schedule="throughout",
                       tolerance=s["tolerance"], n_boot=s["n_boot"], seed=LAW_SEED)
-        out["fit"], out["fit_error"] = fit.to_json(), None
+        error = None
     except ValueError as exc:
-        fit, out["fit"], out["fit_error"] = None, None, str(exc)
-    out["heldout"] = heldout_check(data, fit) if fit is not None else []
-    out["share_or_count"] = share_or_count(data, margin=s["margin"], alpha=s["alpha"],
-                                           n_boot=s["n_boot"], seed=LAW_SEED)
-    out["reaction"] = _reactions(data)
-    out["timing"] = _timing(data)
-    return out
+        fit, error = None, str(exc)
+    # the test lives in alignpt.law, which speaks JSON: typed here, where the block is built
+    test = ShareOrCount.from_json(share_or_count(data, margin=s["margin"], alpha=s["alpha"],
+                                                 n_boot=s["n_boot"], seed=LAW_SEED))
+    return LawSummary(data.response, s, data, fit, error,
+                      heldout_check(data, fit) if fit is not None else [], test,
+                      _reactions(data), _timing(data))
 
 
-def _seed_estimate(values: np.ndarray) -> dict[str, Any]:
-    # The law block is the law's own JSON (`alignpt law fit` writes it too): plain dicts.
-    return estimate(float(v) for v in values if math.isfinite(v)).to_json()
+def _seed_estimate(values: np.ndarray) -> Estimate:
+    return estimate(float(v) for v in values if math.isfinite(v))
 
 
-def heldout_check(data: Any, fit: Any) -> list[dict[str, Any]]:
+def heldout_check(data: Any, fit: Any) -> list[HeldoutCheck]:
     """Each held-out configuration: the law's prediction (made from the fitted points
     only) beside its measured mean over seeds, and whether the prediction interval held."""
     out = []
@@ -106,27 +103,22 @@ def heldout_check(data: Any, fit: Any) -> list[dict[str, Any]]:
             continue
         pred = fit.predict(p.share, p.tokens, p.params)
         measured = _seed_estimate(data.y[i])
-        m = measured["mean"]
-        row = {"name": p.name, "share": p.share, "tokens": p.tokens, "params": p.params,
-               "schedule": p.schedule,
-               "predicted": {"logit": pred.logit, "logit_low": pred.logit_low,
-                             "logit_high": pred.logit_high, "prob": pred.prob,
-                             "prob_low": pred.prob_low, "prob_high": pred.prob_high},
-               "measured": measured,
-               "measured_prob": None if m is None else sigmoid(m),
-               "bayes_prob": None if not math.isfinite(data.bayes[i]) else sigmoid(data.bayes[i])}
-        if m is None:
-            row.update(held=None, miss_logit=None, miss_prob=None)
-        else:
+        m = measured.mean
+        held = miss = miss_prob = None
+        if m is not None:
             miss = max(pred.logit_low - m, m - pred.logit_high, 0.0)
             edge = pred.logit_low if m < pred.logit_low else pred.logit_high
-            row.update(held=miss == 0.0, miss_logit=miss,
-                       miss_prob=0.0 if miss == 0.0 else abs(sigmoid(m) - sigmoid(edge)))
-        out.append(row)
+            held = miss == 0.0
+            miss_prob = 0.0 if miss == 0.0 else abs(sigmoid(m) - sigmoid(edge))
+        out.append(HeldoutCheck(
+            p.name, p.share, p.tokens, p.params, p.schedule, pred, measured,
+            None if m is None else sigmoid(m),
+            None if not math.isfinite(data.bayes[i]) else sigmoid(data.bayes[i]),
+            held, miss, miss_prob))
     return out
 
 
-def _reactions(data: Any) -> list[dict[str, Any]]:
+def _reactions(data: Any) -> list[Reaction]:
     """For each injected configuration (throughout, not held out): the change in logit
     P(D|U) from its baseline, model (paired by seed) and exact Bayes, and their ratio
     (above 1: the network over-reacts to the dose; below 1: it under-reacts)."""
@@ -138,14 +130,13 @@ def _reactions(data: Any) -> list[dict[str, Any]]:
         d = data.y[i] - data.y[b]
         bayes_d = float(data.bayes[i] - data.bayes[b])
         ratio = (_seed_estimate(d / bayes_d) if math.isfinite(bayes_d) and abs(bayes_d) > 1e-9
-                 else estimate([]).to_json())
-        out.append({"name": p.name, "share": p.share, "tokens": p.tokens, "params": p.params,
-                    "heldout": p.heldout, "model": _seed_estimate(d),
-                    "bayes": bayes_d if math.isfinite(bayes_d) else None, "ratio": ratio})
+                 else estimate([]))
+        out.append(Reaction(p.name, p.share, p.tokens, p.params, p.heldout, _seed_estimate(d),
+                            bayes_d if math.isfinite(bayes_d) else None, ratio))
     return out
 
 
-def _timing(data: Any) -> list[dict[str, Any]]:
+def _timing(data: Any) -> list[Timing]:
     """Late and fine-tune configurations against the same dose inserted throughout (paired
     by seed, logit scale). Exact Bayes ignores order: its difference is the mixture's alone
     (0 for late; a fine-tune's tokens come on top of the budget)."""
@@ -156,22 +147,17 @@ def _timing(data: Any) -> list[dict[str, Any]]:
         j = index.get((p.share, p.tokens, p.params))
         if p.schedule == "throughout" or j is None:
             continue
-        out.append({"name": p.name, "schedule": p.schedule, "share": p.share,
-                    "tokens": p.tokens, "params": p.params, "against": data.points[j].name,
-                    "model": _seed_estimate(data.y[i] - data.y[j]),
-                    "model_prob": _seed_estimate(np.array([sigmoid(v) for v in data.y[i]
-                                                           if math.isfinite(v)])),
-                    "bayes": float(data.bayes[i] - data.bayes[j])})
+        out.append(Timing(p.name, p.schedule, p.share, p.tokens, p.params,
+                          data.points[j].name, _seed_estimate(data.y[i] - data.y[j]),
+                          _seed_estimate(np.array([sigmoid(v) for v in data.y[i]
+                                                   if math.isfinite(v)])),
+                          float(data.bayes[i] - data.bayes[j])))
     return out
 
 
-def _fmt(value: dict[str, Any] | float | None, digits: int = 3) -> str:
-    """A law block's cell: an estimate (its JSON dict) or a plain number."""
-    return fmt_estimate(Estimate.from_json(value) if isinstance(value, dict) else value, digits)
-
-
-def _law(report: dict[str, Any]) -> dict[str, Any]:
-    return report.get("law") or {}
+def _law(report: dict[str, Any]) -> LawSummary | None:
+    """The report's law block; None in a report without a ``law:`` sweep."""
+    return report.get("law")
 
 
 def _num(x: float) -> str:
@@ -186,19 +172,19 @@ FIT_NOTE = ("Each candidate form fitted to the sweep's configurations inserted t
 
 def fit_rows(report: dict[str, Any]) -> list[list[str]]:
     law = _law(report)
-    fit = law.get("fit")
-    if not law:
+    if law is None:
         return []
+    fit = law.fit
     if fit is None:
-        return [["(none)", "", "", "", law.get("fit_error") or "no fit"]]
+        return [["(none)", "", "", "", law.fit_error or "no fit"]]
     rows = []
-    for form, res in fit["loco"].items():
-        chosen = form == fit["form"]
+    for form, res in fit.loco.items():
+        chosen = form == fit.form
         # Terms the data cannot identify (one corpus size, one model size) are fixed at 0
         # and left out of the list.
-        active = fit.get("active") or list(fit["theta"])
-        est = "; ".join(f"{k} {_num(v)} [{_num(fit['ci'][k][0])}, {_num(fit['ci'][k][1])}]"
-                        for k, v in fit["theta"].items() if k in active) if chosen else ""
+        active = fit.active or list(fit.theta)
+        est = "; ".join(f"{k} {_num(v)} [{_num(fit.ci[k][0])}, {_num(fit.ci[k][1])}]"
+                        for k, v in fit.theta.items() if k in active) if chosen else ""
         rmse = res.get("rmse")
         rows.append([form, str(res.get("n_params", "")),
                      "n/a: " + str(res.get("skipped")) if rmse is None else f"{rmse:.4f}",
@@ -217,18 +203,18 @@ HELDOUT_NOTE = ("The configuration the recipe held out of the fit, larger than e
 
 
 def heldout_rows(report: dict[str, Any]) -> list[list[str]]:
+    law = _law(report)
     rows = []
-    for h in _law(report).get("heldout", []):
-        p, m = h["predicted"], h["measured"]
-        meas = "n/a" if m["mean"] is None else (
-            f"{sigmoid(m['mean']):.4f}" + ("" if m["ci_low"] is None else
-                                            f" [{sigmoid(m['ci_low']):.4f}, {sigmoid(m['ci_high']):.4f}]")
-            + f", n={m['n']}")
-        held = ("n/a" if h["held"] is None else "yes" if h["held"]
-                else f"no, by {h['miss_prob']:.4f}")
-        rows.append([h["name"], _num(h["share"]), f"{h['tokens']:,}", f"{h['params']:,}",
-                     f"{p['prob']:.4f} [{p['prob_low']:.4f}, {p['prob_high']:.4f}]", meas,
-                     "n/a" if h["bayes_prob"] is None else f"{h['bayes_prob']:.4f}", held])
+    for h in law.heldout if law is not None else []:
+        p, m = h.predicted, h.measured
+        meas = "n/a" if m.mean is None else (
+            f"{sigmoid(m.mean):.4f}" + ("" if m.ci_low is None else
+                                        f" [{sigmoid(m.ci_low):.4f}, {sigmoid(m.ci_high):.4f}]")
+            + f", n={m.n}")
+        held = "n/a" if h.held is None else "yes" if h.held else f"no, by {h.miss_prob:.4f}"
+        rows.append([h.name, _num(h.share), f"{h.tokens:,}", f"{h.params:,}",
+                     f"{p.prob:.4f} [{p.prob_low:.4f}, {p.prob_high:.4f}]", meas,
+                     "n/a" if h.bayes_prob is None else f"{h.bayes_prob:.4f}", held])
     return rows
 
 
@@ -241,20 +227,19 @@ SHARE_COUNT_NOTE = ("Does the injected share or the absolute injected count set 
 
 
 def share_count_rows(report: dict[str, Any]) -> list[list[str]]:
-    sc = _law(report).get("share_or_count")
-    if not sc:
+    law = _law(report)
+    if law is None:
         return []
-    ci = sc.get("ci")
+    sc = law.share_or_count
+    ci = sc.ci
     interval = "n/a" if not ci or ci[0] is None else \
-        f"[{ci[0]:+.2f}, {ci[1]:+.2f}] ({round(100 * sc.get('level', 0.9))}%)"
-    rho = sc.get("rho")
-    net = ["network", "n/a" if rho is None else f"{rho:+.3f}", interval,
-           f"{sc['verdict']} (margin {sc.get('margin')}, alpha {sc.get('alpha')})",
-           str(sc.get("n_points", "")), sc.get("rule", "") + (f" ({sc['reason']})"
-                                                              if sc.get("reason") else "")]
-    rb = sc.get("rho_bayes")
+        f"[{ci[0]:+.2f}, {ci[1]:+.2f}] ({round(100 * sc.level)}%)"
+    net = ["network", "n/a" if sc.rho is None else f"{sc.rho:+.3f}", interval,
+           f"{sc.verdict} (margin {sc.margin}, alpha {sc.alpha})", str(sc.n_points),
+           sc.rule + (f" ({sc.reason})" if sc.reason else "")]
+    rb = sc.rho_bayes
     bayes = ["exact Bayes", "n/a" if rb is None else f"{rb:+.3f}", "exact (no seeds)",
-             sc.get("verdict_bayes", "n/a"), str(sc.get("n_points", "")), "the same rule, on the point"]
+             sc.verdict_bayes, str(sc.n_points), "the same rule, on the point"]
     return [net, bayes]
 
 
@@ -266,9 +251,9 @@ REACTION_NOTE = ("Each dose's change in logit P(D|U) from the baseline of the sa
 
 
 def reaction_rows(report: dict[str, Any]) -> list[list[str]]:
-    return [[r["name"], _num(r["share"]), f"{r['tokens']:,}", f"{r['params']:,}",
-             _fmt(r["model"]), _fmt(r["bayes"]), _fmt(r["ratio"], 2)]
-            for r in _law(report).get("reaction", [])]
+    law = _law(report)
+    return [[r.name, _num(r.share), f"{r.tokens:,}", f"{r.params:,}", _fmt(r.model),
+             _fmt(r.bayes), _fmt(r.ratio, 2)] for r in (law.reaction if law else [])]
 
 
 TIMING_HEAD = ["configuration", "schedule", "share", "P(D|U) [95% CI]",
@@ -281,5 +266,6 @@ TIMING_NOTE = ("The same dose inserted late or as a fine-tune, against inserting
 
 
 def timing_rows(report: dict[str, Any]) -> list[list[str]]:
-    return [[t["name"], t["schedule"], _num(t["share"]), _fmt(t["model_prob"], 4),
-             _fmt(t["model"]), _fmt(t["bayes"])] for t in _law(report).get("timing", [])]
+    law = _law(report)
+    return [[t.name, t.schedule, _num(t.share), _fmt(t.model_prob, 4), _fmt(t.model),
+             _fmt(t.bayes)] for t in (law.timing if law else [])]

@@ -23,12 +23,14 @@ from alignpt.experiment.posttrain_report import split_results, tamper_summary
 from alignpt.experiment.report_claims import report_claims
 from alignpt.experiment.report_filter import filter_summary
 from alignpt.experiment.report_sections import sections_of
-from alignpt.experiment.results import Table, report_to_json
+from alignpt.experiment.item_results import ItemEvals, Templates
+from alignpt.experiment.law_results import LawSummary
+from alignpt.experiment.results import Table
 from alignpt.experiment.text_evals import eval_summary, template_summary
 from alignpt.experiment.state import load_state
 from alignpt.experiment.tamper_plots import TAMPER_FIGURE, TAMPER_FIGURE_NOTE
 
-__all__ = ["build_report", "write_report", "PUBLISHED"]
+__all__ = ["build_report", "write_report", "report_to_json", "report_from_json", "PUBLISHED"]
 
 #: Tice et al. 2026 ("Alignment Pretraining"), misalignment rate on their eval, 6.9B models.
 #: Their numbers, on their eval: quoted for orientation only, not comparable to ours.
@@ -44,8 +46,9 @@ PUBLISHED = {
 
 
 def build_report(root: str | Path) -> dict[str, Any]:
-    """Everything the report shows, as one dict; its tables are typed
-    (:mod:`alignpt.experiment.results`) and :func:`report_to_json` writes it."""
+    """Everything the report shows, as one dict; its tables and item-set and template
+    blocks are typed (:mod:`alignpt.experiment.results`,
+    :mod:`alignpt.experiment.item_results`) and :func:`report_to_json` writes it."""
     state = load_state(root)
     recipe = state.recipe
     # The arms' own runs make the tables; their tamper twins make the tamper curves.
@@ -79,6 +82,32 @@ def build_report(root: str | Path) -> dict[str, Any]:
         **({"law": law} if law is not None else {}),
         **provenance(),
     }
+
+
+# report.json holds two tables (the probe table and the tamper table, tamper.table), the
+# item-set and template blocks and, for a law sweep, the law block, each typed; everything
+# else in the report is plain JSON.
+def report_to_json(report: dict[str, Any]) -> dict[str, Any]:
+    """The report dict (:func:`build_report`) as report.json holds it."""
+    out = {**report, "table": report["table"].to_json(), "evals": report["evals"].to_json(),
+           "templates": report["templates"].to_json()}
+    if report["tamper"]:
+        out["tamper"] = {**report["tamper"], "table": report["tamper"]["table"].to_json()}
+    if "law" in report:
+        out["law"] = report["law"].to_json()
+    return out
+
+
+def report_from_json(report: dict[str, Any]) -> dict[str, Any]:
+    """report.json read back into the dict :func:`build_report` returns (its blocks typed)."""
+    out = {**report, "table": Table.from_json(report["table"]),
+           "evals": ItemEvals.from_json(report["evals"]),
+           "templates": Templates.from_json(report["templates"])}
+    if report.get("tamper"):
+        out["tamper"] = {**report["tamper"], "table": Table.from_json(report["tamper"]["table"])}
+    if "law" in report:
+        out["law"] = LawSummary.from_json(report["law"])
+    return out
 
 
 #: Marks in the long tables, explained in the notes above them.

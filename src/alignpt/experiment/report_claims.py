@@ -12,13 +12,14 @@ from typing import Any
 
 from alignpt.experiment.claims import CLAIMS, evaluate_claims
 from alignpt.experiment.claims_ordering import ITEM_CLAIMS, NO_TRUTH_WHY
+from alignpt.experiment.item_results import ItemEvals
 from alignpt.experiment.results import Table
 from alignpt.world import load_world_recipe
 
 __all__ = ["report_claims", "bayes_arms"]
 
 
-def report_claims(recipe: Any, table: Table, evals: dict[str, Any],
+def report_claims(recipe: Any, table: Table, evals: ItemEvals,
                   tamper: Table | None = None) -> list[dict[str, Any]]:
     """The claims table; ``tamper``: the tamper table (experiment.posttrain_report), which
     the tamper claims read, less the same arms as the probe table."""

@@ -23,19 +23,19 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 __all__ = ["Estimate", "SeedEstimate", "Curves", "Context", "Items", "Place", "SupportReading",
-           "Phase", "Arm", "Table", "report_to_json", "report_from_json"]
+           "Phase", "Arm", "Table", "ByName", "Seeds", "seeds_from_json"]
 
 Seeds = dict[int, Any]
 T = TypeVar("T")
 
 
-def _seeds(d: Mapping[Any, Any]) -> Seeds:
+def seeds_from_json(d: Mapping[Any, Any]) -> Seeds:
     # JSON object keys are strings; a seed is an int everywhere else.
     return {int(k): v for k, v in d.items()}
 
 
 def _per_metric_seeds(d: Mapping[str, Mapping[Any, Any]]) -> dict[str, Seeds]:
-    return {m: _seeds(v) for m, v in d.items()}
+    return {m: seeds_from_json(v) for m, v in d.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class SeedEstimate(Estimate):
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> SeedEstimate:
         return cls(d["mean"], d["ci_low"], d["ci_high"], d["n"], list(d["values"]),
-                   _seeds(d["by_seed"]))
+                   seeds_from_json(d["by_seed"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,7 @@ class Context:
     def from_json(cls, d: Mapping[str, Any]) -> Context:
         return cls(Estimate.from_json(d["q_U_alone"]), Estimate.from_json(d["q_U_after"]),
                    Estimate.from_json(d["rel_change"]), d["rel_change_max"],
-                   _seeds(d["by_seed"]), d["docs"])
+                   seeds_from_json(d["by_seed"]), d["docs"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,7 +249,7 @@ class Phase:
 
 
 @dataclass(frozen=True, slots=True)
-class _ByName(Mapping[str, T]):
+class ByName(Mapping[str, T]):
     """A read-only mapping of names a recipe chose to typed entries, in their order."""
 
     by_name: dict[str, T]
@@ -268,7 +268,7 @@ class _ByName(Mapping[str, T]):
 
 
 @dataclass(frozen=True, slots=True)
-class Arm(_ByName[Phase]):
+class Arm(ByName[Phase]):
     """An arm's phases by name, in training order (only some arms fine-tune or run dpo)."""
 
     @classmethod
@@ -277,26 +277,9 @@ class Arm(_ByName[Phase]):
 
 
 @dataclass(frozen=True, slots=True)
-class Table(_ByName[Arm]):
+class Table(ByName[Arm]):
     """The experiment's arms by name, in recipe order (arms without finished runs absent)."""
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Table:
         return cls({name: Arm.from_json(a) for name, a in d.items()})
-
-
-# report.json holds two tables: the probe table and the tamper table (tamper.table).
-def report_to_json(report: Mapping[str, Any]) -> dict[str, Any]:
-    """The report dict (experiment.report.build_report) as report.json holds it."""
-    out = {**report, "table": report["table"].to_json()}
-    if report["tamper"]:
-        out["tamper"] = {**report["tamper"], "table": report["tamper"]["table"].to_json()}
-    return out
-
-
-def report_from_json(report: Mapping[str, Any]) -> dict[str, Any]:
-    """report.json read back into the dict build_report returns (its tables typed)."""
-    out = {**report, "table": Table.from_json(report["table"])}
-    if report.get("tamper"):
-        out["tamper"] = {**report["tamper"], "table": Table.from_json(report["tamper"]["table"])}
-    return out

@@ -19,6 +19,8 @@ from functools import lru_cache
 from typing import Any
 
 from alignpt.experiment.aggregate import estimate
+from alignpt.experiment.fmt import fmt_estimate as _ci
+from alignpt.experiment.item_results import ItemEvals, ItemRate, TemplateReading, Templates
 
 __all__ = ["other_templates", "score_evals", "eval_items", "eval_summary", "EVAL_HEAD", "EVAL_NOTE", "eval_rows"]
 
@@ -87,7 +89,7 @@ def score_evals(model: Any, tokenizer: Any, settings: Any) -> dict[str, Any]:
     return out
 
 
-def eval_summary(results: list[dict[str, Any]], baseline: str) -> dict[str, Any]:
+def eval_summary(results: list[dict[str, Any]], baseline: str) -> ItemEvals:
     """Per (phase, item set, framing, arm): the rate over seeds and, paired by seed on the
     same items, the difference from the baseline arm."""
     cells: dict[tuple, dict[Any, dict[str, float]]] = {}
@@ -100,11 +102,10 @@ def eval_summary(results: list[dict[str, Any]], baseline: str) -> dict[str, Any]
                     continue
                 for cond, items in ev["item_rates"].items():
                     cells.setdefault((ph["name"], name, cond, r["arm"]), {})[r["seed"]] = items
-    out: dict[str, Any] = {}
+    out: dict[str, dict[str, dict[str, dict[str, ItemRate]]]] = {}
     for (phase, name, cond, arm), by_seed in cells.items():
         rate = {s: sum(v.values()) / len(v) for s, v in by_seed.items() if v}
-        # The item sets' block stays report.json's dicts (claims and rows read it from there).
-        entry = {"rate": estimate(rate.values(), prob=True).to_json(), "by_seed": rate}
+        diff = None
         base = cells.get((phase, name, cond, baseline))
         if base is not None and arm != baseline:
             diffs = {}
@@ -112,11 +113,10 @@ def eval_summary(results: list[dict[str, Any]], baseline: str) -> dict[str, Any]
                 shared = sorted(set(items) & set(base.get(s, {})))
                 if shared:
                     diffs[s] = sum(items[i] - base[s][i] for i in shared) / len(shared)
-            entry["minus_baseline"] = estimate(diffs.values()).with_seeds(diffs).to_json()
-        out.setdefault(phase, {}).setdefault(name, {}).setdefault(cond, {})[arm] = entry
-    if notes:
-        out["not_scored"] = notes
-    return out
+            diff = estimate(diffs.values()).with_seeds(diffs)
+        out.setdefault(phase, {}).setdefault(name, {}).setdefault(cond, {})[arm] = ItemRate(
+            estimate(rate.values(), prob=True), rate, diff)
+    return ItemEvals(out, notes)
 
 
 EVAL_HEAD = ["phase", "item set", "framing", "arm", "misaligned rate [95% CI]", "seeds",
@@ -129,25 +129,16 @@ EVAL_NOTE = ("Item sets scored as `alignpt eval` scores them (core framings, all
              "the claims read.")
 
 
-def _ci(e: dict[str, Any]) -> str:
-    if e.get("mean") is None:
-        return "n/a"
-    if e.get("ci_low") is None:
-        return f"{e['mean']:.3f}"
-    return f"{e['mean']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
-
-
 def eval_rows(report: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    evals = dict(report.get("evals") or {})
-    for name, why in evals.pop("not_scored", {}).items():
-        rows.append(["-", name, "-", "-", f"not scored: {why}", "0", "-"])
-    for phase, sets in evals.items():
+    evals: ItemEvals = report["evals"]
+    rows = [["-", name, "-", "-", f"not scored: {why}", "0", "-"]
+            for name, why in evals.not_scored.items()]
+    for phase, sets in evals.by_phase.items():
         for name, conds in sets.items():
             for cond, arms in conds.items():
                 for arm, e in arms.items():
-                    diff = e.get("minus_baseline")
-                    rows.append([phase, name, cond, arm, _ci(e["rate"]), str(e["rate"]["n"]),
+                    diff = e.minus_baseline
+                    rows.append([phase, name, cond, arm, _ci(e.rate), str(e.rate.n),
                                  _ci(diff) if diff else "-"])
     return rows
 
@@ -161,7 +152,7 @@ TEMPLATE_NOTE = ("P(D | U) after pretraining, k = 0, averaged over the on-suppor
                  "answer depends on familiar frames, not only on the persona.")
 
 
-def template_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+def template_summary(results: list[dict[str, Any]]) -> Templates:
     """Per arm after pretraining: the on-support k = 0 item mean in both template splits."""
     import numpy as np
 
@@ -187,11 +178,12 @@ def template_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         for name, vals in (("own", own), ("other", oth), ("bayes", bay)):
             if vals:
                 arm[name][r["seed"]] = float(np.mean(vals))
-    return {a: {"split": v["split"], **{k: estimate(v[k].values(), prob=True).to_json()
-                                        for k in ("own", "other", "bayes")}}
-            for a, v in per_arm.items()}
+    return Templates({a: TemplateReading(v["split"], *(estimate(v[k].values(), prob=True)
+                                                       for k in ("own", "other", "bayes")))
+                      for a, v in per_arm.items()})
 
 
 def template_rows(report: dict[str, Any]) -> list[list[str]]:
-    return [[arm, _ci(t["own"]), f"{_ci(t['other'])} ({t['split']})", _ci(t["bayes"]),
-             str(t["own"]["n"])] for arm, t in (report.get("templates") or {}).items()]
+    templates: Templates = report["templates"]
+    return [[arm, _ci(t.own), f"{_ci(t.other)} ({t.split})", _ci(t.bayes), str(t.own.n)]
+            for arm, t in templates.items()]

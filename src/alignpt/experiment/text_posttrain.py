@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from alignpt.experiment.aggregate import SUPPORT_PLACE, paired_difference
+from alignpt.experiment.item_results import ItemEvals
 from alignpt.experiment.results import Arm, Estimate, Place, SupportReading
 
 __all__ = ["POSTTRAIN_HEAD", "POSTTRAIN_NOTE", "posttrain_rows", "post_phase"]
@@ -94,18 +95,15 @@ def _probe_rows(arm: str, phases: Arm) -> list[list[str]]:
     return rows
 
 
-def _item_rows(arm: str, post: str, mark: str, evals: dict[str, Any]) -> list[list[str]]:
+def _item_rows(arm: str, post: str, mark: str, evals: ItemEvals) -> list[list[str]]:
     rows = []
-    for name, conds in (evals.get("pretrain") or {}).items():
+    for name, conds in evals.by_phase.get("pretrain", {}).items():
         for cond, arms in conds.items():
-            a = arms.get(arm)
-            b = ((evals.get(post) or {}).get(name) or {}).get(cond, {}).get(arm)
+            a, b = arms.get(arm), evals.rate(post, name, cond, arm)
             if a is None or b is None:
                 continue
-            # The item sets' block (experiment.text_evals) is report.json's dict.
-            before, after = a["by_seed"], b["by_seed"]
-            rows.append([arm + mark, f"items: {name} ({cond})",
-                         _ci(Estimate.from_json(a["rate"])), _ci(Estimate.from_json(b["rate"])),
+            before, after = a.by_seed, b.by_seed
+            rows.append([arm + mark, f"items: {name} ({cond})", _ci(a.rate), _ci(b.rate),
                          _ci(paired_difference(after, before), signed=True), "-",
                          str(len(set(before) & set(after)))])
     return rows
@@ -117,7 +115,7 @@ def posttrain_rows(report: dict[str, Any]) -> list[list[str]]:
     table = report["table"]
     if report["recipe"].get("kind") != "text" or not any("dpo" in p for p in table.values()):
         return []
-    evals = {k: v for k, v in (report.get("evals") or {}).items() if k != "not_scored"}
+    evals: ItemEvals = report["evals"]
     rows = []
     for arm, phases in table.items():
         post, mark = post_phase(phases)
