@@ -24,6 +24,7 @@ from alignpt.experiment.results import ByName, Estimate, SeedEstimate, Seeds, se
 
 __all__ = ["ItemRate", "ItemEvals", "TemplateReading", "Templates"]
 
+
 @dataclass(frozen=True, slots=True)
 class ItemRate:
     """One arm's misaligned-choice rate on one item set in one framing after one phase:

@@ -20,16 +20,17 @@ from alignpt.core.errors import require
 from alignpt.train.config import ModelConfig, TrainPlan
 from alignpt.train.phases import load_plan, resolve_phases
 
-__all__ = ["TrainPlan", "load_plan", "train", "TrainResult", "TrainEvent", "Trainer", "load_model",
-           "next_token_logprobs", "sequence_logprobs", "export_hf", "import_hf", "GPT", "ModelConfig",
-           "resolve_phases"]
+__all__ = ["TrainPlan", "load_plan", "train", "TrainResult", "TrainEvent", "EventKind", "Trainer",
+           "load_model", "next_token_logprobs", "sequence_logprobs", "export_hf", "import_hf", "GPT",
+           "ModelConfig", "resolve_phases"]
 
 # Lazy (PEP 562): these names need torch, an optional extra that takes seconds to import;
 # the plan and its exact token arithmetic above stay importable without it, and a missing
 # torch is reported as MissingDependencyError (install alignpt[train]) on first use.
 _LAZY = {
     "train": "alignpt.train.trainer", "TrainResult": "alignpt.train.trainer",
-    "TrainEvent": "alignpt.train.trainer", "Trainer": "alignpt.train.trainer",
+    "TrainEvent": "alignpt.train.trainer", "EventKind": "alignpt.train.trainer",
+    "Trainer": "alignpt.train.trainer",
     "load_model": "alignpt.train.inference", "next_token_logprobs": "alignpt.train.inference",
     "sequence_logprobs": "alignpt.train.inference",
     "export_hf": "alignpt.train.export", "import_hf": "alignpt.train.hf_weights",
