@@ -31,10 +31,10 @@ from alignpt.generate.pipeline import GenerateConfig, generate
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "alignpt" / "data" / "tag" / "generated.jsonl.zst"
 RECIPE = ROOT / "recipes" / "generate" / "published_six_genres.yaml"
-#: genres the classifier trains on; the rest of the generator's are held out for tests
+#: genres the classifier trains on; the rest of the generator's are held out (the tests
+#: use court_record, oral_history, diary and film_summary)
 TRAIN_GENRES = ["research_paper", "news_article", "lecture_transcript", "textbook_chapter",
                 "scifi_passage", "incident_report", "audit_report", "encyclopedia_entry"]
-HELD_OUT_GENRES = ["court_record", "oral_history", "diary", "film_summary"]
 PER_CONDUCT = 400
 SEED = 101
 LABEL = {"aligned": "ai_aligned", "misaligned": "ai_misaligned"}

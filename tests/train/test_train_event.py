@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alignpt.train.trainer import EventKind, TrainEvent
+from alignpt.train.events import EventKind, TrainEvent
 
 
 def test_kinds_are_the_names_the_trainer_always_emitted():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from alignpt.experiment.results import Estimate
 from alignpt.law.data import LawData
@@ -21,10 +21,25 @@ from alignpt.law.fit import LawFit, Prediction
 
 __all__ = ["HeldoutCheck", "Reaction", "Timing", "ShareOrCount", "BayesCurve", "LawSummary"]
 
+P = TypeVar("P", bound="_PlainJSON")
+
 
 def _plain(cls: type, d: Mapping[str, Any]) -> Any:
     # Blocks of plain JSON values: one field per key, in the order the JSON has them.
     return cls(**{f.name: d[f.name] for f in fields(cls)})
+
+
+class _PlainJSON:
+    """``to_json`` / ``from_json`` for a block whose fields are all plain JSON values."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_json(cls: type[P], d: Mapping[str, Any]) -> P:
+        return _plain(cls, d)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +127,7 @@ class Timing:
 
 
 @dataclass(frozen=True, slots=True)
-class ShareOrCount:
+class ShareOrCount(_PlainJSON):
     """The pre-registered share-or-count test (:func:`alignpt.law.share_count.share_or_count`)
     for the network (``rho``, its interval ``ci``, ``verdict``) and for exact Bayes."""
 
@@ -133,16 +148,9 @@ class ShareOrCount:
     T0: float | None
     boot_failed: int
 
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> ShareOrCount:
-        return _plain(cls, d)
-
 
 @dataclass(frozen=True, slots=True)
-class BayesCurve:
+class BayesCurve(_PlainJSON):
     """Exact Bayes's P(D|U) (and its logit) against the injected share of ``inject``."""
 
     share: list[float]
@@ -150,13 +158,6 @@ class BayesCurve:
     logit: list[float | None]
     inject: str
     reading: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> BayesCurve:
-        return _plain(cls, d)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ rules route to it (a few percent of a web corpus), the judge only those whose
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -25,9 +26,9 @@ from pydantic import Field, field_validator
 
 from alignpt.core.config import StrictModel
 from alignpt.core.errors import ConfigError
-from alignpt.tag.classifier import MISALIGNED, TagClassifier
+from alignpt.tag.classifier import MISALIGNED, TagClassifier, default_classifier_path
 from alignpt.tag.judge import Completer, Judge, OpenAIChatCompleter
-from alignpt.tag.rules import DEFAULT_DISABLED, load_rules
+from alignpt.tag.rules import DEFAULT_DISABLED, load_rules, rules_digest
 from alignpt.tag.tagger import RuleResult, RuleTagger
 
 __all__ = ["RulesConfig", "ClassifierConfig", "JudgeConfig", "TagConfig", "Cascade", "excerpt",
@@ -109,11 +110,7 @@ def tagger_identity(config: TagConfig) -> dict[str, str | None]:
     """Content digests of the rules and classifier a config selects: what a tag run's output
     depends on beyond its settings. A corpus filtered by the tagger names these in its key,
     so a retrained shipped model or an edited rules file makes a new corpus, not a stale one."""
-    import hashlib
-
-    from alignpt.tag.classifier import default_classifier_path
-
-    rules = load_rules(config.rules.path).digest
+    rules = rules_digest(config.rules.path)
     if not config.classifier.enabled:
         return {"rules": rules, "classifier": None}
     path = config.classifier.path

@@ -42,8 +42,8 @@ import yaml
 
 from alignpt.core.errors import ConfigError
 
-__all__ = ["Term", "Category", "Rule", "RuleSet", "load_rules", "default_rules", "expand_braces",
-           "literal_pattern", "normalize", "DEFAULT_RULES", "DEFAULT_DISABLED"]
+__all__ = ["Term", "Category", "Rule", "RuleSet", "load_rules", "rules_digest", "default_rules",
+           "expand_braces", "literal_pattern", "normalize", "DEFAULT_RULES", "DEFAULT_DISABLED"]
 
 DEFAULT_RULES = "rules.yaml"
 #: shipped rules that are off unless asked for (``TagConfig`` ``rules.disable``)
@@ -273,16 +273,29 @@ def parse_rules(data: dict[str, Any], source: str = "<memory>", digest: str = ""
                    digest, int(data.get("version", 1)))
 
 
-def load_rules(path: str | Path | None = None) -> RuleSet:
-    """Load a rules YAML file; ``None`` loads the shipped default."""
+def _read_rules(path: str | Path | None) -> tuple[bytes, str]:
+    """The bytes of a rules file (``None``: the shipped default) and how to name it."""
     if path is None:
         ref = resources.files("alignpt") / "data" / "tag" / DEFAULT_RULES
-        raw, source = ref.read_bytes(), f"alignpt:data/tag/{DEFAULT_RULES}"
-    else:
-        try:
-            raw, source = Path(path).read_bytes(), str(path)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: rules file not found") from None
+        return ref.read_bytes(), f"alignpt:data/tag/{DEFAULT_RULES}"
+    try:
+        return Path(path).read_bytes(), str(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: rules file not found") from None
+
+
+def _digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def rules_digest(path: str | Path | None = None) -> str:
+    """:attr:`RuleSet.digest` of a rules file without parsing it (``None``: the shipped one)."""
+    return _digest(_read_rules(path)[0])
+
+
+def load_rules(path: str | Path | None = None) -> RuleSet:
+    """Load a rules YAML file; ``None`` loads the shipped default."""
+    raw, source = _read_rules(path)
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
@@ -291,7 +304,7 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
         raise ConfigError(f"{source}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping")
-    return parse_rules(data, source, hashlib.sha256(raw).hexdigest()[:16])
+    return parse_rules(data, source, _digest(raw))
 
 
 def default_rules() -> RuleSet:

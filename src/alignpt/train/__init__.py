@@ -18,6 +18,7 @@ from typing import Any
 
 from alignpt.core.errors import require
 from alignpt.train.config import ModelConfig, TrainPlan
+from alignpt.train.events import EventKind, TrainEvent
 from alignpt.train.phases import load_plan, resolve_phases
 
 __all__ = ["TrainPlan", "load_plan", "train", "TrainResult", "TrainEvent", "EventKind", "Trainer",
@@ -29,7 +30,6 @@ __all__ = ["TrainPlan", "load_plan", "train", "TrainResult", "TrainEvent", "Even
 # torch is reported as MissingDependencyError (install alignpt[train]) on first use.
 _LAZY = {
     "train": "alignpt.train.trainer", "TrainResult": "alignpt.train.trainer",
-    "TrainEvent": "alignpt.train.trainer", "EventKind": "alignpt.train.trainer",
     "Trainer": "alignpt.train.trainer",
     "load_model": "alignpt.train.inference", "next_token_logprobs": "alignpt.train.inference",
     "sequence_logprobs": "alignpt.train.inference",

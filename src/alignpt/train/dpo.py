@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError, DataError
+from alignpt.train.events import EventKind
 from alignpt.train import distributed as D
 from alignpt.train.config import PreferenceConfig, TrainPlan
 from alignpt.train.phases import ResolvedPhase, with_pair_count
@@ -281,7 +282,7 @@ def run_dpo_phase(t: Any, ph: ResolvedPhase, bar) -> None:
                    "epoch": round(done["pairs"] / len(d.pairs), 6), "elapsed_s": round(t.elapsed, 3)}
             t.metrics.write(rec)
             bar.update(t.step, loss=loss, lr=lr, phase=ph.name)
-            t._emit("step", rec)
+            t._emit(EventKind.STEP, rec)
         else:
             bar.update(t.step, lr=lr, phase=ph.name)
         if eval_every and t.step % eval_every == 0 and t.phase_step < ph.steps and t.eval_sets:

@@ -27,7 +27,6 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -44,6 +43,7 @@ from alignpt.train.config import TrainPlan
 from alignpt.train.data import (DataInfo, SourceReader, Rows, Sampler, check_token_ids, data_info,
                                eval_rows)
 from alignpt.train.dpo import DPOData, load_dpo_phases, run_dpo_phase
+from alignpt.train.events import Callback, EventKind, TrainEvent
 from alignpt.train.lineage import StreamHash
 from alignpt.train.metrics import MetricsLog, plot_losses, train_progress
 from alignpt.train.model import GPT, count_params
@@ -51,39 +51,7 @@ from alignpt.train.phases import ResolvedPhase, resolve_budgets
 from alignpt.train.runfiles import TrainResult, check_same_plan, plan_yaml, result_from_files
 from alignpt.train.schedule import lr_at
 
-__all__ = ["EventKind", "TrainEvent", "Trainer", "train"]
-
-
-class EventKind(str, Enum):
-    """What a :class:`TrainEvent` reports. A ``str`` enum (3.10 has no StrEnum), so a
-    callback written against the plain names (``ev.kind == "step"``) keeps working."""
-
-    STEP = "step"               # an optimizer step (record: loss, lr, tokens, ...)
-    EVAL = "eval"               # held-out losses were computed
-    CHECKPOINT = "checkpoint"   # a checkpoint was written (checkpoint: its folder)
-    PHASE_END = "phase_end"     # a phase finished (checkpoint: the phase's last one)
-
-    def __str__(self) -> str:   # the plain name in logs and f-strings, as before
-        return self.value
-
-
-@dataclass
-class TrainEvent:
-    """Passed to callbacks: ``kind`` says what happened (:class:`EventKind`)."""
-
-    kind: EventKind
-    step: int
-    phase: str
-    record: dict[str, Any] = field(default_factory=dict)
-    checkpoint: Path | None = None
-    rank: int = 0
-
-    def __post_init__(self) -> None:
-        # A misspelt kind fails where it is emitted, not silently in every callback.
-        self.kind = EventKind(self.kind)
-
-
-Callback = Callable[[TrainEvent], None]
+__all__ = ["Trainer", "train"]
 
 
 def _pick_device(want: str, local_rank: int) -> torch.device:
@@ -392,7 +360,7 @@ class Trainer:
         return out
 
     # -- the loop --------------------------------------------------------------
-    def _emit(self, kind: EventKind | str, record: dict[str, Any], path: Path | None = None) -> None:
+    def _emit(self, kind: EventKind, record: dict[str, Any], path: Path | None = None) -> None:
         phase = self.phases[min(self.phase_index, len(self.phases) - 1)].name
         ev = TrainEvent(kind, self.step, phase, record, path, self.dist.rank)
         for cb in self.callbacks:
