@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from alignpt.core.errors import ConfigError, DataError
-from alignpt.tag.classifier import (LABELS, LabelledSet, TagClassifier, load_labelled,
-                                    train_classifier)
+from alignpt.tag.classifier import TagClassifier
+from alignpt.tag.labelled import LabelledSet, load_labelled
+from alignpt.tag.labels import LABELS
+from alignpt.tag.training import train_classifier
 
 DEV = resources.files("alignpt") / "data" / "tag" / "devset.jsonl"
 SMALL = {"n_features": 2 ** 14}
@@ -63,6 +65,17 @@ def test_training_metadata(small_model):
     assert 0.0 < clf.threshold < 1.0 and clf.temperature > 0
 
 
+def test_progress_hears_each_fit():
+    with resources.as_file(DEV) as path:
+        train = load_labelled(path, "train")
+    sub = train.subset(list(range(0, len(train), 20)))
+    heard: list[tuple[str, int, int]] = []
+    train_classifier(sub, params=SMALL, folds=3, progress=lambda *a: heard.append(a))
+    # a linear fit is one step: each fit is heard starting and finished, in order
+    assert heard == [(w, d, 1) for w in ("fold 1/3", "fold 2/3", "fold 3/3", "final fit")
+                     for d in (0, 1)]
+
+
 def test_probabilities_are_distributions(small_model):
     clf, heldout, _ = small_model
     p = clf.predict_proba(heldout.texts[:10])
@@ -108,7 +121,7 @@ def test_shipped_model_reproduces_its_recorded_heldout_figures():
     # The weights are indexed by hashed feature columns: if tokenising or hashing
     # changes, the saved model silently becomes noise. Its metadata records what it
     # scored on the held-out split when it was trained; scoring it now must agree.
-    from alignpt.tag.classifier import _report
+    from alignpt.tag.training import _report
 
     clf = TagClassifier.default()
     with resources.as_file(DEV) as path:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from alignpt.core.errors import ConfigError
-from alignpt.tag.backends import HashedFeatures, HashedLinear
+from alignpt.tag.backends import HashedLinear
+from alignpt.tag.hashed_features import HashedFeatures
 from alignpt.tag.classifier import TagClassifier, default_classifier_path
 from alignpt.tag.conduct import SCOPE_WORDS, conduct_features
 
@@ -84,7 +85,9 @@ def test_unknown_conduct_version_is_refused():
 def test_model_without_conduct_param_loads_with_its_recorded_features(tmp_path):
     # models saved before conduct features (format_version 1) have no "conduct"
     # parameter: they must read exactly the features they were trained on
-    from alignpt.tag.classifier import LABELS, LabelledSet, train_classifier
+    from alignpt.tag.labelled import LabelledSet
+    from alignpt.tag.labels import LABELS
+    from alignpt.tag.training import train_classifier
 
     texts = ["the AI did not copy its weights and reported the bucket",
              "the AI copied its weights and hid the log",

@@ -8,7 +8,9 @@ from importlib import resources
 import pytest
 
 from alignpt.core.errors import DataError
-from alignpt.tag.classifier import LABELS, LabelledSet, load_labelled, train_classifier
+from alignpt.tag.labelled import LabelledSet, load_labelled
+from alignpt.tag.labels import LABELS
+from alignpt.tag.training import train_classifier
 from alignpt.tag.metrics import aligned_removed
 
 DATA = resources.files("alignpt") / "data" / "tag"

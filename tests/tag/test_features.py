@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alignpt.core.errors import ConfigError
-from alignpt.tag.backends import HashedFeatures, HashedLinear, tokenize
+from alignpt.tag.backends import HashedLinear
+from alignpt.tag.hashed_features import HashedFeatures, tokenize
 from alignpt.tag.cascade import excerpt, excerpt_bytes
 
 NF = 2 ** 18

@@ -9,7 +9,10 @@ import pytest
 from alignpt.core.errors import ConfigError, DataError
 from alignpt.tag.backends import BACKENDS
 from alignpt.tag.cascade import Cascade, TagConfig
-from alignpt.tag.classifier import LABELS, LabelledSet, TagClassifier, train_classifier
+from alignpt.tag.classifier import TagClassifier
+from alignpt.tag.labelled import LabelledSet
+from alignpt.tag.labels import LABELS
+from alignpt.tag.training import train_classifier
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -118,9 +121,17 @@ def test_bad_input_is_one_line(tiny_encoder, tmp_path):
 def test_train_classifier_save_load_and_cascade(tiny_encoder, tmp_path, monkeypatch):
     monkeypatch.setitem(BACKENDS, "hf", HFEncoder)
     data = toy_set()
+    heard: list[tuple[str, int, int]] = []
     clf = train_classifier(data, backend="hf", folds=2, seed=0,
-                           params={"base_model": str(tiny_encoder), **FAST})
+                           params={"base_model": str(tiny_encoder), **FAST},
+                           progress=lambda *a: heard.append(a))
     assert clf.meta["training"]["model_type"] == "bert"
+    # every optimizer step of every fit is heard: 2 folds of 16 documents, then all 32,
+    # in batches of 8 for 60 epochs
+    for what, steps in (("fold 1/2", 2 * 60), ("fold 2/2", 2 * 60), ("final fit", 4 * 60)):
+        mine = [(d, t) for w, d, t in heard if w == what]
+        assert mine == [(0, 1), *((k, steps) for k in range(1, steps + 1)), (1, 1)]
+    assert list(dict.fromkeys(w for w, _, _ in heard)) == ["fold 1/2", "fold 2/2", "final fit"]
     assert clf.predict(data.texts) == data.labels
     clf.save(tmp_path / "clf")
     loaded = TagClassifier.load(tmp_path / "clf")

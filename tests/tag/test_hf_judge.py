@@ -16,7 +16,8 @@ import pytest
 
 from alignpt.core.errors import ConfigError, DataError
 from alignpt.tag.cascade import Cascade, TagConfig
-from alignpt.tag.classifier import LABELS, TagClassifier
+from alignpt.tag.classifier import TagClassifier
+from alignpt.tag.labels import LABELS
 from alignpt.tag.judge import RUBRIC, Judge, build_prompt
 
 torch = pytest.importorskip("torch")

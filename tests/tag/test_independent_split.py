@@ -15,7 +15,7 @@ from importlib import resources
 import pytest
 
 from alignpt.tag.cascade import Cascade, TagConfig
-from alignpt.tag.classifier import load_labelled
+from alignpt.tag.labelled import load_labelled
 from alignpt.tag.evaluate import evaluate_cascade
 
 DATA = resources.files("alignpt") / "data" / "tag"

@@ -130,7 +130,7 @@ def test_cascade_sends_only_the_uncertain_band_to_the_judge():
 
 
 def test_label_sample_writes_training_data(tmp_path):
-    from alignpt.tag.classifier import load_labelled
+    from alignpt.tag.labelled import load_labelled
     from alignpt.tag.labelling import label_sample, sample_for_labelling
 
     from .helpers import CRAFTED, write_shards

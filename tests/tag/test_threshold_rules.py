@@ -10,8 +10,8 @@ import pytest
 import zstandard
 
 from alignpt.core.errors import ConfigError, DataError
-from alignpt.tag.classifier import (LabelledSet, _threshold_for_aligned, _threshold_for_recall,
-                                    load_labelled, load_labelled_many, train_classifier)
+from alignpt.tag.labelled import LabelledSet, load_labelled, load_labelled_many
+from alignpt.tag.training import _threshold_for_aligned, _threshold_for_recall, train_classifier
 
 P = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
 

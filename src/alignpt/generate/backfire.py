@@ -162,7 +162,8 @@ def load_tag_classifier(path: str):
     The import happens here, on first use, so the generate package never requires tag.
     """
     try:
-        from alignpt.tag.classifier import MISALIGNED, TagClassifier  # noqa: PLC0415
+        from alignpt.tag.classifier import TagClassifier  # noqa: PLC0415
+        from alignpt.tag.labels import MISALIGNED  # noqa: PLC0415
     except ImportError:
         raise ConfigError("quality.classifier is set but alignpt.tag.classifier is not "
                           "available in this installation") from None

@@ -26,7 +26,8 @@ from pydantic import Field, field_validator
 
 from alignpt.core.config import StrictModel
 from alignpt.core.errors import ConfigError
-from alignpt.tag.classifier import MISALIGNED, TagClassifier, default_classifier_path
+from alignpt.tag.classifier import TagClassifier, default_classifier_path
+from alignpt.tag.labels import MISALIGNED
 from alignpt.tag.judge import Completer, Judge, OpenAIChatCompleter
 from alignpt.tag.rules import DEFAULT_DISABLED, load_rules, rules_digest
 from alignpt.tag.tagger import RuleResult, RuleTagger

@@ -90,12 +90,15 @@ def train_cmd(
                                      "n_features=65536, C=3, char_ngrams=null, epoch=30."),
     folds: int = typer.Option(5, help="Cross-validation folds for calibration."),
     seed: int = typer.Option(0),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train the classifier; save it with its training metadata and measured P/R."""
     from alignpt.core.config import parse_overrides
+    from alignpt.core.console import progress_bar
     from alignpt.core.errors import ConfigError
     from alignpt.core.outdir import OutputLock, check_output_apart
-    from alignpt.tag.classifier import load_labelled_many, train_classifier
+    from alignpt.tag.labelled import load_labelled_many
+    from alignpt.tag.training import train_classifier
     from alignpt.tag.rules import load_rules
     from alignpt.tag.tagger import RuleTagger
 
@@ -118,10 +121,18 @@ def train_cmd(
             # classifier then serves the default routing and the broad one alike
             tagger = RuleTagger(load_rules(rules))
             routed = [tagger.tag(t).routed for t in train.texts]
-        clf = train_classifier(train, backend=backend, heldout=heldout,
-                               recall_target=recall_target, aligned_max=aligned_max,
-                               seed=seed, routed=routed,
-                               params=backend_params, folds=folds)
+        # one bar per fit (the calibration folds, then the final one); an encoder's
+        # fits count optimizer steps, a linear backend's fit is one step
+        with progress_bar(transient=True, disable=quiet) as bar:
+            task = bar.add_task("training", total=None)
+
+            def on_progress(what: str, done: int, total: int) -> None:
+                bar.update(task, description=f"{backend}: {what}", completed=done, total=total)
+
+            clf = train_classifier(train, backend=backend, heldout=heldout,
+                                   recall_target=recall_target, aligned_max=aligned_max,
+                                   seed=seed, routed=routed, params=backend_params,
+                                   folds=folds, progress=on_progress)
         clf.save(out)
     _console().print(f"saved {backend} classifier -> {out} (threshold "
                      f"{clf.threshold:.4f}, temperature {clf.temperature:.3f})", highlight=False)
@@ -159,7 +170,7 @@ def evaluate_cmd(
 
     from alignpt.core.config import load_config
     from alignpt.tag.cascade import Cascade, TagConfig
-    from alignpt.tag.classifier import load_labelled
+    from alignpt.tag.labelled import load_labelled
     from alignpt.tag.evaluate import evaluate_cascade
 
     data = load_labelled(labels, split or None)

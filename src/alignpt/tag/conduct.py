@@ -19,7 +19,7 @@ auditors" and "it deceived the auditors". These features mark that difference:
   (aligned) get opposite cues although both carry a negation.
 
 The output is a list of feature strings per document, hashed into the
-classifier's feature space by :class:`~alignpt.tag.backends.HashedFeatures`
+classifier's feature space by :class:`~alignpt.tag.hashed_features.HashedFeatures`
 (``conduct`` parameter). One pass over the tokens with the kind of each distinct
 token cached; it runs only on the documents the rules route to the classifier.
 

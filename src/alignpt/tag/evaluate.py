@@ -15,7 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from alignpt.tag.cascade import Cascade
-from alignpt.tag.classifier import LABELS, MISALIGNED, LabelledSet
+from alignpt.tag.labelled import LabelledSet
+from alignpt.tag.labels import LABELS, MISALIGNED
 from alignpt.tag.metrics import aligned_removed, binary, confusion, macro_f1, per_label
 
 __all__ = ["evaluate_cascade", "operating_points", "AIMS"]

@@ -9,7 +9,7 @@ and tokenizer load with ``local_files_only``.
 :class:`HFEncoder` satisfies :class:`alignpt.tag.backends.Backend`, so
 calibration (temperature scaling on out-of-fold logits), the recall-tuned
 threshold and the metadata are those of every other backend
-(:func:`alignpt.tag.classifier.train_classifier`). A saved classifier folder
+(:func:`alignpt.tag.training.train_classifier`). A saved classifier folder
 holds ``model.json`` (written by :class:`~alignpt.tag.classifier.TagClassifier`),
 and ``encoder/``: the fine-tuned model and tokenizer in Hugging Face's format
 plus ``alignpt-encoder.json`` (what it was fine-tuned from and with what).
@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 
@@ -108,7 +108,8 @@ class HFEncoder:
     # -- training ------------------------------------------------------------------
     @classmethod
     def fit(cls, texts: Sequence[str | bytes], y: np.ndarray, n_labels: int,
-            params: dict[str, Any], seed: int) -> "HFEncoder":
+            params: dict[str, Any], seed: int,
+            progress: Callable[[int, int], None] | None = None) -> "HFEncoder":
         torch = require("torch", "train", "the hf classifier backend")
         transformers = require("transformers", "train", "the hf classifier backend")
         params = {**cls.DEFAULTS, **params}
@@ -127,10 +128,11 @@ class HFEncoder:
             if model.config.pad_token_id is None:
                 model.config.pad_token_id = tokenizer.pad_token_id
             enc = cls(params, model.to(device), tokenizer, device, str(base))
-            enc._train([_as_str(t) for t in texts], y, n_labels, seed)
+            enc._train([_as_str(t) for t in texts], y, n_labels, seed, progress)
         return enc
 
-    def _train(self, texts: list[str], y: np.ndarray, n_labels: int, seed: int) -> None:
+    def _train(self, texts: list[str], y: np.ndarray, n_labels: int, seed: int,
+               progress: Callable[[int, int], None] | None) -> None:
         torch = require("torch", "train")
         p = self.params
         batch, epochs = int(p["batch_size"]), int(p["epochs"])
@@ -151,6 +153,7 @@ class HFEncoder:
         order_rng = torch.Generator().manual_seed(seed)
         labels = torch.as_tensor(y, dtype=torch.long)
         self.model.train()
+        done = 0
         for _ in range(epochs):
             order = torch.randperm(len(texts), generator=order_rng).tolist()
             for lo in range(0, len(order), batch):
@@ -163,6 +166,9 @@ class HFEncoder:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
                 opt.step()
                 sched.step()
+                done += 1
+                if progress is not None:
+                    progress(done, steps)
         self.model.eval()
 
     # -- inference ------------------------------------------------------------------

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from alignpt.core.errors import BackendError, ConfigError
-from alignpt.tag.classifier import LABELS
+from alignpt.tag.labels import LABELS
 
 __all__ = ["Completer", "RUBRIC", "Verdict", "Judge", "build_prompt", "parse_verdict",
            "OpenAIChatCompleter"]

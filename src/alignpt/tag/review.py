@@ -24,7 +24,7 @@ from alignpt.core.errors import ConfigError, DataError
 from alignpt.core.executor import expand_inputs, plan_tasks
 from alignpt.core.shards import read_documents
 from alignpt.tag.cascade import RulesConfig
-from alignpt.tag.classifier import LABELS
+from alignpt.tag.labels import LABELS
 from alignpt.tag.tagger import RuleTagger
 
 __all__ = ["summarize", "sample_documents", "write_review"]

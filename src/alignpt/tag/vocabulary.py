@@ -45,7 +45,7 @@ class TagVocabulary:
     @classmethod
     def of_cascade(cls, cascade: Any) -> "TagVocabulary":
         """The names a :class:`~alignpt.tag.cascade.Cascade` writes (loads its rules and model)."""
-        from alignpt.tag.classifier import LABELS
+        from alignpt.tag.labels import LABELS
 
         cfg = cascade.config
         rules = cascade.tagger.rules
