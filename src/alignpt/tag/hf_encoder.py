@@ -34,6 +34,7 @@ from alignpt.core.atomic import temp_name
 from alignpt.core.devices import check_device
 from alignpt.core.errors import ConfigError, DataError, require
 from alignpt.tag.labels import LABELS
+from alignpt.tag.packaged_models import PACKAGED, packaged_folder
 
 __all__ = ["HFEncoder", "resolve_device", "quiet_transformers", "hf_folder"]
 
@@ -67,10 +68,16 @@ def quiet_transformers(transformers: Any) -> Iterator[None]:
 
 
 def hf_folder(path: str | Path | None, what: str) -> Path:
-    """A local Hugging Face model folder, or a one-line error saying what is wrong."""
+    """A local Hugging Face model folder, or a one-line error saying what is wrong.
+
+    A name of :data:`~alignpt.tag.packaged_models.PACKAGED` (``minilm-l6``) that is
+    not a folder here means that installed, checksummed package's model.
+    """
     if path is None or str(path) == "":
         raise ConfigError(f"{what} needs a local Hugging Face model folder")
     folder = Path(path)
+    if str(path) in PACKAGED and not folder.exists():
+        return packaged_folder(str(path))
     if not (folder / "config.json").is_file():
         raise DataError("not a Hugging Face model folder (no config.json)", str(folder))
     return folder
