@@ -39,11 +39,15 @@ demo-law: $(STAMP)
 	$(PY) -m alignpt experiment run persona-law --out runs/demo-law
 
 # Every benchmark writes its figures to benchmarks/results/ (benchmarks/_results.py).
-# world_kl.py measures the demo's models, so the demo runs first if it has not.
+# world_kl.py measures the demo's models, so the demo runs first if it has not;
+# tag_encoder_throughput.py needs TAG_ENCODER=DIR, a fine-tuned encoder classifier.
 bench: $(STAMP)
 	test -f $(DEMO_OUT)/report/report.json || $(MAKE) demo
 	for f in benchmarks/[!_]*.py; do echo "== $$f"; \
 	  case $$f in *world_kl.py) $(PY) $$f --experiment $(DEMO_OUT) || exit 1;; \
+	  *tag_encoder_throughput.py) if [ -n "$(TAG_ENCODER)" ]; then \
+	    $(PY) $$f --classifier $(TAG_ENCODER) || exit 1; else echo "skipped: set" \
+	    "TAG_ENCODER=DIR, a classifier from alignpt tag train --backend hf"; fi;; \
 	  *) $(PY) $$f || exit 1;; esac; done
 
 clean:

@@ -25,12 +25,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Iterable, Sequence
 
 import yaml
 
 from alignpt.core.errors import ConfigError
+from alignpt.core.resources import package_path
 
 __all__ = ["FRAMINGS", "Framing", "framing_texts", "context_blocks", "parse_conditions",
            "CORE", "HISTORY_KS", "condition_sets", "n_wordings"]
@@ -44,8 +44,8 @@ _NAME = re.compile(r"^(neutral|tested|untested)((?:\+history\d+|\+argument)*)$")
 @lru_cache(maxsize=1)
 def framing_texts() -> dict[str, Any]:
     """The wordings shipped with the package (cached; read once per process)."""
-    ref = resources.files("alignpt").joinpath("data/eval/framings.yaml")
-    return yaml.safe_load(ref.read_text(encoding="utf-8"))
+    path = package_path("data", "eval", "framings.yaml")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True, order=True)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from importlib import resources
 from pathlib import Path
 from typing import Callable
 
 from alignpt.core.errors import ConfigError
+from alignpt.core.resources import package_path
 from alignpt.evaluate.items import Item, items_digest, load_items, select_items
 
 __all__ = ["Suite", "SUITES", "get_suite", "list_suites", "starter_items", "STARTER_TOPICS"]
@@ -47,9 +47,7 @@ class Suite:
 
 def starter_items(split: str | None = None, _data_dir: str | None = None) -> list[Item]:
     """The starter suite shipped as package data (``data/eval/starter.jsonl``)."""
-    ref = resources.files("alignpt").joinpath("data/eval/starter.jsonl")
-    with resources.as_file(ref) as path:
-        items = load_items(path)
+    items = load_items(package_path("data", "eval", "starter.jsonl"))
     return select_items(items, split=split)
 
 

@@ -8,19 +8,19 @@ user's copy wins wholesale, so an override never half-merges with the packaged t
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from alignpt.core.errors import ConfigError
+from alignpt.core.resources import package_path
 
 __all__ = ["load_data", "package_data_dir", "data_names"]
 
 
 def package_data_dir() -> Path:
-    return Path(str(resources.files("alignpt") / "data" / "generate"))
+    return package_path("data", "generate")
 
 
 @lru_cache(maxsize=64)

@@ -29,7 +29,6 @@ trained (:mod:`~alignpt.tag.training`); both are saved in ``model.json``.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,6 +37,7 @@ import orjson
 
 from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError
+from alignpt.core.resources import package_path
 from alignpt.tag.backends import BACKENDS, Backend
 from alignpt.tag.labels import LABELS, MISALIGNED
 
@@ -132,9 +132,9 @@ class TagClassifier:
 
     @classmethod
     def default(cls) -> "TagClassifier":
-        with resources.as_file(default_classifier_path()) as p:
-            return cls.load(p)
+        return cls.load(default_classifier_path())
 
 
-def default_classifier_path():
-    return resources.files("alignpt") / "data" / "tag" / "classifier"
+def default_classifier_path() -> Path:
+    """The shipped model's folder."""
+    return package_path("data", "tag", "classifier")

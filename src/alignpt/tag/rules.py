@@ -34,13 +34,13 @@ import hashlib
 import itertools
 import re
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import yaml
 
 from alignpt.core.errors import ConfigError
+from alignpt.core.resources import package_path
 
 __all__ = ["Term", "Category", "Rule", "RuleSet", "load_rules", "rules_digest", "default_rules",
            "expand_braces", "literal_pattern", "normalize", "DEFAULT_RULES", "DEFAULT_DISABLED"]
@@ -276,8 +276,8 @@ def parse_rules(data: dict[str, Any], source: str = "<memory>", digest: str = ""
 def _read_rules(path: str | Path | None) -> tuple[bytes, str]:
     """The bytes of a rules file (``None``: the shipped default) and how to name it."""
     if path is None:
-        ref = resources.files("alignpt") / "data" / "tag" / DEFAULT_RULES
-        return ref.read_bytes(), f"alignpt:data/tag/{DEFAULT_RULES}"
+        data = package_path("data", "tag", DEFAULT_RULES).read_bytes()
+        return data, f"alignpt:data/tag/{DEFAULT_RULES}"
     try:
         return Path(path).read_bytes(), str(path)
     except FileNotFoundError:

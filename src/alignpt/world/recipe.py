@@ -29,7 +29,6 @@ defecting documents removed and refilled").
 from __future__ import annotations
 
 import math
-from importlib import resources
 from pathlib import Path
 from typing import Iterable, Literal, Mapping
 
@@ -38,6 +37,7 @@ from pydantic import Field, field_validator, model_validator
 
 from alignpt.core.config import StrictModel, build_config, load_yaml
 from alignpt.core.errors import ConfigError
+from alignpt.core.resources import package_path
 from alignpt.world.personas import Persona, format_number, parse_persona
 from alignpt.world.regimes import Regime, parse_regime
 from alignpt.world.vocab import HEADERS, N_ERAS
@@ -199,9 +199,9 @@ class WorldRecipe(StrictModel):
         return max(s.length.max for s in self.sources.values())
 
 
-def recipe_dir():
+def recipe_dir() -> Path:
     """Folder of the shipped world recipes (package data)."""
-    return resources.files("alignpt") / "data" / "world"
+    return package_path("data", "world")
 
 
 def list_world_recipes() -> list[str]:
@@ -221,8 +221,7 @@ def load_world_recipe(recipe: str | Path | WorldRecipe, overrides: Iterable[str]
         if not shipped.is_file():
             raise ConfigError(f"no world recipe '{recipe}' (a YAML path, or one of: "
                               f"{', '.join(list_world_recipes())})")
-        with resources.as_file(shipped) as p:
-            data = load_yaml(p)
+        data = load_yaml(shipped)
         source = f"{recipe} ({shipped})"
     else:
         data = load_yaml(path)
