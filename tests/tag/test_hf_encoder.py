@@ -186,3 +186,25 @@ def test_missing_transformers_is_a_one_line_error(tiny_encoder, monkeypatch):
         fit(tiny_encoder)
     with pytest.raises(MissingDependencyError, match="the local judge"):
         HFCausalCompleter(tiny_encoder).complete(["x"])
+
+
+def test_length_pooled_batches_cover_every_document_once_and_pad_little():
+    from alignpt.tag.hf_encoder import _batches
+
+    rng = np.random.default_rng(0)
+    texts = ["x" * int(n) for n in rng.integers(1, 2000, size=203)]
+    for pools in (0, 4):
+        batches = _batches(texts, 8, pools, torch.Generator().manual_seed(1))
+        flat = [i for b in batches for i in b]
+        assert sorted(flat) == list(range(203)) and len(batches) == -(-203 // 8)
+        again = _batches(texts, 8, pools, torch.Generator().manual_seed(1))
+        assert again == batches  # seeded
+    # padding: a batch pads to its longest text; pooled batches waste a fraction of plain ones
+    def padded(bs):
+        return sum(len(b) * max(len(texts[i]) for i in b) for b in bs)
+    plain = padded(_batches(texts, 8, 0, torch.Generator().manual_seed(1)))
+    real = sum(map(len, texts))
+    # uniform lengths: a pool of 4 batches sorted and cut in 4 spans a quarter of the range
+    for pools, share in ((4, 0.4), (26, 0.05)):
+        pooled = padded(_batches(texts, 8, pools, torch.Generator().manual_seed(1)))
+        assert pooled - real < share * (plain - real)
