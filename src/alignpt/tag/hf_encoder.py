@@ -165,7 +165,7 @@ class HFEncoder:
         self.model.train()
         done = 0
         for _ in range(epochs):
-            for idx in _batches(texts, batch, int(p.get("length_pools", 0)), order_rng):
+            for idx in _batches(texts, batch, int(p["length_pools"]), order_rng):
                 inputs = self._encode([texts[i] for i in idx])
                 logits = self.model(**inputs).logits
                 loss = loss_fn(logits.float(), labels[idx].to(self.device))

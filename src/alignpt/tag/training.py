@@ -108,7 +108,7 @@ def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
     cascade it never sees anything else, so that is the population whose
     recall the threshold must hold on.
 
-    ``progress(what, done, total)`` hears of each fit ("fold 2/5", "final") and
+    ``progress(what, done, total)`` hears of each fit ("fold 2/5", "final fit") and
     of its steps where the backend counts them (an encoder's optimizer steps).
     """
     from sklearn.model_selection import StratifiedKFold
