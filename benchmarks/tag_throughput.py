@@ -21,8 +21,10 @@ cut into ~3 KB documents, with the dev set's AI documents mixed in at 2% so
 the classifier has work. Each timing is the best of ``--repeat`` runs.
 
 Usage: python benchmarks/tag_throughput.py [--mb 30] [--shard-mb 32] [--json out.json]
-                                           [--no-record]
-The figures are recorded in benchmarks/results/tag_throughput.json.
+                                           [--rules-disable NAMES] [--no-record]
+The figures are recorded in benchmarks/results/tag_throughput.json;
+``--rules-disable ''`` (every routing rule on, the broad one included) times the
+cascade on the same text and records tag_throughput-rules_all.json.
 """
 
 from __future__ import annotations
@@ -181,6 +183,9 @@ import json, os, resource, shutil, sys, time
 from alignpt.tag.cascade import TagConfig
 from alignpt.tag.stages import run_tag
 cfg = TagConfig(workers=int(sys.argv[3]))
+if os.environ.get("ALIGNPT_BENCH_RULES_DISABLE") is not None:
+    names = os.environ["ALIGNPT_BENCH_RULES_DISABLE"]
+    cfg.rules.disable = [n for n in names.split(",") if n]
 if len(sys.argv) > 4:
     # warm: imports, matcher and model loaded, and every code path run once, on a
     # separate input, before the clock starts
@@ -228,9 +233,16 @@ def main() -> None:
     ap.add_argument("--web-share", type=float, default=0.10,
                     help="also time the cascade on the text with routed documents cut to this "
                          "share (0 = skip)")
+    ap.add_argument("--rules-disable", default=None, metavar="NAMES",
+                    help="comma-separated rules the cascade switches off ('' = every rule on, "
+                         "the broad routing rule included); default: the shipped default. The "
+                         "web-density text is still cut by the default routing, so the runs "
+                         "compare on the same text")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--no-record", action="store_true", help="print only; keep the recorded file")
     args = ap.parse_args()
+    if args.rules_disable is not None:
+        os.environ["ALIGNPT_BENCH_RULES_DISABLE"] = args.rules_disable
     tmp = Path(tempfile.mkdtemp(prefix="alignpt-tag-bench-"))
     results: dict = {"cpus": os.cpu_count(), "load_average": os.getloadavg()}
     try:
@@ -308,9 +320,12 @@ def main() -> None:
         results["load_average_end"] = os.getloadavg()
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
-        record("tag_throughput", results,
+        name = "tag_throughput"
+        if args.rules_disable is not None:
+            name += "-rules_" + (args.rules_disable.replace(",", "+") or "all")
+        record(name, results,
                args={"mb": args.mb, "shard_mb": args.shard_mb, "repeat": args.repeat,
-                     "web_share": args.web_share})
+                     "web_share": args.web_share, "rules_disable": args.rules_disable})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

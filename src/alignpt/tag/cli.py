@@ -67,6 +67,10 @@ def run_cmd(
 def train_cmd(
     labels: List[Path] = typer.Option(..., "--labels", "-l", help="Labelled JSONL (text, label, "
                                       "split; .jsonl.zst too); repeat to train on several files."),
+    fit_only: List[Path] = typer.Option([], "--fit-only", help="Labelled files trained on but "
+                                        "never used to choose the temperature and threshold "
+                                        "(repeatable): data written unlike the text the filter "
+                                        "will meet, e.g. deliberately hard contrast pairs."),
     out: Path = typer.Option(Path("tag-classifier"), "--out", "-o", help="Model folder."),
     split: Optional[str] = typer.Option("train", help="Train on records with this split "
                                         "('' = all records)."),
@@ -97,12 +101,12 @@ def train_cmd(
     from alignpt.core.console import progress_bar
     from alignpt.core.errors import ConfigError
     from alignpt.core.outdir import OutputLock, check_output_apart
-    from alignpt.tag.labelled import load_labelled_many
+    from alignpt.tag.labelled import LabelledSet, load_labelled_many
     from alignpt.tag.training import train_classifier
     from alignpt.tag.rules import load_rules
     from alignpt.tag.tagger import RuleTagger
 
-    check_output_apart(out, [*labels, *([rules] if rules else []),
+    check_output_apart(out, [*labels, *fit_only, *([rules] if rules else []),
                              *([base_model] if base_model else [])])
     backend_params = dict(parse_overrides(params))
     if base_model is not None:
@@ -114,7 +118,11 @@ def train_cmd(
     # held from the start: a second trainer into this folder stops before training
     with OutputLock(out):
         train = load_labelled_many(labels, split or None)
-        heldout = load_labelled_many(labels, heldout_split) if heldout_split else None
+        if fit_only:
+            fitted = load_labelled_many(fit_only, split or None).fit_only()
+            train = LabelledSet.concat([train, fitted])
+        heldout = (load_labelled_many([*labels, *fit_only], heldout_split)
+                   if heldout_split else None)
         routed = None
         if not all_docs:
             # every routing rule of the file, the optional broad one included: the

@@ -58,6 +58,10 @@ class LabelledSet:
         return cls(ids, [t for p in parts for t in p.texts], [y for p in parts for y in p.labels],
                    " + ".join(p.source for p in parts), None if all(flags) else flags)
 
+    def fit_only(self) -> "LabelledSet":
+        """The same documents, none of them calibrating (``alignpt tag train --fit-only``)."""
+        return LabelledSet(self.ids, self.texts, self.labels, self.source, [False] * len(self))
+
     def subset(self, keep: Sequence[int]) -> "LabelledSet":
         return LabelledSet([self.ids[i] for i in keep], [self.texts[i] for i in keep],
                            [self.labels[i] for i in keep], self.source,
