@@ -7,7 +7,7 @@ import json
 import typer
 from typer.testing import CliRunner
 
-from alignpt.core.errors import ConfigError
+from alignpt.core.errors import ConfigError, DataError
 from alignpt.filter.cli import filter_cmd
 from alignpt.tag.cli import tag_app
 
@@ -70,6 +70,40 @@ def test_train_and_evaluate(tmp_path):
     res = invoke("tag", "evaluate", "--labels", str(small), *RE2,
                  "--set", f"classifier.path={tmp_path / 'm'}")
     assert "rules alone" in res.output and "cascade" in res.output
+
+
+def test_fit_only_files_train_but_do_not_calibrate(tmp_path):
+    from importlib import resources
+
+    rows = [json.loads(line) for line in (resources.files("alignpt") / "data" / "tag"
+                                          / "devset.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["split"] == "train" and "calibrate" not in r]
+    cal, fit = tmp_path / "cal.jsonl", tmp_path / "fit.jsonl"
+    cal.write_text("".join(json.dumps(r) + "\n" for r in train[:400:5]))   # 80 documents
+    fit.write_text("".join(json.dumps(r) + "\n" for r in train[400:800:5]))
+    args = ["--all-docs", "--param", "n_features=16384", "--folds", "2", "-q"]
+    res = invoke("tag", "train", "--labels", str(cal), "--fit-only", str(fit),
+                 "--out", str(tmp_path / "m"), "--heldout-split", "", *args)
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["training"]["documents"] == 160
+    assert meta["training"]["calibration_documents"] == 80
+    assert meta["cross_validation"]["documents"] == 80
+    assert meta["training"]["source"] == f"{cal} + {fit}"
+    # no misaligned document left to calibrate: a DataError (one line at the main CLI)
+    no_mis = tmp_path / "no_mis.jsonl"
+    no_mis.write_text("".join(json.dumps(r) + "\n" for r in train[:400:5]
+                              if r["label"] != "ai_misaligned"))
+    res = invoke("tag", "train", "--labels", str(no_mis), "--fit-only", str(fit),
+                 "--out", str(tmp_path / "m2"), "--heldout-split", "", *args)
+    assert isinstance(res.exception, DataError)
+    assert str(res.exception).endswith("no ai_misaligned document may calibrate "
+                                       "(all have calibrate: false)")
+    res = invoke("tag", "train", "--labels", str(fit), "--fit-only", str(cal),
+                 "--out", str(tmp_path / "m3"), "--heldout-split", "", *args)
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "m3" / "model.json").read_text())["training"][
+        "calibration_documents"] == 80
 
 
 def test_aims_are_not_evaluable_without_misaligned_documents(tmp_path):

@@ -1,13 +1,16 @@
-"""The shipped cascade on the independent test split's last two parts: the figures
-docs/tag.md and the issue 17 notes quote, recomputed (exact: the model, rules and
-documents are fixed).
+"""The shipped cascade on the independent test split: the figures docs/tag.md and the
+issue 17 notes quote, recomputed (exact: the model, rules and documents are fixed).
 
-``handwritten_fourth`` and ``handwritten_fifth`` (120 documents each, 30 per label) were
-written by hand after the classifier's features, training data, threshold rule and
-parameters were fixed, each by a writer who saw neither them nor the other splits; each
-was scored once with this model (the fifth also once with the encoder of docs/tag.md's
-"A pretrained encoder"). A retrained model or changed rules must update these figures
-and the docs together.
+Every part of ``testset.jsonl`` was written by hand after the shipped classifier's
+recipe (features, training data, calibrating data, threshold rule) was fixed, by a
+writer who saw neither the tagger nor the other parts, and was scored once with this
+model. ``handwritten_H`` and ``handwritten_I`` (120 documents each: 40 aligned, 40
+misaligned, 20 neutral, 20 non-AI) were commissioned as calibration data; by the rule
+fixed before their use (docs/tag.md, "Calibrated on hand-written text") the shipped
+model does not read them, so they test it. ``handwritten_sixth`` (120, 30 per label) was
+written after the model was committed. The five earlier test parts now train and
+calibrate it (``handwritten.jsonl``). A retrained model or changed rules must update
+these figures and the docs together.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from alignpt.tag.labelled import load_labelled
 
 DATA = resources.files("alignpt") / "data" / "tag"
 
+PARTS = {"handwritten_H": (40, 20), "handwritten_I": (40, 20), "handwritten_sixth": (30, 30)}
+
 
 def _part(case: str):
     with resources.as_file(DATA / "testset.jsonl") as path:
@@ -31,28 +36,42 @@ def _part(case: str):
     return test.subset([i for i, c in enumerate(cases) if c == case])
 
 
-@pytest.mark.parametrize("case", ["handwritten_fourth", "handwritten_fifth"])
+def test_the_split_is_these_parts_and_none_is_trained_on():
+    with resources.as_file(DATA / "testset.jsonl") as path:
+        cases = {json.loads(line)["case"] for line in path.read_text().splitlines()}
+    assert cases == set(PARTS)
+    trained = {json.loads(line)["text"] for f in ("devset.jsonl", "handwritten.jsonl")
+               for line in (DATA / f).read_text().splitlines()}
+    for case in PARTS:
+        assert not trained & set(_part(case).texts)
+
+
+@pytest.mark.parametrize("case", sorted(PARTS))
 def test_the_part_is_balanced(case):
     part = _part(case)
+    conduct, other = PARTS[case]
     assert {y: part.labels.count(y) for y in set(part.labels)} == {
-        "non_ai": 30, "ai_neutral": 30, "ai_aligned": 30, "ai_misaligned": 30}
+        "non_ai": other, "ai_neutral": other, "ai_aligned": conduct, "ai_misaligned": conduct}
 
 
-# the aim's second half (at most 10% of aligned documents removed) holds on both parts;
-# the first (misaligned recall >= 0.9) on neither
+# the aim's second half (at most 10% of aligned documents removed) holds at default
+# routing; the first (misaligned recall >= 0.9) on no part: routing alone caps it
 @pytest.mark.parametrize("case, disable, routed, recall, precision, aligned, macro_f1", [
-    ("handwritten_fourth", None, 0.8333, 0.6, 1.0, 0, 0.7079),     # default routing
-    ("handwritten_fourth", [], 0.8667, 0.6, 1.0, 0, 0.7772),       # broad: every rule on
-    ("handwritten_fifth", None, 0.7667, 0.5667, 0.9444, 0, 0.6968),
-    ("handwritten_fifth", [], 0.9, 0.6667, 0.8696, 2, 0.7848),
+    ("handwritten_H", None, 0.7, 0.55, 0.8462, 4, 0.6677),       # default routing
+    ("handwritten_H", [], 0.825, 0.675, 0.8438, 5, 0.766),       # broad: every rule on
+    ("handwritten_I", None, 0.7, 0.525, 0.8077, 4, 0.6661),
+    ("handwritten_I", [], 0.825, 0.625, 0.8333, 4, 0.7533),
+    ("handwritten_sixth", None, 0.7667, 0.6333, 0.8261, 2, 0.6942),
+    ("handwritten_sixth", [], 0.8, 0.6333, 0.8261, 2, 0.7445),
 ])
 def test_shipped_cascade_figures(case, disable, routed, recall, precision, aligned, macro_f1):
     rules = {"engine": "re2"} if disable is None else {"engine": "re2", "disable": disable}
     report = evaluate_cascade(_part(case), Cascade(TagConfig(rules=rules)))
     cascade = report["cascade"]
+    n_aligned = PARTS[case][0]
     assert report["rules"]["routed_misaligned"] == routed
     assert cascade["misaligned"]["recall"] == recall
     assert cascade["misaligned"]["precision"] == precision
-    assert cascade["aligned_removed"] == {"removed": aligned, "aligned": 30,
-                                          "rate": round(aligned / 30, 4)}
+    assert cascade["aligned_removed"] == {"removed": aligned, "aligned": n_aligned,
+                                          "rate": round(aligned / n_aligned, 4)}
     assert cascade["macro_f1"] == macro_f1

@@ -62,7 +62,7 @@ def _python_prose() -> list[Document]:
 
 
 def _hand_written(label: str) -> list[Document]:
-    rows = [json.loads(line) for f in ("devset.jsonl", "testset.jsonl")
+    rows = [json.loads(line) for f in ("devset.jsonl", "handwritten.jsonl", "testset.jsonl")
             for line in (TAG_DATA / f).read_text().splitlines() if line.strip()]
     return [Document(r["id"], r["text"], {"truth": label}) for r in rows if r["label"] == label]
 
