@@ -30,7 +30,8 @@ from alignpt.tag.labelled import load_labelled
 
 DATA = resources.files("alignpt") / "data" / "tag"
 
-PARTS = {"handwritten_H": (40, 20), "handwritten_I": (40, 20), "handwritten_sixth": (30, 30)}
+PARTS = {"handwritten_H": (40, 20), "handwritten_I": (40, 20), "handwritten_sixth": (30, 30),
+         "handwritten_seventh": (30, 30)}
 
 
 def _part(case: str):
@@ -67,6 +68,8 @@ def test_the_part_is_balanced(case):
     ("handwritten_I", [], 0.825, 0.625, 0.8333, 4, 0.7533),
     ("handwritten_sixth", None, 0.7667, 0.6333, 0.8261, 2, 0.6869),
     ("handwritten_sixth", [], 0.8, 0.6333, 0.8261, 2, 0.7445),
+    ("handwritten_seventh", None, 0.7333, 0.6333, 0.95, 1, 0.7204),
+    ("handwritten_seventh", [], 0.8333, 0.6667, 0.9524, 1, 0.788),
 ])
 def test_shipped_cascade_figures(case, disable, routed, recall, precision, aligned, macro_f1):
     rules = {"engine": "re2"} if disable is None else {"engine": "re2", "disable": disable}
