@@ -194,7 +194,18 @@ class HashedFeatures:
 
     def _conduct_entries(self, datas: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """Columns of :func:`~alignpt.tag.conduct.conduct_features`: the feature string
-        hashed by BLAKE2b (stable across processes, unlike ``hash``), cached per string."""
+        hashed by BLAKE2b (stable across processes, unlike ``hash``). Computed for the
+        whole batch with numpy by :mod:`~alignpt.tag.conduct_batch`; the same pairs in
+        the same order as :meth:`_conduct_entries_reference`."""
+        from alignpt.tag.conduct_batch import conduct_entries
+
+        return conduct_entries(datas, self.n_features)
+
+    def _conduct_entries_reference(self, datas: Sequence[bytes]
+                                   ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_conduct_entries` one document at a time through the specification,
+        :func:`~alignpt.tag.conduct.conduct_features`, cached per feature string (kept
+        as the tests' reference)."""
         import hashlib
 
         from alignpt.tag.conduct import conduct_features
