@@ -173,3 +173,49 @@ def test_classifier_probabilities_unchanged(labelled_texts, monkeypatch):
                         HashedFeatures._conduct_entries_reference)
     old = TagClassifier.default().predict_proba(labelled_texts)
     assert np.array_equal(new, old)
+
+
+def _log_l2_reference(hf: HashedFeatures, texts):
+    """``transform``'s log_l2 rows as computed before the radix sort (np.sort, divmod)."""
+    import scipy.sparse as sp
+
+    n = len(texts)
+    doc, col = hf._collect(texts, interleave=False)
+    key = doc * hf.n_features + col
+    if n * hf.n_features < 2 ** 31:
+        key = key.astype(np.int32)
+    key = np.sort(key).astype(np.int64)
+    if len(key):
+        first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        counts = np.diff(np.append(first, len(key)))
+        key = key[first]
+    else:
+        counts = key
+    row, col = np.divmod(key, hf.n_features)
+    vals = np.log1p(counts.astype(np.float32))
+    sq = np.bincount(row, weights=vals.astype(np.float64) ** 2, minlength=n)
+    vals /= np.sqrt(sq[row]).astype(np.float32)
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(row, minlength=n))))
+    return sp.csr_matrix((vals, col.astype(np.int32), indptr), shape=(n, hf.n_features))
+
+
+@pytest.mark.parametrize("n_features", [2 ** 4, 2 ** 18, 2 ** 22])
+def test_log_l2_matrix_unchanged(labelled_texts, n_features):
+    texts = labelled_texts[:1500] + EDGE
+    for batch in (texts, texts[:3], [""], []):
+        hf = HashedFeatures(n_features, prefixes=(4, 6), conduct=conduct.CONDUCT_VERSION)
+        got, want = hf.transform(batch, "log_l2"), _log_l2_reference(hf, batch)
+        assert got.shape == want.shape
+        for a in ("indptr", "indices", "data"):
+            assert getattr(got, a).dtype == getattr(want, a).dtype
+            assert np.array_equal(getattr(got, a), getattr(want, a)), a
+
+
+def test_radix_sort_is_a_sort():
+    from alignpt.tag.hashed_features import _sort_u32
+
+    rng = np.random.default_rng(0)
+    for key in (np.zeros(0, np.uint32), np.array([2 ** 32 - 1, 0, 65535, 65536], np.uint32),
+                rng.integers(0, 2 ** 32, 100_000, dtype=np.uint64).astype(np.uint32),
+                rng.integers(0, 300, 10_000).astype(np.uint32)):
+        assert np.array_equal(_sort_u32(key), np.sort(key))

@@ -25,6 +25,7 @@ is array arithmetic:
 from __future__ import annotations
 
 import hashlib
+from itertools import repeat
 from typing import Sequence
 
 import numpy as np
@@ -37,6 +38,18 @@ _SEP = b"\xff"  # never in valid UTF-8: a token no document can contain
 #: the cache of distinct tokens is rebuilt past this size (a cache, not a vocabulary)
 _MAX_TOKENS = 500_000
 
+# A token's static effect on the scope, as bits of one int16 per distinct token (one
+# gather per batch instead of one per property):
+_CONST = 1  # sets the scope to a constant: 0, or SCOPE_WORDS with _FULL
+_FULL = 2
+_DEC = 4  # a word in the clause: uses up one word of scope
+_BEFORE = 8  # clause punctuation before it: it sees no scope
+_AFTER = 16
+_INSTEAD, _RATHER = 32, 64  # may start "instead of" / "rather than"
+_OF, _THAN = 128, 256  # may be their second word (no punctuation before it)
+_NEG_WORD = 512  # gives NEG_word in a scope (not a stop word; "rather" alone)
+_FAMILY = 1024  # gives ACT_fam, or NEG_ACT_fam in a scope
+
 
 def _digest(feat: str) -> int:
     """The feature's column before masking, as HashedFeatures has always hashed it."""
@@ -44,47 +57,58 @@ def _digest(feat: str) -> int:
                                           digest_size=8).digest(), "little")
 
 
+def _code(kind: int, fam: str | None, word: str, before: bool, after: bool) -> int:
+    """The bits above for one token, from the reference's ``_kind``; the pair's effect
+    when it does start "instead of"/"rather than" is set per batch (it depends on the
+    next token)."""
+    code = _BEFORE * before | _AFTER * after
+    if word == "of" and not before:
+        code |= _OF
+    elif word == "than" and not before:
+        code |= _THAN
+    if kind == _spec._WORD:
+        code |= _CONST if before or after else _DEC
+        code |= _NEG_WORD * (word not in _spec._STOP) | _FAMILY * bool(fam)
+    elif kind == _spec._NEG:  # the scope starts, unless punctuation right after ends it
+        code |= _CONST | _FULL * (not after)
+    elif kind == _spec._PAIR and word == "instead":  # alone: a scope end
+        code |= _CONST | _INSTEAD
+    elif kind == _spec._PAIR:  # "rather" alone: a word (never a stop word, no family)
+        code |= (_CONST if before or after else _DEC) | _RATHER | _NEG_WORD
+    else:  # punctuation, scope-end words
+        code |= _CONST
+    return code
+
+
 class _Tokens:
-    """Per distinct token (by id): what the reference's ``_kind`` says about it, and
-    the digests of the features it can emit. Lists grow; arrays are rebuilt lazily."""
+    """Per distinct token (by id): its code, and the digests of the features it can
+    emit (NEG_word, NEG_ACT_fam, ACT_fam; 0 where none). Arrays are rebuilt lazily."""
 
     def __init__(self) -> None:
         self.ids: dict[bytes, int] = {}
-        # kind, before, after, pair (1 "instead", 2 "rather"), "of"/"than" usable as
-        # the second word of a pair, whether it can emit NEG_word and has a family, and
-        # the digests of NEG_word / NEG_ACT_fam / ACT_fam (any 64-bit value: no sentinel)
-        self.cols: tuple[list, ...] = tuple([] for _ in range(10))
+        self.cols: tuple[list, ...] = ([], [], [], [])
         self.arrays: tuple[np.ndarray, ...] | None = None
         self._fam: dict[str, tuple[int, int]] = {}
-        self.add(_SEP)
+        self.add(_SEP)  # id 0: punctuation to the reference (decodes to "")
 
     def add(self, tok: bytes) -> None:
         kind, fam, word, before, after = _spec._kind(tok)
-        pair = {"instead": 1, "rather": 2}.get(word, 0) if kind == _spec._PAIR else 0
-        neg, has_neg = 0, False
-        if (kind == _spec._WORD and word not in _spec._STOP) or kind == _spec._PAIR:
-            # (a pair word alone in a scope gives NEG_word too)
-            neg, has_neg = _digest("NEG_" + word), True
+        code = _code(kind, fam, word, before, after)
+        neg = _digest("NEG_" + word) if code & _NEG_WORD else 0
         neg_act = act = 0
-        if fam and kind == _spec._WORD:
+        if code & _FAMILY:
             if fam not in self._fam:
                 self._fam[fam] = (_digest("NEG_ACT_" + fam), _digest("ACT_" + fam))
             neg_act, act = self._fam[fam]
-        second = {"of": 1, "than": 2}.get(word, 0) if not before else 0
-        row = (kind, before, after, pair, second, has_neg, bool(fam and kind == _spec._WORD),
-               neg, neg_act, act)
-        for lst, v in zip(self.cols, row):
+        for lst, v in zip(self.cols, (code, neg, neg_act, act)):
             lst.append(v)
         self.ids[tok] = len(self.ids)
         self.arrays = None
 
     def get_arrays(self) -> tuple[np.ndarray, ...]:
         if self.arrays is None:
-            kind, before, after, pair, second, has_neg, has_fam, neg, neg_act, act = self.cols
-            self.arrays = (np.array(kind, np.int8), np.array(before, bool),
-                           np.array(after, bool), np.array(pair, np.int8),
-                           np.array(second, np.int8), np.array(has_neg, bool),
-                           np.array(has_fam, bool), np.array(neg, np.uint64),
+            code, neg, neg_act, act = self.cols
+            self.arrays = (np.array(code, np.int16), np.array(neg, np.uint64),
                            np.array(neg_act, np.uint64), np.array(act, np.uint64))
         return self.arrays
 
@@ -103,6 +127,20 @@ def _normalise(data: bytes) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def _token_ids(tokens: list[bytes], cache: _Tokens) -> np.ndarray:
+    """Id of every token: one C-level dict lookup each; Python only for new tokens."""
+    ids = np.fromiter(map(cache.ids.get, tokens, repeat(-1, len(tokens))), dtype=np.int32,
+                      count=len(tokens))
+    new = np.flatnonzero(ids < 0)
+    if len(new):
+        for i in new.tolist():
+            tok = tokens[i]
+            if tok not in cache.ids:
+                cache.add(tok)
+            ids[i] = cache.ids[tok]
+    return ids
+
+
 def conduct_entries(datas: Sequence[bytes], n_features: int) -> tuple[np.ndarray, np.ndarray]:
     """``(document, column)`` of every conduct feature of ``datas``, by document, in the
     order :func:`~alignpt.tag.conduct.conduct_features` lists them; column = the feature's
@@ -114,52 +152,49 @@ def conduct_entries(datas: Sequence[bytes], n_features: int) -> tuple[np.ndarray
     if len(_TOKENS.ids) > _MAX_TOKENS:
         _TOKENS = _Tokens()
     cache = _TOKENS
-    joined = (_SEP + b" " + b" \xff ".join(map(_normalise, datas)) + b" " + _SEP)
+    # the separator first and last: every document starts after it, and the last
+    # document's last token has a next token
+    joined = _SEP + b" " + b" \xff ".join(map(_normalise, datas)) + b" " + _SEP
     tokens = joined.translate(_spec._TABLE).split()
-    for tok in set(tokens).difference(cache.ids):  # Python per distinct new token only
-        cache.add(tok)
-    ids = np.fromiter(map(cache.ids.__getitem__, tokens), dtype=np.int64, count=len(tokens))
-    (kind_t, before_t, after_t, pair_t, second_t, has_neg_t, has_fam_t,
-     neg_t, neg_act_t, act_t) = cache.get_arrays()
-    kind, before, after, pair = kind_t[ids], before_t[ids], after_t[ids], pair_t[ids]
-    second = second_t[ids]
+    ids = _token_ids(tokens, cache)
+    code_t, neg_t, neg_act_t, act_t = cache.get_arrays()
+    code = code_t[ids]
     n = len(ids)
 
-    # "instead of" / "rather than": the pair word not followed by clause punctuation, the
-    # next token exactly "of"/"than" with none before it. The next token is then skipped
-    # whole (its own punctuation after does not end the scope). The last token is the
-    # separator, so i + 1 always exists; the separator is never "of"/"than".
-    match = np.zeros(n, dtype=bool)
-    match[:-1] = (pair[:-1] != 0) & (pair[:-1] == second[1:]) & ~after[:-1]
-    skip = np.zeros(n, dtype=bool)
-    skip[1:] = match[:-1]
-    live = ~skip
-    is_word = (kind == _spec._WORD) & live
-    alone = (pair != 0) & ~match  # "instead" alone ends a scope, "rather" alone is a word
-    rather = alone & (pair == 2)
-    # each live token as a function on the scope: a constant, or a decrement
-    reset = before | (kind == _spec._PUNCT) | (kind == _spec._END)
-    set_full = (kind == _spec._NEG) | match
-    const = live & (reset | set_full | (alone & (pair == 1)) | after)
-    value = np.where(set_full & ~after, _spec.SCOPE_WORDS, 0)
-    dec = live & ~const & (is_word | rather)
-    # scope after token i: value of the last constant token j <= i, less the decrements
-    # in (j, i], not below 0 (token 0 is the separator, a constant 0)
-    idx = np.arange(n)
+    # "instead of" / "rather than" (rare: done on their positions only): the pair word
+    # without clause punctuation after it, the next token exactly "of"/"than" without any
+    # before it. It sets the full scope, and the next token is skipped whole (its own
+    # punctuation after does not end the scope, it gives nothing).
+    at = np.flatnonzero(code & (_INSTEAD | _RATHER))
+    if len(at):
+        here, nxt = code[at], code[at + 1]
+        match = at[(((here & _INSTEAD) != 0) & ((nxt & _OF) != 0)
+                    | ((here & _RATHER) != 0) & ((nxt & _THAN) != 0)) & ((here & _AFTER) == 0)]
+        code[match] = _CONST | _FULL
+        code[match + 1] = 0
+    # each token is a function on the scope: a constant, a decrement, or nothing. The
+    # scope after token i is the value set by the last constant token j <= i less the
+    # decrements in (j, i], not below 0 (token 0, the separator, is a constant 0).
+    const = (code & _CONST) != 0
+    idx = np.arange(n, dtype=np.int32)
     last = np.maximum.accumulate(np.where(const, idx, 0))
-    decs = np.cumsum(dec)
-    scope_after = np.maximum(value[last] - (decs - decs[last]), 0)
-    # the scope a word sees: the previous token's, unless punctuation before it reset it
+    decs = np.cumsum((code & _DEC) != 0, dtype=np.int32)
+    start = np.where((code & _FULL) != 0, np.int32(_spec.SCOPE_WORDS), np.int32(0))
+    open_after = start[last] > decs - decs[last]
+    # the scope a token sees: the previous token's, unless punctuation before it reset it
     seen = np.zeros(n, dtype=bool)
-    seen[1:] = scope_after[:-1] > 0
-    seen &= ~before
-    neg_word = (is_word | rather) & seen
-    # first feature: NEG_word in a scope (none for a stop word), ACT_fam outside one;
-    # second: NEG_ACT_fam in a scope
-    has_fam = has_fam_t[ids] & is_word
-    table = np.stack([np.where(neg_word, neg_t[ids], act_t[ids]), neg_act_t[ids]], axis=1)
-    valid = np.stack([(neg_word & has_neg_t[ids]) | (has_fam & ~seen), has_fam & seen], axis=1)
-    doc = np.cumsum(ids == 0) - 1  # id 0 is the separator (added first)
-    docs = np.broadcast_to(doc[:, None], table.shape)[valid]
-    cols = (table[valid] & np.uint64(n_features - 1)).astype(np.int64)
-    return docs.astype(np.int64), cols
+    seen[1:] = open_after[:-1]
+    seen &= (code & _BEFORE) == 0
+    # per token at most two features: NEG_word in a scope or ACT_fam outside one, then
+    # NEG_ACT_fam in a scope. Gathered at the emitting tokens only, ordered by token.
+    fam = (code & _FAMILY) != 0
+    first = np.flatnonzero(seen & ((code & _NEG_WORD) != 0) | fam & ~seen)
+    second = np.flatnonzero(fam & seen)
+    first_ids = ids[first]
+    cols = np.concatenate((np.where(seen[first], neg_t[first_ids], act_t[first_ids]),
+                           neg_act_t[ids[second]]))
+    pos = np.concatenate((2 * first.astype(np.int64), 2 * second.astype(np.int64) + 1))
+    order = np.argsort(pos, kind="stable")
+    seps = np.flatnonzero(ids == 0)
+    docs = np.searchsorted(seps, pos[order] // 2, side="right") - 1
+    return docs.astype(np.int64), (cols[order] & np.uint64(n_features - 1)).astype(np.int64)

@@ -109,6 +109,17 @@ def _geometric(base: int, n: int) -> np.ndarray:
     return out
 
 
+def _sort_u32(key: np.ndarray) -> np.ndarray:
+    """``np.sort(key)`` for uint32 keys, by two stable passes over 16-bit digits, low
+    then high: numpy sorts 16-bit integers stably with a radix sort, O(n), so this is
+    about twice as fast as its comparison sort of the 32-bit keys (the same array:
+    sorted integers are sorted integers)."""
+    low = np.argsort((key & np.uint32(0xFFFF)).astype(np.uint16), kind="stable")
+    key = key[low]
+    high = np.argsort((key >> np.uint32(16)).astype(np.uint16), kind="stable")
+    return key[high]
+
+
 class HashedFeatures:
     """Deterministic hashed features: word unigrams, bigrams, and word prefixes and suffixes.
 
@@ -314,16 +325,19 @@ class HashedFeatures:
         # one sort orders the entries as CSR wants them (by document, then column)
         # and puts equal features side by side to be counted
         key = doc * self.n_features + col
-        if n * self.n_features < 2 ** 31:  # int32 keys sort about twice as fast
-            key = key.astype(np.int32)
-        key = np.sort(key).astype(np.int64)
+        if n * self.n_features < 2 ** 32:  # 32-bit keys: two radix passes (see _sort_u32)
+            key = _sort_u32(key.astype(np.uint32)).astype(np.int64)
+        else:
+            key = np.sort(key)
         if len(key):
             first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
             counts = np.diff(np.append(first, len(key)))
             key = key[first]
         else:
             counts = key
-        row, col = np.divmod(key, self.n_features)
+        # n_features is a power of two: a shift and a mask are the divmod, cheaper
+        row = key >> (int(self.n_features).bit_length() - 1)
+        col = key & (self.n_features - 1)
         vals = np.log1p(counts.astype(np.float32))
         sq = np.bincount(row, weights=vals.astype(np.float64) ** 2, minlength=n)
         vals /= np.sqrt(sq[row]).astype(np.float32)
