@@ -105,6 +105,11 @@ EDGE = [
     "instead of hiding, it told them", "the \xff byte", "x\ufffdy not copy",
     "not\tcopy\rhide\x0bwarn\x0creport", "not_copy hide", "not copy_it", "NOT COPY HIDE",
     "not 123 copy", "not -- copy", "not - copy", "not ... copy", "not copy...",
+    # tokens around the 8- and 16-byte packing limits, and longer (the dict path)
+    "not copyingg hide", "not copyingxx hide", "not copyingxxxxxxx hide",
+    "not copyingxxxxxxxx hide", "not copyingxxxxxxxxx. hide", "(instead-ofxxxxxxxxx copy",
+    "not " + "x" * 40 + " copy", "not copied" + "y" * 30 + " hide " + "z" * 17 + ".",
+    "never déjàdéjàdéjàdéjà copy", "not ’’’’’’’’’’’’’’’’ copy", "not a.b.c.d.e.f.g.h.i copy",
 ]
 
 
@@ -219,3 +224,21 @@ def test_radix_sort_is_a_sort():
                 rng.integers(0, 2 ** 32, 100_000, dtype=np.uint64).astype(np.uint32),
                 rng.integers(0, 300, 10_000).astype(np.uint32)):
         assert np.array_equal(_sort_u32(key), np.sort(key))
+
+
+def test_many_new_tokens_and_cache_resets(monkeypatch):
+    """A fresh cache that grows its hash table many times, and one reset part way."""
+    from alignpt.tag import conduct_batch
+
+    rng = random.Random(7)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz'.é") for _ in range(rng.randint(1, 24)))
+             for _ in range(60_000)]
+    texts = [" ".join(rng.choice(["not", "copy", "hide", "rather", "than", "instead", "of",
+                                  rng.choice(words), rng.choice(words), rng.choice(words)])
+                      for _ in range(60)) for _ in range(1500)]
+    monkeypatch.setattr(conduct_batch, "_TOKENS", conduct_batch._Tokens())
+    _check(texts)
+    _check(texts[::-1])  # all known now
+    monkeypatch.setattr(conduct_batch, "_MAX_TOKENS", 5000)
+    for lo in range(0, len(texts), 500):  # resets before each batch past 5000 tokens
+        _check(texts[lo:lo + 500])

@@ -25,7 +25,6 @@ is array arithmetic:
 from __future__ import annotations
 
 import hashlib
-from itertools import repeat
 from typing import Sequence
 
 import numpy as np
@@ -86,12 +85,16 @@ class _Tokens:
 
     def __init__(self) -> None:
         self.ids: dict[bytes, int] = {}
-        self.cols: tuple[list, ...] = ([], [], [], [])
+        # code, the three digests, and the token's bytes packed (see _pack)
+        self.cols: tuple[list, ...] = ([], [], [], [], [], [])
         self.arrays: tuple[np.ndarray, ...] | None = None
         self._fam: dict[str, tuple[int, int]] = {}
+        # open addressing over the packed keys of tokens of at most 16 bytes: id or -1
+        self.table = np.full(1 << 16, -1, dtype=np.int32)
+        self.in_table = 0
         self.add(_SEP)  # id 0: punctuation to the reference (decodes to "")
 
-    def add(self, tok: bytes) -> None:
+    def add(self, tok: bytes) -> int:
         kind, fam, word, before, after = _spec._kind(tok)
         code = _code(kind, fam, word, before, after)
         neg = _digest("NEG_" + word) if code & _NEG_WORD else 0
@@ -100,20 +103,57 @@ class _Tokens:
             if fam not in self._fam:
                 self._fam[fam] = (_digest("NEG_ACT_" + fam), _digest("ACT_" + fam))
             neg_act, act = self._fam[fam]
-        for lst, v in zip(self.cols, (code, neg, neg_act, act)):
+        lo, hi = _pack_one(tok)
+        for lst, v in zip(self.cols, (code, neg, neg_act, act, lo, hi)):
             lst.append(v)
-        self.ids[tok] = len(self.ids)
-        self.arrays = None
+        new = self.ids[tok] = len(self.ids)
+        if len(tok) <= 16:
+            if 2 * (self.in_table + 1) > len(self.table):  # grow: re-insert all
+                self.table = np.full(2 * len(self.table), -1, dtype=np.int32)
+                self.in_table = 0
+                self._insert(range(new + 1))
+            else:
+                self._insert([new])
+        return new
+
+    def _insert(self, ids) -> None:
+        mask = len(self.table) - 1
+        ids = [i for i in ids if self.cols[4][i] or self.cols[5][i]]  # not the long ones
+        slots = _slots(np.array([self.cols[4][i] for i in ids], np.uint64),
+                       np.array([self.cols[5][i] for i in ids], np.uint64), mask).tolist()
+        table = self.table
+        for i, slot in zip(ids, slots):
+            while table[slot] >= 0:
+                slot = (slot + 1) & mask
+            table[slot] = i
+        self.in_table += len(ids)
 
     def get_arrays(self) -> tuple[np.ndarray, ...]:
-        if self.arrays is None:
-            code, neg, neg_act, act = self.cols
-            self.arrays = (np.array(code, np.int16), np.array(neg, np.uint64),
-                           np.array(neg_act, np.uint64), np.array(act, np.uint64))
+        """The columns as arrays, extended by the tokens added since (not rebuilt)."""
+        done = 0 if self.arrays is None else len(self.arrays[0])
+        if done < len(self.ids):
+            dtypes = (np.int16, np.uint64, np.uint64, np.uint64, np.uint64, np.uint64)
+            tails = [np.array(col[done:], dtype) for col, dtype in zip(self.cols, dtypes)]
+            self.arrays = tuple(tails if self.arrays is None else
+                                map(np.concatenate, zip(self.arrays, tails)))
         return self.arrays
 
-
-_TOKENS = _Tokens()
+    def lookup(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Ids of packed keys, -1 where unknown: linear probing, vectorised per probe
+        round (the table is at most half full, so rounds are few)."""
+        key_lo, key_hi = self.get_arrays()[4:]
+        mask = len(self.table) - 1
+        out = np.full(len(lo), -1, dtype=np.int32)
+        todo = np.arange(len(lo))
+        slot = _slots(lo, hi, mask)
+        while len(todo):
+            tid = self.table[slot]
+            filled = tid >= 0
+            hit = filled & (key_lo[tid] == lo[todo]) & (key_hi[tid] == hi[todo])
+            out[todo[hit]] = tid[hit]
+            more = filled & ~hit
+            todo, slot = todo[more], (slot[more] + 1) & mask
+        return out
 
 
 def _normalise(data: bytes) -> bytes:
@@ -127,18 +167,68 @@ def _normalise(data: bytes) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _token_ids(tokens: list[bytes], cache: _Tokens) -> np.ndarray:
-    """Id of every token: one C-level dict lookup each; Python only for new tokens."""
-    ids = np.fromiter(map(cache.ids.get, tokens, repeat(-1, len(tokens))), dtype=np.int32,
-                      count=len(tokens))
-    new = np.flatnonzero(ids < 0)
-    if len(new):
-        for i in new.tolist():
-            tok = tokens[i]
-            if tok not in cache.ids:
-                cache.add(tok)
-            ids[i] = cache.ids[tok]
+#: the low k bytes of a little-endian uint64
+_MASKS = np.array([(1 << 8 * k) - 1 for k in range(9)], dtype=np.uint64)
+
+
+def _pack_one(tok: bytes) -> tuple[int, int]:
+    """A token of at most 16 bytes as two little-endian integers, zero-padded: exact,
+    since no token contains a zero byte (the table turns it into a space). Longer
+    tokens: (0, 0), which no short token packs to (they go through the dict)."""
+    if len(tok) > 16:
+        return 0, 0
+    return (int.from_bytes(tok[:8], "little"), int.from_bytes(tok[8:16], "little"))
+
+
+def _slots(lo: np.ndarray, hi: np.ndarray, mask: int) -> np.ndarray:
+    """Home slots in the table: MurmurHash3's finaliser over both halves."""
+    with np.errstate(over="ignore"):
+        h = lo ^ (hi * np.uint64(0x9E3779B97F4A7C15))
+        h ^= h >> np.uint64(33)
+        h *= np.uint64(0xFF51AFD7ED558CCD)
+        h ^= h >> np.uint64(33)
+    return (h & np.uint64(mask)).astype(np.int64)
+
+
+def _token_ids(tr: bytes, cache: _Tokens) -> np.ndarray:
+    """Id of every token of ``tr`` (translated bytes, spaces first and last), in order.
+
+    Tokens found with numpy, as ``tr.split()`` finds them (after the table the only
+    separators are space and newline). A token of at most 16 bytes is packed into two
+    integers read straight from the buffer, and looked up in the hash table; Python
+    runs once per distinct new token, and per occurrence of a token over 16 bytes."""
+    buf = tr + bytes(16)  # room for 16-byte reads past the last token
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    word = arr > 32  # bytes 10 and 32 separate (the padding too)
+    edges = np.flatnonzero(word[1:] != word[:-1]) + 1
+    starts, ends = edges[0::2], edges[1::2]
+    length = ends - starts
+    # a uint64 at every byte offset (unaligned reads)
+    u64 = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    lo = u64[starts] & _MASKS[np.minimum(length, 8)]
+    hi = u64[starts + 8] & _MASKS[np.clip(length - 8, 0, 8)]
+    long = length > 16
+    lo[long] = hi[long] = 0
+    ids = cache.lookup(lo, hi)
+    unknown = np.flatnonzero((ids < 0) & ~long)
+    if len(unknown):  # new short tokens: Python once per distinct one
+        order = unknown[np.lexsort((lo[unknown], hi[unknown]))]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (lo[order[1:]] != lo[order[:-1]]) | (hi[order[1:]] != hi[order[:-1]])
+        group = np.cumsum(first) - 1
+        new = np.array([cache.add(tr[s:e]) for s, e in
+                        zip(starts[order[first]].tolist(), ends[order[first]].tolist())],
+                       dtype=np.int32)
+        ids[order] = new[group]
+    at = np.flatnonzero(long)
+    if len(at):  # over 16 bytes: the dict, by their bytes
+        get, add = cache.ids.get, cache.add
+        ids[at] = [get(t) if t in cache.ids else add(t) for t in
+                   (tr[s:e] for s, e in zip(starts[at].tolist(), ends[at].tolist()))]
     return ids
+
+
+_TOKENS = _Tokens()
 
 
 def conduct_entries(datas: Sequence[bytes], n_features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,10 +244,9 @@ def conduct_entries(datas: Sequence[bytes], n_features: int) -> tuple[np.ndarray
     cache = _TOKENS
     # the separator first and last: every document starts after it, and the last
     # document's last token has a next token
-    joined = _SEP + b" " + b" \xff ".join(map(_normalise, datas)) + b" " + _SEP
-    tokens = joined.translate(_spec._TABLE).split()
-    ids = _token_ids(tokens, cache)
-    code_t, neg_t, neg_act_t, act_t = cache.get_arrays()
+    joined = b" \xff " + b" \xff ".join(map(_normalise, datas)) + b" \xff "
+    ids = _token_ids(joined.translate(_spec._TABLE), cache)
+    code_t, neg_t, neg_act_t, act_t = cache.get_arrays()[:4]
     code = code_t[ids]
     n = len(ids)
 
