@@ -143,9 +143,13 @@ class _Tokens:
         round (the table is at most half full, so rounds are few)."""
         key_lo, key_hi = self.get_arrays()[4:]
         mask = len(self.table) - 1
-        out = np.full(len(lo), -1, dtype=np.int32)
-        todo = np.arange(len(lo))
         slot = _slots(lo, hi, mask)
+        # the first probe for every key at once, the next ones on the rest only
+        tid = self.table[slot]
+        hit = (key_lo[tid] == lo) & (key_hi[tid] == hi) & (tid >= 0)
+        out = np.where(hit, tid, np.int32(-1))
+        todo = np.flatnonzero(~hit & (tid >= 0))
+        slot = (slot[todo] + 1) & mask
         while len(todo):
             tid = self.table[slot]
             filled = tid >= 0
@@ -181,13 +185,12 @@ def _pack_one(tok: bytes) -> tuple[int, int]:
 
 
 def _slots(lo: np.ndarray, hi: np.ndarray, mask: int) -> np.ndarray:
-    """Home slots in the table: MurmurHash3's finaliser over both halves."""
+    """Home slots in the table (size ``mask + 1``): Fibonacci hashing, the top bits of
+    a product that every key bit reaches (two multiplications: this runs per token)."""
+    shift = np.uint64(64 - mask.bit_length())
     with np.errstate(over="ignore"):
-        h = lo ^ (hi * np.uint64(0x9E3779B97F4A7C15))
-        h ^= h >> np.uint64(33)
-        h *= np.uint64(0xFF51AFD7ED558CCD)
-        h ^= h >> np.uint64(33)
-    return (h & np.uint64(mask)).astype(np.int64)
+        h = (lo ^ (hi * np.uint64(0xC2B2AE3D27D4EB4F))) * np.uint64(0x9E3779B97F4A7C15)
+    return (h >> shift).astype(np.intp)
 
 
 def _token_ids(tr: bytes, cache: _Tokens) -> np.ndarray:
