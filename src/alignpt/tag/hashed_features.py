@@ -326,15 +326,15 @@ class HashedFeatures:
         # and puts equal features side by side to be counted
         key = doc * self.n_features + col
         if n * self.n_features < 2 ** 32:  # 32-bit keys: two radix passes (see _sort_u32)
-            key = _sort_u32(key.astype(np.uint32)).astype(np.int64)
+            key = _sort_u32(key.astype(np.uint32))  # and counted in 32 bits, half the bytes
         else:
             key = np.sort(key)
         if len(key):
             first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
             counts = np.diff(np.append(first, len(key)))
-            key = key[first]
+            key = key[first].astype(np.int64)
         else:
-            counts = key
+            counts = key = key.astype(np.int64)
         # n_features is a power of two: a shift and a mask are the divmod, cheaper
         row = key >> (int(self.n_features).bit_length() - 1)
         col = key & (self.n_features - 1)
