@@ -12,19 +12,22 @@ is array arithmetic:
   non-ASCII replacements), documents joined by a separator token ``b"\\xff"``
   (a byte valid UTF-8 never contains). The separator is a punctuation token,
   so it ends any negation scope exactly as a document boundary does, and it
-  never matches "of"/"than";
+  never matches "of"/"than". Token boundaries come from numpy, and a token of
+  up to 16 bytes is identified by its bytes packed into two integers (exact:
+  no token holds a zero byte) in a hash table; longer ones by a dict;
 * each token is a function on the scope counter: "set to a constant" (0 or
   :data:`SCOPE_WORDS`), "decrement, not below 0", or "leave alone". The scope
   a token sees is then the value set by the last constant-setting token before
   it minus the decrements since, clipped at 0: a running maximum and a
   cumulative sum instead of a loop;
 * every token emits at most two features (``NEG_word`` or ``ACT_fam``, then
-  ``NEG_ACT_fam``), so a (tokens x 2) table read row by row gives the order.
+  ``NEG_ACT_fam``), so ordering the emitting tokens' ``2 * token + slot`` gives the order.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Sequence
 
 import numpy as np
@@ -232,6 +235,7 @@ def _token_ids(tr: bytes, cache: _Tokens) -> np.ndarray:
 
 
 _TOKENS = _Tokens()
+_LOCK = threading.Lock()
 
 
 def conduct_entries(datas: Sequence[bytes], n_features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -242,14 +246,14 @@ def conduct_entries(datas: Sequence[bytes], n_features: int) -> tuple[np.ndarray
     empty = np.zeros(0, dtype=np.int64)
     if not datas:
         return empty, empty
-    if len(_TOKENS.ids) > _MAX_TOKENS:
-        _TOKENS = _Tokens()
-    cache = _TOKENS
     # the separator first and last: every document starts after it, and the last
     # document's last token has a next token
     joined = b" \xff " + b" \xff ".join(map(_normalise, datas)) + b" \xff "
-    ids = _token_ids(joined.translate(_spec._TABLE), cache)
-    code_t, neg_t, neg_act_t, act_t = cache.get_arrays()[:4]
+    with _LOCK:  # the cache is shared: one batch at a time reads or grows it
+        if len(_TOKENS.ids) > _MAX_TOKENS:
+            _TOKENS = _Tokens()
+        ids = _token_ids(joined.translate(_spec._TABLE), _TOKENS)
+        code_t, neg_t, neg_act_t, act_t = _TOKENS.get_arrays()[:4]
     code = code_t[ids]
     n = len(ids)
 
