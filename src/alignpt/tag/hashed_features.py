@@ -150,7 +150,6 @@ class HashedFeatures:
             raise ConfigError(f"conduct features version {conduct} is not this alignpt's "
                               f"({CONDUCT_VERSION}); retrain the classifier")
         self.conduct = int(conduct)
-        self._conduct_cols: dict[str, int] = {}
         self.n_features = n_features
         self.bigrams = bigrams
         self.prefixes, self.suffixes = tuple(prefixes), tuple(suffixes)
@@ -159,7 +158,7 @@ class HashedFeatures:
         self._powers = _Powers()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_powers": _Powers(), "_conduct_cols": {}}
+        return {**self.__dict__, "_powers": _Powers()}
 
     @property
     def width(self) -> int:
@@ -206,36 +205,12 @@ class HashedFeatures:
     def _conduct_entries(self, datas: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """Columns of :func:`~alignpt.tag.conduct.conduct_features`: the feature string
         hashed by BLAKE2b (stable across processes, unlike ``hash``). Computed for the
-        whole batch with numpy by :mod:`~alignpt.tag.conduct_batch`; the same pairs in
-        the same order as :meth:`_conduct_entries_reference`."""
+        whole batch with numpy by :mod:`~alignpt.tag.conduct_batch`: the same pairs in
+        the same order as the specification gives one document at a time (the tests'
+        reference, ``tests/tag/test_conduct_batch.py``)."""
         from alignpt.tag.conduct_batch import conduct_entries
 
         return conduct_entries(datas, self.n_features)
-
-    def _conduct_entries_reference(self, datas: Sequence[bytes]
-                                   ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_conduct_entries` one document at a time through the specification,
-        :func:`~alignpt.tag.conduct.conduct_features`, cached per feature string (kept
-        as the tests' reference)."""
-        import hashlib
-
-        from alignpt.tag.conduct import conduct_features
-
-        cache, mask = self._conduct_cols, self.n_features - 1
-        docs: list[int] = []
-        cols: list[int] = []
-        for i, data in enumerate(datas):
-            for feat in conduct_features(data.decode("utf-8", "ignore")):
-                col = cache.get(feat)
-                if col is None:
-                    digest = hashlib.blake2b(b"conduct\x00" + feat.encode(),
-                                             digest_size=8).digest()
-                    col = int.from_bytes(digest, "little") & mask
-                    if len(cache) < 500_000:
-                        cache[feat] = col
-                docs.append(i)
-                cols.append(col)
-        return np.asarray(docs, dtype=np.int64), np.asarray(cols, dtype=np.int64)
 
     def _chunk(self, datas: Sequence[bytes], interleave: bool) -> tuple[np.ndarray, np.ndarray]:
         # the length-changing step per document (few are not ASCII), the byte table
