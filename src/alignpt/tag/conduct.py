@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["conduct_features", "CONDUCT_VERSION", "SCOPE_WORDS", "ACTION_FAMILIES"]
+__all__ = ["conduct_features", "normalised", "CONDUCT_VERSION", "SCOPE_WORDS", "ACTION_FAMILIES"]
 
 #: bump when the features change: a saved model records the version it was trained with
 CONDUCT_VERSION = 1
@@ -114,13 +114,22 @@ def _kind(tok: bytes) -> tuple[int, str | None, str, bool, bool]:
     return hit
 
 
+def normalised(text: str | bytes) -> bytes:
+    """The bytes the tokens are cut from: ``text`` (bytes decoded, invalid UTF-8
+    dropped) with the curly apostrophe of "didn’t" made plain and dashes made clause
+    breaks; ASCII bytes are that already."""
+    if isinstance(text, bytes):
+        if text.isascii():
+            return text
+        text = text.decode("utf-8", "ignore")
+    if not text.isascii():
+        text = text.replace("\u2019", "'").replace("\u2014", " , ").replace("\u2013", " , ")
+    return text.encode("utf-8", "surrogatepass")
+
+
 def conduct_features(text: str | bytes) -> list[str]:
     """Negation-scoped words and action-family cues of ``text``, in order of occurrence."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "ignore")
-    if not text.isascii():  # curly apostrophe as in "didn’t"; dashes break clauses
-        text = text.replace("\u2019", "'").replace("\u2014", " , ").replace("\u2013", " , ")
-    tokens = text.encode("utf-8", "surrogatepass").translate(_TABLE).split()
+    tokens = normalised(text).translate(_TABLE).split()
     out: list[str] = []
     scope = 0  # words of negation scope left
     skip = False

@@ -8,9 +8,10 @@ which cost about half of the classifier's time; here Python runs once per
 DISTINCT token (its kind, cached with its feature columns) and the token walk
 is array arithmetic:
 
-* the batch is tokenised as the reference does (same byte table, same
-  non-ASCII replacements), documents joined by a separator token ``b"\\xff"``
-  (a byte valid UTF-8 never contains). The separator is a punctuation token,
+* the batch is tokenised as the reference does (the same
+  :func:`~alignpt.tag.conduct.normalised` bytes, the same byte table),
+  documents joined by a separator token ``b"\\xff"`` (a byte valid UTF-8
+  never contains). The separator is a punctuation token,
   so it ends any negation scope exactly as a document boundary does, and it
   never matches "of"/"than". Token boundaries come from numpy, and a token of
   up to 16 bytes is identified by its bytes packed into two integers (exact:
@@ -163,17 +164,6 @@ class _Tokens:
         return out
 
 
-def _normalise(data: bytes) -> bytes:
-    """What the reference tokenises: ``data`` decoded ("ignore"), curly apostrophe and
-    dashes replaced when not ASCII, encoded again. ASCII bytes are already that."""
-    if data.isascii():
-        return data
-    text = data.decode("utf-8", "ignore")
-    if not text.isascii():
-        text = text.replace("\u2019", "'").replace("\u2014", " , ").replace("\u2013", " , ")
-    return text.encode("utf-8", "surrogatepass")
-
-
 #: the low k bytes of a little-endian uint64
 _MASKS = np.array([(1 << 8 * k) - 1 for k in range(9)], dtype=np.uint64)
 
@@ -248,7 +238,7 @@ def conduct_entries(datas: Sequence[bytes], n_features: int) -> tuple[np.ndarray
         return empty, empty
     # the separator first and last: every document starts after it, and the last
     # document's last token has a next token
-    joined = b" \xff " + b" \xff ".join(map(_normalise, datas)) + b" \xff "
+    joined = b" \xff " + b" \xff ".join(map(_spec.normalised, datas)) + b" \xff "
     with _LOCK:  # the cache is shared: one batch at a time reads or grows it
         if len(_TOKENS.ids) > _MAX_TOKENS:
             _TOKENS = _Tokens()
