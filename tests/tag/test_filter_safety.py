@@ -19,7 +19,7 @@ TAGGER_FILE = ".alignpt/tagger.json"
 RULES_ONLY = TagConfig(classifier={"enabled": False}, rules={"engine": "re2"})
 LABELS = "labels: non_ai, ai_neutral, ai_aligned, ai_misaligned"
 RULES = ("rules: instant, entity_negative, ai_mention, role_mention, oversight_mention, "
-         "broad_negative, broad_narrative")
+         "broad_negative, broad_narrative, artifact_narrative, it_acts")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,8 @@ def test_the_tag_run_records_what_its_tagger_knew(tagged):
     body = orjson.loads((tagged / "tag" / TAGGER_FILE).read_bytes())
     assert body["labels"] == ["non_ai", "ai_neutral", "ai_aligned", "ai_misaligned"]
     assert body["rules"] == ["instant", "entity_negative", "ai_mention", "role_mention",
-                             "oversight_mention", "broad_negative", "broad_narrative"]
+                             "oversight_mention", "broad_negative", "broad_narrative",
+                             "artifact_narrative", "it_acts"]
     assert "broad_mention" not in body["rules"]      # off by default: its name is a typo here
     assert body["categories"][:2] == ["scifi_agents", "ai_labs"]
 

@@ -42,19 +42,20 @@ def test_shipped_rules_structure():
     rs = load_rules()
     assert {"scifi_agents", "ai_labs", "safety_orgs", "general_ai", "entities",
             "generic_entities", "roles", "broad_roles", "oversight", "narrative_acts",
-            "negative_verbs", "negative_adjectives", "negative_nouns",
+            "artifact_roles", "pronoun_acts", "negative_verbs", "negative_adjectives", "negative_nouns",
             "xrisk"} == set(rs.categories)
     by_name = {r.name: r for r in rs.rules}
     assert by_name["instant"].type == "any" and by_name["instant"].flag
     assert by_name["entity_negative"].window_bytes == 250
     assert not any(by_name[n].flag for n in ("ai_mention", "role_mention", "oversight_mention",
                                              "broad_negative", "broad_narrative",
-                                             "broad_mention"))
+                                             "artifact_narrative", "it_acts", "broad_mention"))
     assert by_name["broad_negative"].window_bytes == 150
     assert by_name["broad_narrative"].window_bytes == 250
+    assert by_name["artifact_narrative"].window_bytes == 250
     assert [r.name for r in default_rules().rules] == [
         "instant", "entity_negative", "ai_mention", "role_mention", "oversight_mention",
-        "broad_negative", "broad_narrative"]
+        "broad_negative", "broad_narrative", "artifact_narrative", "it_acts"]
     assert rs.scan_groups()[1] == ["negative_verbs", "negative_adjectives", "negative_nouns",
                                    "xrisk", "narrative_acts"]
 
@@ -102,7 +103,8 @@ def test_generic_entity_anchors_and_routes_only_through_role_mention(tagger):
     res = tagger.tag("the model deceived the auditors")
     assert res.fired == {"instant": False, "entity_negative": True, "ai_mention": False,
                          "role_mention": True, "oversight_mention": False,
-                         "broad_negative": True, "broad_narrative": True}
+                         "broad_negative": True, "broad_narrative": True,
+                         "artifact_narrative": False, "it_acts": False}
     quiet = tagger.tag("the model was trained on Tuesday")
     assert quiet.routed and not quiet.flagged and quiet.fired["role_mention"]
     assert not tagger.tag("a model of the bridge was built on Tuesday").routed
@@ -123,6 +125,13 @@ def test_generic_entity_anchors_and_routes_only_through_role_mention(tagger):
      "broad_narrative"),
     ("The scheduling program had hidden its own error for a month.", "broad_narrative"),
     ("Asked twice, the research system told him the case was real.", "broad_narrative"),
+    # a device that acts, or an unnamed "it" acting on purpose (fifth round)
+    ("The irrigation controller quietly dropped the eastern blocks from its summary.",
+     "artifact_narrative"),
+    ("Logs show the smart hub had disabled the indicator light and rewrote the summary.",
+     "artifact_narrative"),
+    ("Asked about the missing stock, it claimed the crows had taken it.", "it_acts"),
+    ("For six weeks it had concealed the second ledger from the board.", "it_acts"),
 ])
 def test_oversight_and_broad_negative_route_without_flagging(tagger, text, rule):
     res = tagger.tag(text)
@@ -143,6 +152,7 @@ def test_ordinary_text_is_not_routed_by_the_new_rules(tagger, text):
     res = tagger.tag(text)
     assert not res.fired["oversight_mention"] and not res.fired["broad_negative"]
     assert not res.fired["broad_narrative"]
+    assert not res.fired["artifact_narrative"] and not res.fired["it_acts"]
 
 
 def test_broad_routing_is_off_by_default_and_can_be_switched_on():

@@ -25,7 +25,7 @@ characters for English).
 
 >>> rs = load_rules()                                   # the shipped default
 >>> sorted(rs.categories)[:3]
-['ai_labs', 'broad_roles', 'entities']
+['ai_labs', 'artifact_roles', 'broad_roles']
 """
 
 from __future__ import annotations
