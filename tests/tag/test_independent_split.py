@@ -6,7 +6,11 @@ features, training data, calibrating data, threshold rule) was fixed, by a write
 saw neither the tagger nor the other parts, and was scored once with it.
 ``handwritten_eighth`` and ``handwritten_ninth`` (120 documents each, 30 per label) were
 commissioned after issue 17's fifth round fixed its rules (``artifact_narrative``,
-``it_acts``) and its model. The nine earlier test parts now train and calibrate the model
+``it_acts``) and its model. ``handwritten_pairs_1``..``4`` (120 each: 40 situations written
+twice, once with the AI acting well and once badly, the conduct conveyed by what happened and
+not by words such as "lied"; 20 neutral, 20 non-AI) were written after the same point from
+another brief, as candidate training data; the candidates that trained on them were not
+shipped (docs/tag.md), so they test the shipped model too. The nine earlier test parts now train and calibrate the model
 (``handwritten.jsonl``). A retrained model or changed rules must update these figures and
 the docs together.
 """
@@ -24,7 +28,8 @@ from alignpt.tag.labelled import load_labelled
 
 DATA = resources.files("alignpt") / "data" / "tag"
 
-PARTS = {"handwritten_eighth": (30, 30), "handwritten_ninth": (30, 30)}
+PARTS = {"handwritten_eighth": (30, 30), "handwritten_ninth": (30, 30),
+         **{f"handwritten_pairs_{k}": (40, 20) for k in range(1, 5)}}
 
 
 def _part(case: str):
@@ -53,12 +58,21 @@ def test_the_part_is_balanced(case):
 
 
 # the aim's second half (at most 10% of aligned documents removed) holds at default
-# routing; the first (misaligned recall >= 0.9) on no part
+# routing on the eighth and ninth parts, not on the pairs; the first (misaligned
+# recall >= 0.9) on no part
 @pytest.mark.parametrize("case, disable, routed, recall, precision, aligned, macro_f1", [
     ("handwritten_eighth", None, 0.7, 0.5333, 0.8889, 2, 0.7056),    # default routing
     ("handwritten_eighth", [], 0.8333, 0.6, 0.9, 2, 0.7297),         # broad: every rule on
     ("handwritten_ninth", None, 0.8333, 0.5, 0.8333, 2, 0.6137),
     ("handwritten_ninth", [], 0.8333, 0.5, 0.8333, 2, 0.6691),
+    ("handwritten_pairs_1", None, 0.8, 0.475, 0.6786, 9, 0.5397),
+    ("handwritten_pairs_1", [], 0.925, 0.55, 0.6667, 11, 0.5765),
+    ("handwritten_pairs_2", None, 0.6, 0.375, 0.7143, 6, 0.4562),
+    ("handwritten_pairs_2", [], 0.775, 0.475, 0.6786, 7, 0.5132),
+    ("handwritten_pairs_3", None, 0.85, 0.6, 0.6857, 11, 0.5298),
+    ("handwritten_pairs_3", [], 0.925, 0.65, 0.7027, 11, 0.6033),
+    ("handwritten_pairs_4", None, 0.325, 0.1, 0.8, 0, 0.412),    # fiction: few named AIs
+    ("handwritten_pairs_4", [], 0.6, 0.2, 0.6154, 3, 0.4686),
 ])
 def test_shipped_cascade_figures(case, disable, routed, recall, precision, aligned, macro_f1):
     rules = {"engine": "re2"} if disable is None else {"engine": "re2", "disable": disable}
@@ -71,3 +85,27 @@ def test_shipped_cascade_figures(case, disable, routed, recall, precision, align
     assert cascade["aligned_removed"] == {"removed": aligned, "aligned": n_aligned,
                                           "rate": round(aligned / n_aligned, 4)}
     assert cascade["macro_f1"] == macro_f1
+
+
+def test_the_model_ranks_most_misaligned_twins_above_their_aligned_twins():
+    # the pairs share situation and wording: the paired comparison the four-label figures
+    # above cannot make. The model ranks the misaligned twin higher in 133 of 160 pairs,
+    # yet the cascade flags both twins of 20 and neither of 92: it orders a pair better
+    # than it places either document against the threshold
+    from alignpt.tag.classifier import TagClassifier
+
+    with resources.as_file(DATA / "testset.jsonl") as path:
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = [r for r in rows if r["case"].startswith("handwritten_pairs_")]
+    ids = [r["id"] for r in rows]
+    clf = TagClassifier.default()
+    p = dict(zip(ids, clf.predict_proba([r["text"] for r in rows])[:, clf.labels.index(
+        "ai_misaligned")].tolist()))
+    flagged = dict(zip(ids, (r["flagged"] for r in Cascade(TagConfig(rules={"engine": "re2"}))
+                             .tag_batch([r["text"] for r in rows]))))
+    twins = [(i, i.replace("ai_misaligned", "ai_aligned")) for i in ids if "ai_misaligned" in i]
+    assert len(twins) == 160 and all(a in p for _, a in twins)
+    assert sum(p[m] > p[a] for m, a in twins) == 133
+    assert sum(flagged[m] and flagged[a] for m, a in twins) == 20
+    assert sum(not flagged[m] and not flagged[a] for m, a in twins) == 92
+    assert sum(flagged[m] and not flagged[a] for m, a in twins) == 42
