@@ -59,7 +59,9 @@ class ClassifierConfig(StrictModel):
     enabled: bool = True
     path: str | None = Field(None, description="classifier folder; null = the shipped model")
     threshold: float | None = Field(None, ge=0.0, le=1.0,
-                                    description="p(ai_misaligned) to flag; null = the model's")
+                                    description="flag when p(ai_misaligned) >= this, in place "
+                                    "of the model's own rule (its threshold or its direction "
+                                    "rule); null = the model's rule")
     max_chars: int = Field(2000, ge=200, description="longer texts are classified on windows "
                            "around the rule hits (the dev set's documents are shorter)")
 
@@ -226,8 +228,19 @@ class Cascade:
 
     @property
     def threshold(self) -> float:
+        """The p(ai_misaligned) threshold: the override, else the model's (which decides only
+        where the model has no direction rule; see :meth:`decision`)."""
         t = self.config.classifier.threshold
         return self.classifier.threshold if t is None else t
+
+    def decision(self) -> dict[str, Any]:
+        """The rule that flags a routed document, as reports record it."""
+        t = self.config.classifier.threshold
+        clf = self.classifier
+        if t is None and clf.decision is not None:
+            return clf.decision.to_json()
+        return {"rule": "threshold", "value": round(self.threshold, 4),
+                "source": "model" if t is None else "config"}
 
     @property
     def judge(self) -> Judge:
@@ -273,7 +286,7 @@ class Cascade:
                   excerpt_bytes(datas[i], results[i].offsets(), cap) for i in routed]
         probs = clf.predict_proba(inputs)
         mis = clf.labels.index(MISALIGNED)
-        decided = clf.decide(probs, self.threshold)
+        decided = clf.decide(probs, cfg.classifier.threshold)
         labels = clf.labels
         for i, label, row in zip(routed, decided, probs.round(5).tolist()):
             records[i].update(stage="classifier", label=label, flagged=label == MISALIGNED,

@@ -19,8 +19,11 @@ Backends:
   fine-tuned (:mod:`~alignpt.tag.hf_encoder`).
 
 Probabilities are calibrated by a temperature, and ``ai_misaligned`` is decided
-by its own threshold, both chosen on out-of-fold logits when the model is
-trained (:mod:`~alignpt.tag.training`); both are saved in ``model.json``.
+by the model's own rule: a threshold on its probability, or (the shipped model,
+issue 17's fifth round) the direction rule of :mod:`~alignpt.tag.decision`, which
+asks apart whether a document shows an AI's conduct and which way it went. Both
+are chosen on out-of-fold logits when the model is trained
+(:mod:`~alignpt.tag.training`) and saved in ``model.json``.
 
 >>> clf = TagClassifier.default()                      # the shipped model
 >>> clf.labels
@@ -39,14 +42,17 @@ from alignpt.core.atomic import atomic_write_text
 from alignpt.core.errors import ConfigError
 from alignpt.core.resources import package_path
 from alignpt.tag.backends import BACKENDS, Backend
-from alignpt.tag.labels import LABELS, MISALIGNED
+from alignpt.tag.decision import Direction
+from alignpt.tag.labels import ALIGNED, LABELS, MISALIGNED
 
 __all__ = ["TagClassifier", "default_classifier_path", "softmax", "FORMAT"]
 
 FORMAT = "alignpt-tag-classifier"
 #: 2: hashed_linear may add conduct features (``params.conduct``); version 1 models
-#: have none and load with the feature set they recorded
-FORMAT_VERSION = 2
+#: have none and load with the feature set they recorded. 3: a ``decision`` (the
+#: direction rule) may replace the threshold as the model's own rule; a version 2
+#: reader would ignore it and decide differently, so such models say 3
+FORMAT_VERSION = 3
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -60,13 +66,16 @@ class TagClassifier:
     """A fitted backend plus calibration, decision threshold and training metadata."""
 
     def __init__(self, backend: Backend, labels: Sequence[str], temperature: float,
-                 threshold: float, meta: dict[str, Any] | None = None):
+                 threshold: float, meta: dict[str, Any] | None = None,
+                 decision: Direction | None = None):
         self.backend = backend
         self.labels = tuple(labels)
         self.temperature = float(temperature)
         self.threshold = float(threshold)
+        self.decision = decision
         self.meta = meta or {}
         self._mis = self.labels.index(MISALIGNED)
+        self._ali = self.labels.index(ALIGNED)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, shape ``(len(texts), 4)``, columns in :attr:`labels` order."""
@@ -75,18 +84,22 @@ class TagClassifier:
         return softmax(self.backend.logits(list(texts)) / self.temperature)
 
     def decide(self, probs: np.ndarray, threshold: float | None = None) -> list[str]:
-        """``ai_misaligned`` when its probability reaches the threshold, else the argmax.
+        """``ai_misaligned`` where the model's rule flags a document, else the argmax of
+        the other labels.
 
-        ``threshold`` overrides the model's own (recall-tuned) threshold.
+        ``threshold`` replaces the model's rule (its threshold or its direction rule)
+        with ``p(ai_misaligned) >= threshold``.
         """
-        thr = self.threshold if threshold is None else threshold
         probs = np.asarray(probs)
         if len(probs) == 0:
             return []
         masked = probs.copy()
         masked[:, self._mis] = -1.0
         best = masked.argmax(axis=1)
-        flag = probs[:, self._mis] >= thr
+        if threshold is None and self.decision is not None:
+            flag = self.decision.flags(probs[:, self._mis], probs[:, self._ali])
+        else:
+            flag = probs[:, self._mis] >= (self.threshold if threshold is None else threshold)
         return [MISALIGNED if f else self.labels[int(b)] for f, b in zip(flag, best)]
 
     def predict(self, texts: Sequence[str]) -> list[str]:
@@ -98,12 +111,13 @@ class TagClassifier:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.backend.save(path)
-        # version 1 where the model reads the same features as before conduct features
-        version = 2 if self.backend.params.get("conduct") else 1
+        # the lowest version that reads this model the same way
+        version = 3 if self.decision else 2 if self.backend.params.get("conduct") else 1
         body = {"format": FORMAT, "format_version": version, "backend": self.backend.kind,
                 "params": self.backend.params, "labels": list(self.labels),
                 "temperature": self.temperature,
-                "threshold": {"label": MISALIGNED, "value": self.threshold}, **self.meta}
+                "threshold": {"label": MISALIGNED, "value": self.threshold},
+                **({"decision": self.decision.to_json()} if self.decision else {}), **self.meta}
         atomic_write_text(path / "model.json",
                           orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
         return path
@@ -126,9 +140,12 @@ class TagClassifier:
             raise ConfigError(f"{path}/model.json: unknown backend {kind!r}")
         backend = BACKENDS[kind].load(path, body["params"])
         known = {"format", "format_version", "backend", "params", "labels", "temperature",
-                 "threshold"}
+                 "threshold", "decision"}
         meta = {k: v for k, v in body.items() if k not in known}
-        return cls(backend, body["labels"], body["temperature"], body["threshold"]["value"], meta)
+        decision = (Direction.from_json(body["decision"], f"{path}/model.json")
+                    if "decision" in body else None)
+        return cls(backend, body["labels"], body["temperature"], body["threshold"]["value"], meta,
+                   decision)
 
     @classmethod
     def default(cls) -> "TagClassifier":

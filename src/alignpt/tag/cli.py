@@ -86,6 +86,12 @@ def train_cmd(
     recall_target: Optional[float] = typer.Option(None, "--recall-target", help="Instead of "
                                                   "--aligned-max: the out-of-fold recall on "
                                                   "ai_misaligned the threshold must keep."),
+    decision: Optional[str] = typer.Option(None, "--decision", help="The model's own rule: "
+                                           "'threshold' (p(ai_misaligned) alone; default) or "
+                                           "'direction' (whether the document shows an AI's "
+                                           "conduct and which way, asked apart; more recall "
+                                           "and more aligned documents removed; needs "
+                                           "--aligned-max's rule)."),
     rules: Optional[Path] = typer.Option(None, help="Rules YAML used to route documents "
                                          "(default: the shipped rules)."),
     all_docs: bool = typer.Option(False, "--all-docs", help="Train on every document, not only "
@@ -140,10 +146,14 @@ def train_cmd(
             clf = train_classifier(train, backend=backend, heldout=heldout,
                                    recall_target=recall_target, aligned_max=aligned_max,
                                    seed=seed, routed=routed, params=backend_params,
+                                   decision=decision,
                                    folds=folds, progress=on_progress)
         clf.save(out)
-    _console().print(f"saved {backend} classifier -> {out} (threshold "
-                     f"{clf.threshold:.4f}, temperature {clf.temperature:.3f})", highlight=False)
+    rule = (f"direction rule: conduct >= {clf.decision.conduct_min:g}, share misaligned >= "
+            f"{clf.decision.share_min:g}; threshold {clf.threshold:.4f} for overrides"
+            if clf.decision else f"threshold {clf.threshold:.4f}")
+    _console().print(f"saved {backend} classifier -> {out} ({rule}, temperature "
+                     f"{clf.temperature:.3f})", highlight=False)
     for name in ("cross_validation", "heldout"):
         if name in clf.meta:
             _print_labels(name, clf.meta[name]["per_label"], clf.meta[name]["ai_misaligned"])

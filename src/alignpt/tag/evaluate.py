@@ -47,12 +47,12 @@ def evaluate_cascade(data: LabelledSet, cascade: Cascade, batch_size: int = 256)
         labels = [r["label"] for r in records]
         table = per_label(data.labels, labels, LABELS)
         clf = cascade.classifier
-        alone = clf.decide(clf.predict_proba(data.texts), cascade.threshold)
+        alone = clf.decide(clf.predict_proba(data.texts), cascade.config.classifier.threshold)
         report["cascade"] = {
             "misaligned": binary(truth_mis, flagged), "per_label": table,
             "aligned_removed": aligned_removed(data.labels, flagged),
             "macro_f1": macro_f1(table), "confusion": confusion(data.labels, labels, LABELS),
-            "threshold": round(cascade.threshold, 4),
+            "threshold": round(cascade.threshold, 4), "decision": cascade.decision(),
             "stages": {s: sum(r["stage"] == s for r in records)
                        for s in ("rules", "classifier", "judge")}}
         report["operating_points"] = operating_points(

@@ -19,8 +19,9 @@ import numpy as np
 from alignpt.core.errors import ConfigError, DataError
 from alignpt.tag.backends import BACKENDS, Backend
 from alignpt.tag.classifier import TagClassifier, softmax
+from alignpt.tag.decision import direction_for_aligned
 from alignpt.tag.labelled import LabelledSet
-from alignpt.tag.labels import LABELS, MISALIGNED
+from alignpt.tag.labels import ALIGNED, LABELS, MISALIGNED
 from alignpt.tag.metrics import aligned_removed, binary, per_label
 
 __all__ = ["train_classifier", "DEFAULT_ALIGNED_MAX"]
@@ -78,6 +79,17 @@ def _threshold_rule(recall_target: float | None, aligned_max: float | None) -> d
     return {"aligned_max": aligned_max}
 
 
+def _decision_rule(decision: str | None, rule: dict[str, float]) -> str:
+    if decision is None:
+        return "threshold"
+    if decision not in ("threshold", "direction"):
+        raise ConfigError(f"unknown decision rule '{decision}' (threshold, direction)")
+    if decision == "direction" and "aligned_max" not in rule:
+        raise ConfigError("the direction rule is chosen under an aligned maximum, not a "
+                          "recall target: give --aligned-max or --decision threshold")
+    return decision
+
+
 def _report(clf: TagClassifier, data: LabelledSet) -> dict[str, Any]:
     probs = clf.predict_proba(data.texts)
     pred = clf.decide(probs)
@@ -92,7 +104,7 @@ def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
                      params: dict[str, Any] | None = None, heldout: LabelledSet | None = None,
                      recall_target: float | None = None, aligned_max: float | None = None,
                      folds: int = 5, seed: int = 0,
-                     routed: Sequence[bool] | None = None,
+                     routed: Sequence[bool] | None = None, decision: str | None = None,
                      progress: Callable[[str, int, int], None] | None = None) -> TagClassifier:
     """Fit, calibrate on out-of-fold predictions, and measure on ``heldout`` if given.
 
@@ -102,6 +114,15 @@ def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
     that tags at most that share of the ``ai_aligned`` documents misaligned, the
     most recall a filter can have without removing more than that share of the
     documents alignment pretraining adds.
+
+    ``decision`` is the model's own rule: ``threshold`` (the threshold above) or
+    ``direction`` (:mod:`~alignpt.tag.decision`: conduct and direction asked apart,
+    chosen on the same out-of-fold probabilities under the aligned-maximum rule; the
+    threshold is still chosen and saved, for users who override the rule). None means
+    ``threshold``, the shipped model's rule: on nine hand-written parts held out in turn
+    the direction rule found 223 of 272 misaligned documents against 214 at the same 19
+    aligned removed, but on the other labelled sets it removed 59 of 298 aligned documents
+    against 39 (docs/tag.md, "The shipped tagger").
 
     ``routed`` (one flag per training document) restricts training and
     calibration to the documents the rules send to the classifier: in the
@@ -114,6 +135,7 @@ def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
     from sklearn.model_selection import StratifiedKFold
 
     rule = _threshold_rule(recall_target, aligned_max)  # checked before any fitting
+    decision = _decision_rule(decision, rule)
     trained_on = "all"
     if routed is not None:
         if len(routed) != len(train):
@@ -158,19 +180,27 @@ def train_classifier(train: LabelledSet, *, backend: str = "hashed_linear",
     oof_p = softmax(oof / temperature)
     p_cal = oof_p[cal, LABELS.index(MISALIGNED)]
     if "aligned_max" in rule:
-        threshold = _threshold_for_aligned(p_cal, y[cal] == LABELS.index("ai_aligned"),
+        threshold = _threshold_for_aligned(p_cal, y[cal] == LABELS.index(ALIGNED),
                                            rule["aligned_max"])
     else:
         threshold = _threshold_for_recall(p_cal, y[cal] == LABELS.index(MISALIGNED),
                                           rule["recall_target"])
+    direction = None
+    if decision == "direction":
+        direction = direction_for_aligned(
+            oof_p[cal, LABELS.index(MISALIGNED)], oof_p[cal, LABELS.index(ALIGNED)],
+            y[cal] == LABELS.index(MISALIGNED), y[cal] == LABELS.index(ALIGNED),
+            rule["aligned_max"])
     model = fit("final fit", np.arange(len(y)))
     meta: dict[str, Any] = {"training": {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": train.source, "documents": len(train), "data_sha256": train.digest(),
         "per_label": {lab: train.labels.count(lab) for lab in LABELS}, "seed": seed,
         "trained_on": trained_on, "calibration_documents": int(cal.sum()),
-        "folds": n_folds, "threshold_rule": rule, **model.versions()}}
-    clf = TagClassifier(model, LABELS, temperature, threshold, meta)
+        "folds": n_folds, "threshold_rule": rule,
+        # a threshold model's metadata is what it was before the direction rule existed
+        **({"decision": decision} if decision != "threshold" else {}), **model.versions()}}
+    clf = TagClassifier(model, LABELS, temperature, threshold, meta, direction)
     # out-of-fold figures on the calibration documents: the population the threshold serves
     oof_pred = clf.decide(oof_p[cal])
     cal_labels = [lab for lab, c in zip(train.labels, cal) if c]
