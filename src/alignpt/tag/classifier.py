@@ -19,10 +19,10 @@ Backends:
   fine-tuned (:mod:`~alignpt.tag.hf_encoder`).
 
 Probabilities are calibrated by a temperature, and ``ai_misaligned`` is decided
-by the model's own rule: a threshold on its probability, or (the shipped model,
-issue 17's fifth round) the direction rule of :mod:`~alignpt.tag.decision`, which
-asks apart whether a document shows an AI's conduct and which way it went. Both
-are chosen on out-of-fold logits when the model is trained
+by the model's own rule: a threshold on its probability (the shipped model's), or
+the direction rule of :mod:`~alignpt.tag.decision`, which asks apart whether a
+document shows an AI's conduct and which way it went. Both are chosen on
+out-of-fold logits when the model is trained
 (:mod:`~alignpt.tag.training`) and saved in ``model.json``.
 
 >>> clf = TagClassifier.default()                      # the shipped model
