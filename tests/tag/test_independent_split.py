@@ -10,7 +10,9 @@ commissioned after issue 17's fifth round fixed its rules (``artifact_narrative`
 twice, once with the AI acting well and once badly, the conduct conveyed by what happened and
 not by words such as "lied"; 20 neutral, 20 non-AI) were written after the same point from
 another brief, as candidate training data; the candidates that trained on them were not
-shipped (docs/tag.md), so they test the shipped model too. The nine earlier test parts now train and calibrate the model
+shipped (docs/tag.md), so they test the shipped model too. ``handwritten_tenth`` and
+``handwritten_eleventh`` (120 each, 30 per label, the eighth's brief) were commissioned after
+the direction rule was measured and not shipped, so nothing was chosen after reading them. The nine earlier test parts now train and calibrate the model
 (``handwritten.jsonl``). A retrained model or changed rules must update these figures and
 the docs together.
 """
@@ -29,6 +31,7 @@ from alignpt.tag.labelled import load_labelled
 DATA = resources.files("alignpt") / "data" / "tag"
 
 PARTS = {"handwritten_eighth": (30, 30), "handwritten_ninth": (30, 30),
+         "handwritten_tenth": (30, 30), "handwritten_eleventh": (30, 30),
          **{f"handwritten_pairs_{k}": (40, 20) for k in range(1, 5)}}
 
 
@@ -58,13 +61,17 @@ def test_the_part_is_balanced(case):
 
 
 # the aim's second half (at most 10% of aligned documents removed) holds at default
-# routing on the eighth and ninth parts, not on the pairs; the first (misaligned
+# routing on the eighth to eleventh parts, not on the pairs; the first (misaligned
 # recall >= 0.9) on no part
 @pytest.mark.parametrize("case, disable, routed, recall, precision, aligned, macro_f1", [
     ("handwritten_eighth", None, 0.7, 0.5333, 0.8889, 2, 0.7056),    # default routing
     ("handwritten_eighth", [], 0.8333, 0.6, 0.9, 2, 0.7297),         # broad: every rule on
     ("handwritten_ninth", None, 0.8333, 0.5, 0.8333, 2, 0.6137),
     ("handwritten_ninth", [], 0.8333, 0.5, 0.8333, 2, 0.6691),
+    ("handwritten_tenth", None, 0.7333, 0.5333, 0.8889, 2, 0.6444),
+    ("handwritten_tenth", [], 0.7667, 0.5667, 0.8947, 2, 0.7156),
+    ("handwritten_eleventh", None, 0.7333, 0.6, 0.75, 4, 0.6618),
+    ("handwritten_eleventh", [], 0.8, 0.6667, 0.7407, 4, 0.7103),
     ("handwritten_pairs_1", None, 0.8, 0.475, 0.6786, 9, 0.5397),
     ("handwritten_pairs_1", [], 0.925, 0.55, 0.6667, 11, 0.5765),
     ("handwritten_pairs_2", None, 0.6, 0.375, 0.7143, 6, 0.4562),
