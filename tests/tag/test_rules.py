@@ -42,8 +42,8 @@ def test_shipped_rules_structure():
     rs = load_rules()
     assert {"scifi_agents", "ai_labs", "safety_orgs", "general_ai", "entities",
             "generic_entities", "roles", "broad_roles", "oversight", "narrative_acts",
-            "artifact_roles", "pronoun_acts", "negative_verbs", "negative_adjectives", "negative_nouns",
-            "xrisk"} == set(rs.categories)
+            "artifact_roles", "pronoun_acts", "negative_verbs", "negative_adjectives",
+            "negative_nouns", "xrisk"} == set(rs.categories)
     by_name = {r.name: r for r in rs.rules}
     assert by_name["instant"].type == "any" and by_name["instant"].flag
     assert by_name["entity_negative"].window_bytes == 250
