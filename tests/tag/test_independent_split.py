@@ -13,8 +13,8 @@ another brief, as candidate training data; the candidates that trained on them w
 shipped (docs/tag.md), so they test the shipped model too. ``handwritten_tenth`` and
 ``handwritten_eleventh`` (120 each, 30 per label, the eighth's brief) were commissioned after
 the direction rule was measured and not shipped, so nothing was chosen after reading
-them. The nine earlier test parts now train and calibrate the model (``handwritten.jsonl``). A retrained model or changed rules must update these figures and
-the docs together.
+them. The nine earlier test parts now train and calibrate the model (``handwritten.jsonl``).
+A retrained model or changed rules must update these figures and the docs together.
 """
 
 from __future__ import annotations
