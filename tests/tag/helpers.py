@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
@@ -41,6 +43,20 @@ def write_shards(folder: Path, shards: int, copies: int, ext: str = ".jsonl.zst"
                 w.write(Document(f"{s}:{d.id}", d.text, dict(d.metadata)))
         out.append(folder / f"part-{s:02d}{ext}")
     return out
+
+
+def dev_rows(*, plain_train: bool = False) -> list[dict]:
+    """The shipped dev set's records; ``plain_train``: only its ``train`` split, without the
+    records marked ``calibrate`` (the generated contrast documents)."""
+    text = (resources.files("alignpt") / "data" / "tag" / "devset.jsonl").read_text()
+    rows = [json.loads(line) for line in text.splitlines()]
+    return [r for r in rows if r["split"] == "train" and "calibrate" not in r] \
+        if plain_train else rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -11,7 +11,7 @@ from alignpt.core.errors import ConfigError, DataError
 from alignpt.filter.cli import filter_cmd
 from alignpt.tag.cli import tag_app
 
-from .helpers import write_shards
+from .helpers import dev_rows, write_jsonl, write_shards
 
 # The same registration the main CLI uses:
 #   app.add_typer(tag_app, name="tag"); app.command("filter")(filter_cmd)
@@ -51,12 +51,8 @@ def test_explain_prints_the_record():
 
 
 def test_train_and_evaluate(tmp_path):
-    from importlib import resources
-
-    rows = [json.loads(line) for line in (resources.files("alignpt") / "data" / "tag"
-                                          / "devset.jsonl").read_text().splitlines()]
-    small = tmp_path / "labels.jsonl"
-    small.write_text("".join(json.dumps(r) + "\n" for r in rows[::4]))
+    rows = dev_rows()
+    small = write_jsonl(tmp_path / "labels.jsonl", rows[::4])
     res = invoke("tag", "train", "--labels", str(small), "--out", str(tmp_path / "m"),
                  "--all-docs", "--param", "n_features=16384", "--param", "bigrams=false",
                  "--folds", "3")
@@ -73,14 +69,9 @@ def test_train_and_evaluate(tmp_path):
 
 
 def test_fit_only_files_train_but_do_not_calibrate(tmp_path):
-    from importlib import resources
-
-    rows = [json.loads(line) for line in (resources.files("alignpt") / "data" / "tag"
-                                          / "devset.jsonl").read_text().splitlines()]
-    train = [r for r in rows if r["split"] == "train" and "calibrate" not in r]
-    cal, fit = tmp_path / "cal.jsonl", tmp_path / "fit.jsonl"
-    cal.write_text("".join(json.dumps(r) + "\n" for r in train[:400:5]))   # 80 documents
-    fit.write_text("".join(json.dumps(r) + "\n" for r in train[400:800:5]))
+    train = dev_rows(plain_train=True)
+    cal = write_jsonl(tmp_path / "cal.jsonl", train[:400:5])   # 80 documents
+    fit = write_jsonl(tmp_path / "fit.jsonl", train[400:800:5])
     args = ["--all-docs", "--param", "n_features=16384", "--folds", "2", "-q"]
     res = invoke("tag", "train", "--labels", str(cal), "--fit-only", str(fit),
                  "--out", str(tmp_path / "m"), "--heldout-split", "", *args)
@@ -91,9 +82,8 @@ def test_fit_only_files_train_but_do_not_calibrate(tmp_path):
     assert meta["cross_validation"]["documents"] == 80
     assert meta["training"]["source"] == f"{cal} + {fit}"
     # no misaligned document left to calibrate: a DataError (one line at the main CLI)
-    no_mis = tmp_path / "no_mis.jsonl"
-    no_mis.write_text("".join(json.dumps(r) + "\n" for r in train[:400:5]
-                              if r["label"] != "ai_misaligned"))
+    no_mis = write_jsonl(tmp_path / "no_mis.jsonl",
+                         [r for r in train[:400:5] if r["label"] != "ai_misaligned"])
     res = invoke("tag", "train", "--labels", str(no_mis), "--fit-only", str(fit),
                  "--out", str(tmp_path / "m2"), "--heldout-split", "", *args)
     assert isinstance(res.exception, DataError)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 
 import numpy as np
 import pytest
@@ -14,6 +13,8 @@ from alignpt.core.errors import ConfigError, DataError
 from alignpt.tag.cascade import Cascade, TagConfig
 from alignpt.tag.classifier import TagClassifier
 from alignpt.tag.decision import CONDUCT_GRID, SHARE_GRID, Direction, direction_for_aligned
+
+from .helpers import dev_rows, write_jsonl
 
 
 def test_flags_ask_conduct_and_direction_apart():
@@ -103,12 +104,7 @@ def test_a_direction_model_round_trips_and_decides_by_its_rule(tmp_path):
 
 
 def _small_training_files(tmp_path):
-    rows = [json.loads(line) for line in (resources.files("alignpt") / "data" / "tag"
-                                          / "devset.jsonl").read_text().splitlines()]
-    train = [r for r in rows if r["split"] == "train" and "calibrate" not in r]
-    cal = tmp_path / "cal.jsonl"
-    cal.write_text("".join(json.dumps(r) + "\n" for r in train[:1200:4]))   # 300 documents
-    return cal
+    return write_jsonl(tmp_path / "cal.jsonl", dev_rows(plain_train=True)[:1200:4])  # 300
 
 
 def test_training_chooses_the_rule_on_out_of_fold_probabilities(tmp_path):

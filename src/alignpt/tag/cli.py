@@ -149,9 +149,8 @@ def train_cmd(
                                    decision=decision,
                                    folds=folds, progress=on_progress)
         clf.save(out)
-    rule = (f"direction rule: conduct >= {clf.decision.conduct_min:g}, share misaligned >= "
-            f"{clf.decision.share_min:g}; threshold {clf.threshold:.4f} for overrides"
-            if clf.decision else f"threshold {clf.threshold:.4f}")
+    rule = (f"{clf.decision}; threshold {clf.threshold:.4f} for overrides" if clf.decision
+            else f"threshold {clf.threshold:.4f}")
     _console().print(f"saved {backend} classifier -> {out} ({rule}, temperature "
                      f"{clf.temperature:.3f})", highlight=False)
     for name in ("cross_validation", "heldout"):

@@ -37,6 +37,13 @@ CONDUCT_GRID = np.round(np.arange(0.05, 0.951, 0.05), 3)
 SHARE_GRID = np.round(np.arange(0.30, 0.951, 0.025), 3)
 
 
+def _conduct_share(p_mis: np.ndarray, p_ali: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``p_mis + p_ali`` and ``p_mis``'s share of it (0 where there is no conduct mass:
+    below any share bound)."""
+    conduct = p_mis + p_ali
+    return conduct, np.divide(p_mis, conduct, out=np.zeros_like(conduct), where=conduct > 0)
+
+
 @dataclass(frozen=True)
 class Direction:
     """Flag when ``p_mis + p_ali >= conduct_min`` and ``p_mis / (p_mis + p_ali) >= share_min``."""
@@ -45,10 +52,12 @@ class Direction:
     share_min: float
 
     def flags(self, p_mis: np.ndarray, p_ali: np.ndarray) -> np.ndarray:
-        conduct = p_mis + p_ali
-        # a document with no conduct mass has share 0: below any share_min
-        share = np.divide(p_mis, conduct, out=np.zeros_like(conduct), where=conduct > 0)
+        conduct, share = _conduct_share(p_mis, p_ali)
         return (conduct >= self.conduct_min) & (share >= self.share_min)
+
+    def __str__(self) -> str:
+        return (f"direction rule: conduct >= {self.conduct_min:g}, share misaligned >= "
+                f"{self.share_min:g}")
 
     def to_json(self) -> dict[str, Any]:
         return {"rule": "direction", "conduct_min": self.conduct_min, "share_min": self.share_min}
@@ -74,8 +83,7 @@ def direction_for_aligned(p_mis: np.ndarray, p_ali: np.ndarray, is_mis: np.ndarr
     is_mis, is_aligned = np.asarray(is_mis, bool), np.asarray(is_aligned, bool)
     if not is_mis.any() or not is_aligned.any():
         raise DataError("the direction rule needs misaligned and aligned calibrating documents")
-    conduct = p_mis + p_ali
-    share = np.divide(p_mis, conduct, out=np.zeros_like(conduct), where=conduct > 0)
+    conduct, share = _conduct_share(p_mis, p_ali)
     # (conduct grid, share grid, documents): a few hundred thousand booleans
     hit = (conduct[None, None, :] >= CONDUCT_GRID[:, None, None]) & \
         (share[None, None, :] >= SHARE_GRID[None, :, None])
