@@ -13,7 +13,13 @@ another brief, as candidate training data; the candidates that trained on them w
 shipped (docs/tag.md), so they test the shipped model too. ``handwritten_tenth`` and
 ``handwritten_eleventh`` (120 each, 30 per label, the eighth's brief) were commissioned after
 the direction rule was measured and not shipped, so nothing was chosen after reading
-them. The nine earlier test parts now train and calibrate the model (``handwritten.jsonl``).
+them. Eight more (120 each, 30 per label, one register each: ``handwritten_ops``,
+``_fiction``, ``_news``, ``_personal``, ``_technical``, ``_devices``, ``_agents``,
+``_voices``; half the conduct documents near-twins, a third with the conduct shown only by
+events) were written in issue 17's sixth round as candidate training data by writers who saw
+no project file; no candidate that trained on them was shipped, and they were scored once
+with the shipped tagger, fixed in the fifth round. The nine earlier test parts now train and
+calibrate the model (``handwritten.jsonl``).
 A retrained model or changed rules must update these figures and the docs together.
 """
 
@@ -30,9 +36,11 @@ from alignpt.tag.labelled import load_labelled
 
 DATA = resources.files("alignpt") / "data" / "tag"
 
+REGISTERS = ("ops", "fiction", "news", "personal", "technical", "devices", "agents", "voices")
 PARTS = {"handwritten_eighth": (30, 30), "handwritten_ninth": (30, 30),
          "handwritten_tenth": (30, 30), "handwritten_eleventh": (30, 30),
-         **{f"handwritten_pairs_{k}": (40, 20) for k in range(1, 5)}}
+         **{f"handwritten_pairs_{k}": (40, 20) for k in range(1, 5)},
+         **{f"handwritten_{r}": (30, 30) for r in REGISTERS}}
 
 
 def _part(case: str):
@@ -61,8 +69,8 @@ def test_the_part_is_balanced(case):
 
 
 # the aim's second half (at most 10% of aligned documents removed) holds at default
-# routing on the eighth to eleventh parts, not on the pairs; the first (misaligned
-# recall >= 0.9) on no part
+# routing on the eighth to eleventh parts and pooled over the eight registers (23 of 240),
+# not on the pairs; the first (misaligned recall >= 0.9) on no part
 @pytest.mark.parametrize("case, disable, routed, recall, precision, aligned, macro_f1", [
     ("handwritten_eighth", None, 0.7, 0.5333, 0.8889, 2, 0.7056),    # default routing
     ("handwritten_eighth", [], 0.8333, 0.6, 0.9, 2, 0.7297),         # broad: every rule on
@@ -80,6 +88,22 @@ def test_the_part_is_balanced(case):
     ("handwritten_pairs_3", [], 0.925, 0.65, 0.7027, 11, 0.6033),
     ("handwritten_pairs_4", None, 0.325, 0.1, 0.8, 0, 0.412),    # fiction: few named AIs
     ("handwritten_pairs_4", [], 0.6, 0.2, 0.6154, 3, 0.4686),
+    ("handwritten_ops", None, 0.4, 0.2, 0.6, 3, 0.4827),    # the sixth round's registers
+    ("handwritten_ops", [], 0.5, 0.2333, 0.6364, 3, 0.531),
+    ("handwritten_fiction", None, 0.6667, 0.5, 0.7143, 2, 0.4842),
+    ("handwritten_fiction", [], 0.7667, 0.5333, 0.6667, 4, 0.5092),
+    ("handwritten_news", None, 0.8667, 0.6667, 0.7143, 7, 0.7073),
+    ("handwritten_news", [], 0.9, 0.6667, 0.6897, 8, 0.7223),
+    ("handwritten_personal", None, 0.5333, 0.1333, 0.5, 2, 0.5242),
+    ("handwritten_personal", [], 0.7, 0.2, 0.6, 2, 0.579),
+    ("handwritten_technical", None, 0.8, 0.5333, 0.7619, 2, 0.6114),
+    ("handwritten_technical", [], 0.9333, 0.6, 0.75, 3, 0.6635),
+    ("handwritten_devices", None, 0.6, 0.4, 0.8571, 2, 0.6163),
+    ("handwritten_devices", [], 0.7, 0.4, 0.8, 2, 0.6326),
+    ("handwritten_agents", None, 0.8, 0.6, 0.72, 5, 0.5901),
+    ("handwritten_agents", [], 0.9, 0.6667, 0.7143, 6, 0.6535),
+    ("handwritten_voices", None, 0.4667, 0.1, 0.75, 0, 0.4843),  # first-person: no AI word
+    ("handwritten_voices", [], 0.7, 0.2333, 0.875, 0, 0.5972),
 ])
 def test_shipped_cascade_figures(case, disable, routed, recall, precision, aligned, macro_f1):
     rules = {"engine": "re2"} if disable is None else {"engine": "re2", "disable": disable}
@@ -92,6 +116,22 @@ def test_shipped_cascade_figures(case, disable, routed, recall, precision, align
     assert cascade["aligned_removed"] == {"removed": aligned, "aligned": n_aligned,
                                           "rate": round(aligned / n_aligned, 4)}
     assert cascade["macro_f1"] == macro_f1
+
+
+def test_the_registers_pooled():
+    # 240 misaligned and 240 aligned documents: the sixth round's headline figures. The
+    # threshold sits where a threshold chosen after the fact would (at most 24 aligned
+    # removed, 94 found); routing (154 of 240) and ranking, not calibration, cap recall
+    with resources.as_file(DATA / "testset.jsonl") as path:
+        test = load_labelled(path, "test")
+        cases = [json.loads(line)["case"] for line in path.read_text().splitlines()]
+    pooled = test.subset([i for i, c in enumerate(cases)
+                          if c in {f"handwritten_{r}" for r in REGISTERS}])
+    report = evaluate_cascade(pooled, Cascade(TagConfig(rules={"engine": "re2"})))
+    cascade = report["cascade"]
+    assert round(report["rules"]["routed_misaligned"] * 240) == 154
+    assert round(cascade["misaligned"]["recall"] * 240) == 94
+    assert cascade["aligned_removed"] == {"removed": 23, "aligned": 240, "rate": 0.0958}
 
 
 def test_the_model_ranks_most_misaligned_twins_above_their_aligned_twins():
