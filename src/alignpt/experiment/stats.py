@@ -20,6 +20,8 @@ import math
 from functools import lru_cache
 from statistics import NormalDist
 
+from alignpt.core.intervals import wilson_interval  # re-exported: its home is core
+
 __all__ = ["t_cdf", "t_ppf", "logit_interval", "seeds_needed", "wilson_interval"]
 
 
@@ -119,17 +121,3 @@ def seeds_needed(distance: float, sd: float, alpha: float, power: float = 0.8) -
     za, zb = z.inv_cdf(1 - alpha), z.inv_cdf(power)
     n = ((za + zb) * sd / abs(distance)) ** 2 + za * za / 2
     return int(max(2, math.ceil(n)))
-
-
-def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float] | None:
-    """Wilson score interval of a proportion k / n (inside [0, 1] by construction)."""
-    if n <= 0:
-        return None
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # At k = 0 (k = n) the bound is 0 (1) exactly; rounding would leave ~1e-17 off it.
-    lo = 0.0 if k == 0 else max(0.0, centre - half)
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return lo, hi

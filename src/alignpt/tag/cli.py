@@ -2,6 +2,7 @@
 
     alignpt tag SHARDS... --out DIR [--config CONFIG] [--workers N] [--set a.b=c]
     alignpt tag train --labels FILE [--out DIR]
+    alignpt tag crossval --labels FILE [--fit-only FILE] [--out REPORT.json]
     alignpt tag evaluate --labels FILE [--split heldout]
     alignpt tag review DIR [--format md|html]
     alignpt tag label SHARDS... --out FILE --n 500 --base-url URL --model NAME
@@ -21,20 +22,12 @@ from typing import List, Optional
 
 import typer
 from alignpt.cli_support import DefaultRunGroup
+from alignpt.tag.cli_train import _console, _print_labels, crossval_cmd, train_cmd
 
 __all__ = ["tag_app"]
 
-
-
-
 tag_app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True, pretty_exceptions_enable=False,
                       help="Find AI discourse in shards: rules -> classifier -> optional judge.")
-
-
-def _console():
-    from alignpt.core.console import console
-
-    return console
 
 
 @tag_app.command("run")
@@ -63,114 +56,8 @@ def run_cmd(
         f"{res.tasks_resumed} already done)", highlight=False)
 
 
-@tag_app.command("train")
-def train_cmd(
-    labels: List[Path] = typer.Option(..., "--labels", "-l", help="Labelled JSONL (text, label, "
-                                      "split; .jsonl.zst too); repeat to train on several files."),
-    fit_only: List[Path] = typer.Option([], "--fit-only", help="Labelled files trained on but "
-                                        "never used to choose the temperature and threshold "
-                                        "(repeatable): data written unlike the text the filter "
-                                        "will meet, e.g. deliberately hard contrast pairs."),
-    out: Path = typer.Option(Path("tag-classifier"), "--out", "-o", help="Model folder."),
-    split: Optional[str] = typer.Option("train", help="Train on records with this split "
-                                        "('' = all records)."),
-    heldout_split: Optional[str] = typer.Option("heldout", help="Measure on this split "
-                                                "('' = none)."),
-    backend: str = typer.Option("hashed_linear", help="hashed_linear | fasttext | hf"),
-    base_model: Optional[Path] = typer.Option(None, "--base-model", help="Local Hugging Face "
-                                              "encoder folder to fine-tune (--backend hf)."),
-    aligned_max: Optional[float] = typer.Option(None, "--aligned-max", help="The largest "
-                                                "out-of-fold share of ai_aligned documents the "
-                                                "ai_misaligned threshold may tag misaligned "
-                                                "(default 0.1, the shipped model's rule)."),
-    recall_target: Optional[float] = typer.Option(None, "--recall-target", help="Instead of "
-                                                  "--aligned-max: the out-of-fold recall on "
-                                                  "ai_misaligned the threshold must keep."),
-    decision: Optional[str] = typer.Option(None, "--decision", help="The model's own rule: "
-                                           "'threshold' (p(ai_misaligned) alone; default) or "
-                                           "'direction' (whether the document shows an AI's "
-                                           "conduct and which way, asked apart; more recall "
-                                           "and more aligned documents removed; needs "
-                                           "--aligned-max's rule)."),
-    rules: Optional[Path] = typer.Option(None, help="Rules YAML used to route documents "
-                                         "(default: the shipped rules)."),
-    all_docs: bool = typer.Option(False, "--all-docs", help="Train on every document, not only "
-                                  "those the rules route to the classifier."),
-    params: List[str] = typer.Option([], "--param", help="Backend parameter key=value, e.g. "
-                                     "n_features=65536, C=3, char_ngrams=null, epoch=30."),
-    folds: int = typer.Option(5, help="Cross-validation folds for calibration."),
-    seed: int = typer.Option(0),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-) -> None:
-    """Train the classifier; save it with its training metadata and measured P/R."""
-    from alignpt.core.config import parse_overrides
-    from alignpt.core.console import progress_bar
-    from alignpt.core.errors import ConfigError
-    from alignpt.core.outdir import OutputLock, check_output_apart
-    from alignpt.tag.labelled import LabelledSet, load_labelled_many
-    from alignpt.tag.training import train_classifier
-    from alignpt.tag.rules import load_rules
-    from alignpt.tag.tagger import RuleTagger
-
-    check_output_apart(out, [*labels, *fit_only, *([rules] if rules else []),
-                             *([base_model] if base_model else [])])
-    backend_params = dict(parse_overrides(params))
-    if base_model is not None:
-        if backend != "hf":
-            raise ConfigError("--base-model is for --backend hf")
-        backend_params["base_model"] = str(base_model)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: is a file; the model is a folder")
-    # held from the start: a second trainer into this folder stops before training
-    with OutputLock(out):
-        train = load_labelled_many(labels, split or None)
-        if fit_only:
-            fitted = load_labelled_many(fit_only, split or None).fit_only()
-            train = LabelledSet.concat([train, fitted])
-        heldout = (load_labelled_many([*labels, *fit_only], heldout_split)
-                   if heldout_split else None)
-        routed = None
-        if not all_docs:
-            # every routing rule of the file, the optional broad one included: the
-            # classifier then serves the default routing and the broad one alike
-            tagger = RuleTagger(load_rules(rules))
-            routed = [tagger.tag(t).routed for t in train.texts]
-        # one bar per fit (the calibration folds, then the final one); an encoder's
-        # fits count optimizer steps, a linear backend's fit is one step
-        with progress_bar(transient=True, disable=quiet) as bar:
-            task = bar.add_task("training", total=None)
-
-            def on_progress(what: str, done: int, total: int) -> None:
-                bar.update(task, description=f"{backend}: {what}", completed=done, total=total)
-
-            clf = train_classifier(train, backend=backend, heldout=heldout,
-                                   recall_target=recall_target, aligned_max=aligned_max,
-                                   seed=seed, routed=routed, params=backend_params,
-                                   decision=decision,
-                                   folds=folds, progress=on_progress)
-        clf.save(out)
-    rule = (f"{clf.decision}; threshold {clf.threshold:.4f} for overrides" if clf.decision
-            else f"threshold {clf.threshold:.4f}")
-    _console().print(f"saved {backend} classifier -> {out} ({rule}, temperature "
-                     f"{clf.temperature:.3f})", highlight=False)
-    for name in ("cross_validation", "heldout"):
-        if name in clf.meta:
-            _print_labels(name, clf.meta[name]["per_label"], clf.meta[name]["ai_misaligned"])
-
-
-def _print_labels(title: str, table: dict, mis: dict | None = None) -> None:
-    from rich.table import Table
-
-    t = Table(title=title)
-    for col in ("label", "precision", "recall", "F1", "support"):
-        t.add_column(col, justify="left" if col == "label" else "right")
-    for lab, row in table.items():
-        t.add_row(lab, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
-                  str(row["support"]))
-    if mis:
-        t.caption = (f"ai_misaligned flagger: P {mis['precision']:.3f} R {mis['recall']:.3f} "
-                     f"F1 {mis['f1']:.3f}, flag rate {mis['flag_rate']:.3f}")
-    _console().print(t)
+tag_app.command("train")(train_cmd)
+tag_app.command("crossval")(crossval_cmd)
 
 
 @tag_app.command("evaluate")

@@ -1,8 +1,9 @@
 """Labelled documents for the tag classifier: the set, and reading it from JSONL.
 
-A record is ``{"text", "label"}`` with an optional ``id``, ``split`` and
+A record is ``{"text", "label"}`` with an optional ``id``, ``split``,
 ``calibrate`` (``false``: trained on, never used to choose the temperature or
-threshold). Every bad record is a one-line error naming the file and line.
+threshold) and ``case`` (the part of the data it belongs to, e.g. one writer's
+part: the group ``alignpt tag crossval`` holds out). Every bad record is a one-line error naming the file and line.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class LabelledSet:
     #: Written-for-contrast training documents are easier than the text the
     #: cascade meets, so a threshold holding recall on them would not hold on it.
     calibrate: list[bool] | None = None
+    #: per document: its ``case`` (None where a record has none; None = no record has one)
+    groups: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -55,17 +58,21 @@ class LabelledSet:
             raise DataError(f"id {dup!r} appears in more than one labelled record",
                             " + ".join(p.source for p in parts))
         flags = [p.calibrates(k) for p in parts for k in range(len(p))]
+        groups = [g for p in parts for g in (p.groups or [None] * len(p))]
         return cls(ids, [t for p in parts for t in p.texts], [y for p in parts for y in p.labels],
-                   " + ".join(p.source for p in parts), None if all(flags) else flags)
+                   " + ".join(p.source for p in parts), None if all(flags) else flags,
+                   None if all(g is None for g in groups) else groups)
 
     def fit_only(self) -> "LabelledSet":
         """The same documents, none of them calibrating (``alignpt tag train --fit-only``)."""
-        return LabelledSet(self.ids, self.texts, self.labels, self.source, [False] * len(self))
+        return LabelledSet(self.ids, self.texts, self.labels, self.source, [False] * len(self),
+                           self.groups)
 
     def subset(self, keep: Sequence[int]) -> "LabelledSet":
         return LabelledSet([self.ids[i] for i in keep], [self.texts[i] for i in keep],
                            [self.labels[i] for i in keep], self.source,
-                           None if self.calibrate is None else [self.calibrate[i] for i in keep])
+                           None if self.calibrate is None else [self.calibrate[i] for i in keep],
+                           None if self.groups is None else [self.groups[i] for i in keep])
 
 
 @overload
@@ -87,7 +94,7 @@ def load_labelled(path: str | Path, split: str | None = None,
     used to choose the temperature and threshold (see :class:`LabelledSet`).
     """
     path = Path(path)
-    ids, texts, labels, calibrate = [], [], [], []
+    ids, texts, labels, calibrate, groups = [], [], [], [], []
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -114,17 +121,21 @@ def load_labelled(path: str | Path, split: str | None = None,
                             str(path), line=lineno)
         if not isinstance(rec.get("calibrate", True), bool):
             raise DataError("'calibrate' must be true or false", str(path), line=lineno)
+        if not isinstance(rec.get("case", ""), str):
+            raise DataError("'case' must be a string", str(path), line=lineno)
         if split is not None and rec.get("split") != split:
             continue
         ids.append(str(rec.get("id", f"{path.name}:{lineno}")))
         texts.append(rec["text"])
         labels.append(rec["label"])
         calibrate.append(rec.get("calibrate", True))
+        groups.append(rec.get("case"))
     if not texts:
         if not required:
             return None
         raise DataError(f"no labelled records{f' in split {split!r}' if split else ''}", str(path))
-    return LabelledSet(ids, texts, labels, str(path), None if all(calibrate) else calibrate)
+    return LabelledSet(ids, texts, labels, str(path), None if all(calibrate) else calibrate,
+                       None if all(g is None for g in groups) else groups)
 
 
 def load_labelled_many(paths: Sequence[str | Path], split: str | None = None,
