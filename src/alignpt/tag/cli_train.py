@@ -43,43 +43,55 @@ def _training_data(labels: List[Path], fit_only: List[Path], split: Optional[str
     return train, fitted
 
 
+# options both commands take, defined once
+_BACKEND = typer.Option("hashed_linear", help="hashed_linear | fasttext | hf")
+_BASE_MODEL = typer.Option(None, "--base-model", help="Local Hugging Face encoder folder to "
+                           "fine-tune (--backend hf).")
+_ALIGNED_MAX = typer.Option(None, "--aligned-max", help="The largest out-of-fold share of "
+                            "ai_aligned documents the ai_misaligned threshold may tag "
+                            "misaligned (default 0.1, the shipped model's rule).")
+_RECALL_TARGET = typer.Option(None, "--recall-target", help="Instead of --aligned-max: the "
+                              "out-of-fold recall on ai_misaligned the threshold must keep.")
+_DECISION = typer.Option(None, "--decision", help="The model's own rule: 'threshold' "
+                         "(p(ai_misaligned) alone; default) or 'direction' (whether the "
+                         "document shows an AI's conduct and which way, asked apart; more "
+                         "recall and more aligned documents removed; needs --aligned-max's "
+                         "rule).")
+_RULES = typer.Option(None, help="Rules YAML used to route documents (default: the shipped "
+                      "rules); crossval also runs the cascade with it.")
+_ALL_DOCS = typer.Option(False, "--all-docs", help="Train on every document, not only those "
+                         "the rules route to the classifier.")
+_PARAMS = typer.Option([], "--param", help="Backend parameter key=value, e.g. "
+                       "n_features=65536, C=3, char_ngrams=null, epoch=30.")
+_FOLDS = typer.Option(5, help="Cross-validation folds for calibration.")
+_SEED = typer.Option(0)
+_QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+_FIT_ONLY = typer.Option([], "--fit-only", help="Labelled files trained on but never used to "
+                         "choose the temperature and threshold (repeatable): data written "
+                         "unlike the text the filter will meet, e.g. deliberately hard "
+                         "contrast pairs. crossval never holds them out.")
+
+
 def train_cmd(
     labels: List[Path] = typer.Option(..., "--labels", "-l", help="Labelled JSONL (text, label, "
                                       "split; .jsonl.zst too); repeat to train on several files."),
-    fit_only: List[Path] = typer.Option([], "--fit-only", help="Labelled files trained on but "
-                                        "never used to choose the temperature and threshold "
-                                        "(repeatable): data written unlike the text the filter "
-                                        "will meet, e.g. deliberately hard contrast pairs."),
+    fit_only: List[Path] = _FIT_ONLY,
     out: Path = typer.Option(Path("tag-classifier"), "--out", "-o", help="Model folder."),
     split: Optional[str] = typer.Option("train", help="Train on records with this split "
                                         "('' = all records)."),
     heldout_split: Optional[str] = typer.Option("heldout", help="Measure on this split "
                                                 "('' = none)."),
-    backend: str = typer.Option("hashed_linear", help="hashed_linear | fasttext | hf"),
-    base_model: Optional[Path] = typer.Option(None, "--base-model", help="Local Hugging Face "
-                                              "encoder folder to fine-tune (--backend hf)."),
-    aligned_max: Optional[float] = typer.Option(None, "--aligned-max", help="The largest "
-                                                "out-of-fold share of ai_aligned documents the "
-                                                "ai_misaligned threshold may tag misaligned "
-                                                "(default 0.1, the shipped model's rule)."),
-    recall_target: Optional[float] = typer.Option(None, "--recall-target", help="Instead of "
-                                                  "--aligned-max: the out-of-fold recall on "
-                                                  "ai_misaligned the threshold must keep."),
-    decision: Optional[str] = typer.Option(None, "--decision", help="The model's own rule: "
-                                           "'threshold' (p(ai_misaligned) alone; default) or "
-                                           "'direction' (whether the document shows an AI's "
-                                           "conduct and which way, asked apart; more recall "
-                                           "and more aligned documents removed; needs "
-                                           "--aligned-max's rule)."),
-    rules: Optional[Path] = typer.Option(None, help="Rules YAML used to route documents "
-                                         "(default: the shipped rules)."),
-    all_docs: bool = typer.Option(False, "--all-docs", help="Train on every document, not only "
-                                  "those the rules route to the classifier."),
-    params: List[str] = typer.Option([], "--param", help="Backend parameter key=value, e.g. "
-                                     "n_features=65536, C=3, char_ngrams=null, epoch=30."),
-    folds: int = typer.Option(5, help="Cross-validation folds for calibration."),
-    seed: int = typer.Option(0),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    backend: str = _BACKEND,
+    base_model: Optional[Path] = _BASE_MODEL,
+    aligned_max: Optional[float] = _ALIGNED_MAX,
+    recall_target: Optional[float] = _RECALL_TARGET,
+    decision: Optional[str] = _DECISION,
+    rules: Optional[Path] = _RULES,
+    all_docs: bool = _ALL_DOCS,
+    params: List[str] = _PARAMS,
+    folds: int = _FOLDS,
+    seed: int = _SEED,
+    quiet: bool = _QUIET,
 ) -> None:
     """Train the classifier; save it with its training metadata and measured P/R."""
     from alignpt.core.console import progress_bar
@@ -135,31 +147,23 @@ def crossval_cmd(
     labels: List[Path] = typer.Option(..., "--labels", "-l", help="Labelled JSONL whose records "
                                       "have a 'case' (the part each belongs to); every case is "
                                       "held out in turn. Repeatable."),
-    fit_only: List[Path] = typer.Option([], "--fit-only", help="Labelled files always trained "
-                                        "on, never calibrating and never held out "
-                                        "(repeatable)."),
+    fit_only: List[Path] = _FIT_ONLY,
     hold: List[str] = typer.Option([], "--hold", help="Hold out only these cases "
                                    "(repeatable; default: every case)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the report as JSON."),
     split: Optional[str] = typer.Option("train", help="Use records with this split "
                                         "('' = all records)."),
-    backend: str = typer.Option("hashed_linear", help="hashed_linear | fasttext | hf"),
-    base_model: Optional[Path] = typer.Option(None, "--base-model", help="Local Hugging Face "
-                                              "encoder folder to fine-tune (--backend hf)."),
-    aligned_max: Optional[float] = typer.Option(None, "--aligned-max", help="As for train "
-                                                "(default 0.1)."),
-    recall_target: Optional[float] = typer.Option(None, "--recall-target", help="As for "
-                                                  "train, instead of --aligned-max."),
-    decision: Optional[str] = typer.Option(None, "--decision", help="As for train: "
-                                           "'threshold' (default) or 'direction'."),
-    rules: Optional[Path] = typer.Option(None, help="Rules YAML that routes the training "
-                                         "documents and runs the cascade (default: shipped)."),
-    all_docs: bool = typer.Option(False, "--all-docs", help="Train on every document, not only "
-                                  "those the rules route to the classifier."),
-    params: List[str] = typer.Option([], "--param", help="Backend parameter key=value."),
-    folds: int = typer.Option(5, help="Cross-validation folds for calibration."),
-    seed: int = typer.Option(0),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    backend: str = _BACKEND,
+    base_model: Optional[Path] = _BASE_MODEL,
+    aligned_max: Optional[float] = _ALIGNED_MAX,
+    recall_target: Optional[float] = _RECALL_TARGET,
+    decision: Optional[str] = _DECISION,
+    rules: Optional[Path] = _RULES,
+    all_docs: bool = _ALL_DOCS,
+    params: List[str] = _PARAMS,
+    folds: int = _FOLDS,
+    seed: int = _SEED,
+    quiet: bool = _QUIET,
 ) -> None:
     """Hold out each part (case) of the labelled data in turn; pool found and removed.
 
