@@ -85,10 +85,12 @@ def test_each_row_is_a_model_trained_on_the_other_cases(three_cases):
 
 def test_fit_only_documents_train_but_are_never_held_out(tmp_path, three_cases):
     fitted = load_labelled(_write(tmp_path / "fit.jsonl", _rows("f"))).fit_only()
-    report = leave_one_group_out(load_labelled(three_cases), fitted, hold=["c"], seed=0, all_docs=True)
-    assert [r["case"] for r in report["cases"]] == ["c"]
+    report = leave_one_group_out(load_labelled(three_cases), fitted, seed=0, all_docs=True)
+    # the fit-only file's case "f" is trained on in every round and never held out
+    assert [r["case"] for r in report["cases"]] == ["a", "b", "c"]
+    assert report["pooled"]["misaligned_found"]["of"] == 24
     # one more unswapped case to learn from: c is still read the other way round
-    assert report["cases"][0]["misaligned_found"] == [0, 8]
+    assert report["cases"][2]["misaligned_found"] == [0, 8]
     assert report["fit_only"].endswith("fit.jsonl")
 
 

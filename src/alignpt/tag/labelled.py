@@ -3,7 +3,8 @@
 A record is ``{"text", "label"}`` with an optional ``id``, ``split``,
 ``calibrate`` (``false``: trained on, never used to choose the temperature or
 threshold) and ``case`` (the part of the data it belongs to, e.g. one writer's
-part: the group ``alignpt tag crossval`` holds out). Every bad record is a one-line error naming the file and line.
+part: the group ``alignpt tag crossval`` holds out). Every bad record is a
+one-line error naming the file and line.
 """
 
 from __future__ import annotations
