@@ -100,7 +100,7 @@ def test_bare_word_that_is_no_command_and_no_path_says_both(tmp_path, monkeypatc
     assert main(["tag", "corpuz", "--out", "t"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == ("error: no such command or path 'corpuz' "
-                           "(commands: run, train, evaluate, review, label, explain)")
+                           "(commands: run, train, crossval, evaluate, review, label, explain)")
     # a near-typo of a subcommand keeps click's suggestion
     assert main(["tag", "evalaute"]) == 2
     assert "Did you mean 'evaluate'?" in capsys.readouterr().err
