@@ -98,9 +98,7 @@ def train_cmd(
     from alignpt.core.errors import ConfigError
     from alignpt.core.outdir import OutputLock, check_output_apart
     from alignpt.tag.labelled import LabelledSet, load_labelled_many
-    from alignpt.tag.training import train_classifier
-    from alignpt.tag.rules import load_rules
-    from alignpt.tag.tagger import RuleTagger
+    from alignpt.tag.training import routed_by_rules, train_classifier
 
     check_output_apart(out, [*labels, *fit_only, *([rules] if rules else []),
                              *([base_model] if base_model else [])])
@@ -114,12 +112,7 @@ def train_cmd(
             train = LabelledSet.concat([train, fitted])
         heldout = (load_labelled_many([*labels, *fit_only], heldout_split)
                    if heldout_split else None)
-        routed = None
-        if not all_docs:
-            # every routing rule of the file, the optional broad one included: the
-            # classifier then serves the default routing and the broad one alike
-            tagger = RuleTagger(load_rules(rules))
-            routed = [tagger.tag(t).routed for t in train.texts]
+        routed = None if all_docs else routed_by_rules(train.texts, rules)
         # one bar per fit (the calibration folds, then the final one); an encoder's
         # fits count optimizer steps, a linear backend's fit is one step
         with progress_bar(transient=True, disable=quiet) as bar:

@@ -25,9 +25,7 @@ from alignpt.tag.cascade import Cascade, TagConfig
 from alignpt.tag.evaluate import evaluate_cascade
 from alignpt.tag.labelled import LabelledSet
 from alignpt.tag.labels import ALIGNED, MISALIGNED
-from alignpt.tag.rules import load_rules
-from alignpt.tag.tagger import RuleTagger
-from alignpt.tag.training import train_classifier
+from alignpt.tag.training import routed_by_rules, train_classifier
 
 __all__ = ["leave_one_group_out"]
 
@@ -64,18 +62,17 @@ def leave_one_group_out(train: LabelledSet, fitted: LabelledSet | None = None, *
         raise DataError(f"{missing} record(s) have no 'case'; every record of a file "
                         "held out in turn needs one", train.source)
     cases = sorted(set(train.groups))  # type: ignore[arg-type]
+    if len(cases) < 2:
+        raise DataError("one case only: nothing left to train on when it is held out",
+                        train.source)
     if hold:
         unknown = sorted(set(hold) - set(cases))
         if unknown:
             raise DataError(f"no case {unknown[0]!r} to hold out (cases: {', '.join(cases)})",
                             train.source)
         cases = [c for c in cases if c in set(hold)]
-    if len(set(train.groups)) < 2:
-        raise DataError("one case only: nothing left to train on when it is held out",
-                        train.source)
-    tagger = None if all_docs else RuleTagger(load_rules(rules))
     everything = train if fitted is None else LabelledSet.concat([train, fitted])
-    routed = None if tagger is None else [tagger.tag(t).routed for t in everything.texts]
+    routed = None if all_docs else routed_by_rules(everything.texts, rules)
     cascade_config = TagConfig(rules={} if rules is None else {"path": str(rules)})
     rows = []
     for k, case in enumerate(cases, 1):

@@ -93,9 +93,6 @@ def direction_for_aligned(p_mis: np.ndarray, p_ali: np.ndarray, is_mis: np.ndarr
     if not feasible.any():
         raise DataError(f"no direction rule on the grid flags at most {max_share:g} of the "
                         "aligned calibrating documents; train with --decision threshold")
-    best = None
-    for i, j in zip(*np.nonzero(feasible)):
-        key = (recall[i, j], SHARE_GRID[j], CONDUCT_GRID[i])
-        if best is None or key > best:
-            best = key
-    return Direction(conduct_min=float(best[2]), share_min=float(best[1]))
+    i, j = max(zip(*np.nonzero(feasible)),
+               key=lambda ij: (recall[ij], SHARE_GRID[ij[1]], CONDUCT_GRID[ij[0]]))
+    return Direction(conduct_min=float(CONDUCT_GRID[i]), share_min=float(SHARE_GRID[j]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -24,7 +25,7 @@ from alignpt.tag.labelled import LabelledSet
 from alignpt.tag.labels import ALIGNED, LABELS, MISALIGNED
 from alignpt.tag.metrics import aligned_removed, binary, per_label
 
-__all__ = ["train_classifier", "DEFAULT_ALIGNED_MAX"]
+__all__ = ["train_classifier", "routed_by_rules", "DEFAULT_ALIGNED_MAX"]
 
 #: the shipped model's threshold rule: tag at most 10% of the calibrating ai_aligned
 #: documents misaligned out of fold (issue 17's bound on what a filter may remove of them)
@@ -77,6 +78,17 @@ def _threshold_rule(recall_target: float | None, aligned_max: float | None) -> d
     if not 0.0 <= aligned_max <= 1.0:
         raise ConfigError(f"aligned_max must be in [0, 1], got {aligned_max}")
     return {"aligned_max": aligned_max}
+
+
+def routed_by_rules(texts: Sequence[str], rules: str | Path | None = None) -> list[bool]:
+    """Which of ``texts`` the rules send to the classifier: the ``routed`` flags of
+    :func:`train_classifier`. Every routing rule of the file counts, the optional broad
+    one included, so the classifier serves the default routing and the broad one alike."""
+    from alignpt.tag.rules import load_rules
+    from alignpt.tag.tagger import RuleTagger
+
+    tagger = RuleTagger(load_rules(rules))
+    return [tagger.tag(t).routed for t in texts]
 
 
 def _decision_rule(decision: str | None, rule: dict[str, float]) -> str:
