@@ -60,9 +60,9 @@ def test_a_held_out_case_is_never_trained_on(three_cases):
     assert row["case"] == "c" and row["documents"] == 32
     assert row["misaligned_found"] == [0, 8]
     assert row["aligned_removed"] == [8, 8]
-    assert report["pooled"]["misaligned_found"]["count"] == 0
+    assert report["pooled"]["misaligned_found"]["k"] == 0
     assert report["pooled"]["aligned_removed"] == {
-        "count": 8, "of": 8, "rate": 1.0, "interval95": [0.6756, 1.0]}
+        "k": 8, "n": 8, "rate": 1.0, "ci_low": 0.6756, "ci_high": 1.0}
 
 
 def test_each_row_is_a_model_trained_on_the_other_cases(three_cases):
@@ -78,8 +78,8 @@ def test_each_row_is_a_model_trained_on_the_other_cases(three_cases):
     assert row["misaligned_found"] == [8 - len(by_hand["missed_misaligned"]), 8]
     assert row["aligned_removed"] == [by_hand["cascade"]["aligned_removed"]["removed"], 8]
     pooled = report["pooled"]
-    assert pooled["misaligned_found"]["of"] == pooled["aligned_removed"]["of"] == 24
-    assert pooled["misaligned_found"]["count"] == sum(
+    assert pooled["misaligned_found"]["n"] == pooled["aligned_removed"]["n"] == 24
+    assert pooled["misaligned_found"]["k"] == sum(
         r["misaligned_found"][0] for r in report["cases"])
 
 
@@ -88,7 +88,7 @@ def test_fit_only_documents_train_but_are_never_held_out(tmp_path, three_cases):
     report = leave_one_group_out(load_labelled(three_cases), fitted, seed=0, all_docs=True)
     # the fit-only file's case "f" is trained on in every round and never held out
     assert [r["case"] for r in report["cases"]] == ["a", "b", "c"]
-    assert report["pooled"]["misaligned_found"]["of"] == 24
+    assert report["pooled"]["misaligned_found"]["n"] == 24
     # one more unswapped case to learn from: c is still read the other way round
     assert report["cases"][2]["misaligned_found"] == [0, 8]
     assert report["fit_only"].endswith("fit.jsonl")
@@ -143,7 +143,7 @@ def test_cli_prints_the_table_and_writes_the_report(capsys, tmp_path, three_case
     res = CliRunner().invoke(app, ["tag", "crossval", "--labels", str(three_cases),
                                    "--hold", "c", "--all-docs", "--out", str(out), "-q"])
     assert res.exit_code == 0, res.output
-    assert "pooled: misaligned found 0/8 = 0.000 [0.000, 0.324]" in res.output
+    assert "pooled: misaligned found 0.000 [0.000, 0.324] (0/8)" in res.output
     report = json.loads(out.read_text())
     assert report["cases"][0]["aligned_removed"] == [8, 8]
     capsys.readouterr()

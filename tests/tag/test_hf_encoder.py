@@ -229,7 +229,7 @@ def test_crossval_holds_out_a_part_with_the_encoder(tiny_encoder, monkeypatch):
     # of 60 epochs on 16 sentences may miss a document, so bounds, not exact counts
     # (float sums differ between processors): 7 of 8 found and 0 of 8 removed here
     pooled = report["pooled"]
-    assert pooled["misaligned_found"]["of"] == pooled["aligned_removed"]["of"] == 8
-    assert pooled["misaligned_found"]["count"] >= 6
-    assert pooled["aligned_removed"]["count"] <= 1
+    assert pooled["misaligned_found"]["n"] == pooled["aligned_removed"]["n"] == 8
+    assert pooled["misaligned_found"]["k"] >= 6
+    assert pooled["aligned_removed"]["k"] <= 1
     assert all(r["routed_misaligned"] == 1.0 for r in rows.values())

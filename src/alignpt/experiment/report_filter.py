@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alignpt.experiment.stats import wilson_interval
+from alignpt.core.intervals import count_rate
+from alignpt.core.intervals import format_count_rate as _cell
 
 __all__ = ["filter_summary", "FILTER_HEAD", "FILTER_NOTE", "filter_rows"]
 
@@ -47,26 +48,14 @@ def filter_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     for arm in out.values():
         total, gone = arm["by_conduct"], arm["removed_by_conduct"]
         arm["rates"] = {
-            "recall": _rate(gone.get("misaligned", 0), total.get("misaligned", 0)),
-            "precision": _rate(gone.get("misaligned", 0), arm["removed"]),
-            "aligned_removed": _rate(gone.get("aligned", 0), total.get("aligned", 0)),
-            "neutral_removed": _rate(gone.get("neutral", 0), total.get("neutral", 0)),
-            "filler_removed": _rate(gone.get("none", 0), total.get("none", 0)),
+            "recall": count_rate(gone.get("misaligned", 0), total.get("misaligned", 0)),
+            "precision": count_rate(gone.get("misaligned", 0), arm["removed"]),
+            "aligned_removed": count_rate(gone.get("aligned", 0), total.get("aligned", 0)),
+            "neutral_removed": count_rate(gone.get("neutral", 0), total.get("neutral", 0)),
+            "filler_removed": count_rate(gone.get("none", 0), total.get("none", 0)),
         }
         arm["seeds"] = sorted(arm["seeds"])
     return out
-
-
-def _rate(k: int, n: int) -> dict[str, Any]:
-    ci = wilson_interval(k, n)
-    return {"k": k, "n": n, "rate": k / n if n else None,
-            "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None}
-
-
-def _cell(r: dict[str, Any]) -> str:
-    if r["rate"] is None:
-        return "n/a"
-    return f"{r['rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] ({r['k']}/{r['n']})"
 
 
 def filter_rows(report: dict[str, Any]) -> list[list[str]]:

@@ -191,6 +191,8 @@ def crossval_cmd(
 def _print_crossval(report: dict) -> None:
     from rich.table import Table
 
+    from alignpt.core.intervals import format_count_rate
+
     t = Table(title=f"{report['protocol']}: {report['source']}")
     # short headers: the table fits 80 columns beside the case names
     for col in ("case", "docs", "routed", "found", "removed", "threshold", "F1"):
@@ -200,12 +202,8 @@ def _print_crossval(report: dict) -> None:
                   "{}/{}".format(*r["misaligned_found"]), "{}/{}".format(*r["aligned_removed"]),
                   f"{r['threshold']:.4f}", f"{r['macro_f1']:.3f}")
     found, removed = report["pooled"]["misaligned_found"], report["pooled"]["aligned_removed"]
-
-    def line(c: dict) -> str:
-        ci = c["interval95"]
-        return (f"{c['count']}/{c['of']}" + (f" = {c['rate']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
-                                           if ci else ""))
-    t.caption = f"pooled: misaligned found {line(found)}; aligned removed {line(removed)}"
+    t.caption = (f"pooled: misaligned found {format_count_rate(found)}; "
+                 f"aligned removed {format_count_rate(removed)}")
     _console().print(t)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from alignpt.core.errors import DataError
-from alignpt.core.intervals import wilson_interval
+from alignpt.core.intervals import count_rate
 from alignpt.tag.cascade import Cascade, TagConfig
 from alignpt.tag.evaluate import evaluate_cascade
 from alignpt.tag.labelled import LabelledSet
@@ -31,16 +31,6 @@ __all__ = ["leave_one_group_out"]
 
 #: ``progress(group, k, n)``: the k-th of n held-out parts is being trained and scored
 GroupProgress = Callable[[str, int, int], None]
-
-
-def _interval(k: int, n: int) -> list[float] | None:
-    ci = wilson_interval(k, n)
-    return None if ci is None else [round(ci[0], 4), round(ci[1], 4)]
-
-
-def _count(k: int, n: int) -> dict[str, Any]:
-    return {"count": k, "of": n, "rate": round(k / n, 4) if n else None,
-            "interval95": _interval(k, n)}
 
 
 def leave_one_group_out(train: LabelledSet, fitted: LabelledSet | None = None, *,
@@ -103,5 +93,5 @@ def leave_one_group_out(train: LabelledSet, fitted: LabelledSet | None = None, *
     return {"source": train.source, "fit_only": None if fitted is None else fitted.source,
             "protocol": "leave one case out", "trained_on": "all" if all_docs else "routed",
             "cases": rows,
-            "pooled": {"misaligned_found": _count(found, n_mis),
-                       "aligned_removed": _count(removed, n_ali)}}
+            "pooled": {"misaligned_found": count_rate(found, n_mis, digits=4),
+                       "aligned_removed": count_rate(removed, n_ali, digits=4)}}
