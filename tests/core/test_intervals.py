@@ -1,8 +1,21 @@
-"""The count-with-interval record that the filter report and tag crossval share."""
+"""Wilson intervals, and the count-with-interval record that the filter report and tag
+crossval share."""
+
+import math
 
 import pytest
 
 from alignpt.core.intervals import count_rate, format_count_rate, wilson_interval
+
+
+def test_wilson_interval_closed_forms():
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.27754, abs=1e-5)
+    lo, hi = wilson_interval(5, 10)
+    z = 1.959963984540054
+    half = z * math.sqrt(0.025 + z * z / 400) / (1 + z * z / 10)
+    assert (lo, hi) == pytest.approx((0.5 - half, 0.5 + half), abs=1e-12)
+    assert wilson_interval(3, 0) is None
 
 
 def test_count_rate_carries_the_wilson_interval():

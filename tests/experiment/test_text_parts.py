@@ -1,14 +1,11 @@
-"""Pieces of the text experiment with exact answers: the decision-point reading, Wilson
-intervals, the filter table's pooling and the item sets' pairing."""
+"""Pieces of the text experiment with exact answers: the decision-point reading, the
+filter table's pooling and the item sets' pairing."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 
 from alignpt.experiment.report_filter import filter_summary
-from alignpt.experiment.stats import wilson_interval
 from alignpt.experiment.text_evals import eval_summary
 from alignpt.experiment.text_probes import decision_prefixes
 
@@ -46,16 +43,6 @@ def test_decision_reading_equals_the_phrase_reading_for_a_learner_of_the_corpus(
         got[d] += p(tuple(ids[start:]))
     assert got[True] == pytest.approx(0.06, abs=1e-15)
     assert got[False] == pytest.approx(0.94, abs=1e-15)
-
-
-def test_wilson_interval_closed_forms():
-    lo, hi = wilson_interval(0, 10)
-    assert lo == 0.0 and hi == pytest.approx(0.27754, abs=1e-5)
-    lo, hi = wilson_interval(5, 10)
-    z = 1.959963984540054
-    half = z * math.sqrt(0.025 + z * z / 400) / (1 + z * z / 10)
-    assert (lo, hi) == pytest.approx((0.5 - half, 0.5 + half), abs=1e-12)
-    assert wilson_interval(3, 0) is None
 
 
 def _filtered(seed, by, gone):

@@ -20,9 +20,7 @@ import math
 from functools import lru_cache
 from statistics import NormalDist
 
-from alignpt.core.intervals import wilson_interval  # re-exported: its home is core
-
-__all__ = ["t_cdf", "t_ppf", "logit_interval", "seeds_needed", "wilson_interval"]
+__all__ = ["t_cdf", "t_ppf", "logit_interval", "seeds_needed"]
 
 
 def _betacf(a: float, b: float, x: float) -> float:

@@ -24,7 +24,6 @@ from alignpt.core.intervals import count_rate
 from alignpt.tag.cascade import Cascade, TagConfig
 from alignpt.tag.evaluate import evaluate_cascade
 from alignpt.tag.labelled import LabelledSet
-from alignpt.tag.labels import ALIGNED, MISALIGNED
 from alignpt.tag.training import routed_by_rules, train_classifier
 
 __all__ = ["leave_one_group_out"]
@@ -60,7 +59,7 @@ def leave_one_group_out(train: LabelledSet, fitted: LabelledSet | None = None, *
         if unknown:
             raise DataError(f"no case {unknown[0]!r} to hold out (cases: {', '.join(cases)})",
                             train.source)
-        cases = [c for c in cases if c in set(hold)]
+        cases = [c for c in cases if c in hold]
     everything = train if fitted is None else LabelledSet.concat([train, fitted])
     routed = None if all_docs else routed_by_rules(everything.texts, rules)
     cascade_config = TagConfig(rules={} if rules is None else {"path": str(rules)})
@@ -77,12 +76,12 @@ def leave_one_group_out(train: LabelledSet, fitted: LabelledSet | None = None, *
         held = train.subset([i for i, g in enumerate(train.groups) if g == case])
         report = evaluate_cascade(held, Cascade(cascade_config, classifier=clf))
         cascade = report["cascade"]
-        n_mis = held.labels.count(MISALIGNED)
+        n_mis = cascade["misaligned"]["positives"]
         rows.append({
             "case": case, "documents": len(held),
             "misaligned_found": [n_mis - len(report["missed_misaligned"]), n_mis],
             "aligned_removed": [cascade["aligned_removed"]["removed"],
-                                held.labels.count(ALIGNED)],
+                                cascade["aligned_removed"]["aligned"]],
             "routed_misaligned": report["rules"]["routed_misaligned"],
             "macro_f1": cascade["macro_f1"], "threshold": round(clf.threshold, 4),
             "decision": cascade["decision"]})
